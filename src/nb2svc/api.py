@@ -1,0 +1,260 @@
+"""Orchestration: build(), check(). Returns results; never prints or exits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nb2svc import __version__
+from nb2svc.analysis import Analysis, analyse
+from nb2svc.capture import Captured, CapturePlan, plan_capture, run_capture
+from nb2svc.errors import ContractError, Diagnostic, Severity
+from nb2svc.formatting import format_tree
+from nb2svc.model import (
+    Artifact,
+    ExampleSet,
+    MarkedCell,
+    RawNotebook,
+    Role,
+    ServiceSpec,
+)
+from nb2svc.naming import dist_name, env_prefix, package_name, title
+from nb2svc.notebook.markers import mark_cells
+from nb2svc.notebook.reader import read_notebook
+from nb2svc.render.context import build_context
+from nb2svc.render.engine import hash_templates, render_tree
+from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
+from nb2svc.templates import service_template
+from nb2svc.writer import (
+    MANIFEST,
+    Change,
+    manifest_bytes,
+    plan_changes,
+    read_manifest,
+    sha256,
+    write_tree,
+)
+
+GOLDEN = "tests/golden/examples.json"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    notebook: Path
+    out: Path | None = None
+    timeout: int = 600
+    force: bool = False
+    check: bool = False
+    template: Path | None = None
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    package: str
+    files: dict[str, bytes]
+    changes: list[Change]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    executed: bool = False
+    written: bool = False
+
+
+def default_out(notebook: Path) -> Path:
+    return Path("build") / package_name(notebook.stem)
+
+
+def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
+    return sorted(
+        diags,
+        key=lambda d: (
+            d.location.cell if d.location.cell is not None else -1,
+            d.location.line or 0,
+            d.code,
+            d.message,
+        ),
+    )
+
+
+def _cells_hash(marked: list[MarkedCell]) -> str:
+    """Hash of the exported cells' code: outputs and execution counts don't count."""
+    digest = hashlib.sha256()
+    for mc in marked:
+        if mc.role is not None and mc.role is not Role.SKIP:
+            digest.update(f"{mc.role.value}\x00{mc.code}\x00".encode())
+    return digest.hexdigest()
+
+
+def _artifact_hashes(folder: Path, names: list[str]) -> dict[str, str]:
+    hashes = {}
+    for name in names:
+        path = folder / name
+        hashes[name] = sha256(path.read_bytes()) if path.is_file() else "missing"
+    return hashes
+
+
+def _cached_capture(out: Path, key: str) -> Captured | None:
+    manifest = read_manifest(out)
+    if not manifest or manifest.get("capture_key") != key:
+        return None
+    try:
+        data = json.loads((out / GOLDEN).read_text(encoding="utf-8"))
+        meta = data["nb2svc"]
+        examples = ExampleSet(
+            input_kind=meta["input_kind"],
+            inputs=tuple(e["input"] for e in data["examples"]),
+            outputs=tuple(e["output"] for e in data["examples"]),
+            columns=tuple((c, t) for c, t in meta["columns"]),
+        )
+        return Captured(examples, tuple(meta["runtime_modules"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _golden(captured: Captured, key: str) -> bytes:
+    ex = captured.examples
+    data = {
+        "nb2svc": {
+            "capture_key": key,
+            "input_kind": ex.input_kind,
+            "columns": [list(c) for c in ex.columns],
+            "runtime_modules": list(captured.modules),
+        },
+        "examples": [
+            {"input": i, "output": o}
+            for i, o in zip(ex.inputs, ex.outputs, strict=True)
+        ],
+    }
+    return (
+        json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    ).encode()
+
+
+def analyse_notebook(
+    path: Path,
+) -> tuple[RawNotebook, list[MarkedCell], Analysis, list[Diagnostic]]:
+    """Read, mark and analyse; raise ContractError with every problem at once."""
+    nb, diagnostics = read_notebook(path)
+    marked, problems = mark_cells(nb)
+    diagnostics += problems
+    package = package_name(path.stem)
+    analysis = analyse(nb, marked, env_prefix(package))
+    diagnostics += analysis.diagnostics
+    if any(d.severity is Severity.ERROR for d in diagnostics):
+        raise ContractError(_sorted(diagnostics))
+    return nb, marked, analysis, _sorted(diagnostics)
+
+
+def _plan(
+    nb: RawNotebook, marked: list[MarkedCell], analysis: Analysis, folder: Path
+) -> CapturePlan:
+    """Run only the exported cells and the example when that is enough; else everything.
+
+    The whole notebook runs when the example uses names that only unmarked cells define,
+    or when a declared artifact does not exist yet (the notebook's training cells make it).
+    """
+    code_by_index = {pc.marked.cell.index: pc.code for pc in analysis.cells}
+    exported = [
+        (mc.role, mc.cell.index, code_by_index.get(mc.cell.index, mc.code))
+        for mc in marked
+        if mc.role is not None
+    ]
+    assert analysis.example_cell is not None
+    example = (analysis.example_cell.marked.cell.index, analysis.example_cell.code)
+    full = analysis.example_needs_notebook or any(
+        not (folder / name).is_file() for name in analysis.artifacts
+    )
+    return plan_capture(
+        nb, exported, example, full, analysis.functions, analysis.load_globals
+    )
+
+
+def build(options: BuildOptions) -> BuildResult:
+    """Build (or, with check=True, compare) the service package for a notebook."""
+    path = options.notebook
+    nb, marked, analysis, diagnostics = analyse_notebook(path)
+    folder = path.resolve().parent
+    package = package_name(path.stem)
+    out = options.out or default_out(path)
+
+    plan = _plan(nb, marked, analysis, folder)
+    captured = _cached_capture(
+        out, plan.key(_artifact_hashes(folder, analysis.artifacts))
+    )
+    executed = captured is None
+    if captured is None:
+        captured = run_capture(nb, folder, plan, options.timeout)
+
+    missing = [a for a in analysis.artifacts if not (folder / a).is_file()]
+    if missing:
+        load_cell = next(pc for pc in analysis.cells if pc.marked.role is Role.LOAD)
+        raise ContractError(
+            [
+                Diagnostic(
+                    Severity.ERROR,
+                    load_cell.marked.cell.location(nb.name),
+                    f"declared artifact '{name}' does not exist next to the notebook",
+                    "run the cell that saves it, or fix the artifacts= declaration",
+                    "NB402",
+                )
+                for name in missing
+            ]
+        )
+    artifact_bytes = {name: (folder / name).read_bytes() for name in analysis.artifacts}
+    key = plan.key({n: sha256(b) for n, b in artifact_bytes.items()})
+
+    runtime_extra = list(SERVICE_RUNTIME)
+    if captured.examples.input_kind == "frame":
+        runtime_extra += ["pandas", "numpy"]
+    requirements, req_problems = requirements_for(
+        set(analysis.modules) | set(captured.modules), runtime_extra, nb.name
+    )
+    diagnostics += req_problems
+
+    spec = ServiceSpec(
+        notebook=nb.name,
+        package=package,
+        dist_name=dist_name(package),
+        title=title(package),
+        env_prefix=env_prefix(package),
+        python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
+        imports=tuple(analysis.imports),
+        blocks=tuple(analysis.blocks),
+        functions=tuple(analysis.functions),
+        load_globals=tuple(analysis.load_globals),
+        settings=tuple(analysis.settings),
+        artifacts=tuple(
+            Artifact(n, sha256(b), len(b)) for n, b in sorted(artifact_bytes.items())
+        ),
+        requirements=tuple(requirements),
+        test_requirements=tuple(sorted(pin(d) for d in SERVICE_TEST)),
+        examples=captured.examples,
+        cells_sha256=_cells_hash(marked),
+    )
+    template_root = options.template or service_template()
+    files = render_tree(template_root, build_context(spec))
+    files, format_problems = format_tree(files, package)
+    diagnostics += format_problems
+    for name, content in artifact_bytes.items():
+        files[f"src/{package}/artifacts/{name}"] = content
+    files[GOLDEN] = _golden(captured, key)
+    manifest: dict[str, Any] = {
+        "nb2svc_version": __version__,
+        "notebook": nb.name,
+        "templates_sha256": hash_templates(template_root),
+        "cells_sha256": spec.cells_sha256,
+        "capture_key": key,
+        "artifacts": {a.name: a.sha256 for a in spec.artifacts},
+        "files": {rel: sha256(content) for rel, content in sorted(files.items())},
+    }
+    files[MANIFEST] = manifest_bytes(manifest)
+    files = dict(sorted(files.items()))
+
+    if options.check:
+        changes = plan_changes(out, files)
+        return BuildResult(out, package, files, changes, diagnostics, executed, False)
+    changes = write_tree(out, files, force=options.force)
+    return BuildResult(out, package, files, changes, diagnostics, executed, True)

@@ -1,0 +1,145 @@
+"""The domain model: frozen dataclasses passed down the pipeline.
+
+notebook file -> RawNotebook -> (markers) MarkedCell -> (analysis) ServiceSpec
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from nb2svc.errors import Location
+
+
+class Role(enum.Enum):
+    IMPORTS = "imports"
+    CONFIG = "config"
+    LOAD = "load"
+    HELPERS = "helpers"
+    PREPROCESS = "preprocess"
+    PREDICT = "predict"
+    POSTPROCESS = "postprocess"
+    EXAMPLE = "example"
+    SKIP = "skip"
+
+
+#: Roles whose code goes into the generated pipeline, in pipeline order.
+EXPORTED_ORDER: tuple[Role, ...] = (
+    Role.IMPORTS,
+    Role.CONFIG,
+    Role.HELPERS,
+    Role.LOAD,
+    Role.PREPROCESS,
+    Role.PREDICT,
+    Role.POSTPROCESS,
+)
+FUNCTION_ROLES: tuple[Role, ...] = (Role.PREPROCESS, Role.PREDICT, Role.POSTPROCESS)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One notebook cell as read from disk."""
+
+    index: int  # 0-based position in the notebook
+    cell_id: str | None
+    cell_type: str  # "code" | "markdown" | "raw"
+    source: str
+    tags: tuple[str, ...] = ()
+    execution_count: int | None = None
+
+    def location(self, file: str, line: int | None = None) -> Location:
+        return Location(file, self.index, self.cell_id, line)
+
+
+@dataclass(frozen=True)
+class RawNotebook:
+    """A notebook as read: its file name (never a full path) and its cells."""
+
+    name: str  # file name shown in messages, e.g. "fraud.ipynb"
+    cells: tuple[Cell, ...]
+    nbformat: int = 4
+
+
+@dataclass(frozen=True)
+class Marker:
+    role: Role
+    params: tuple[tuple[str, str], ...] = ()
+    origin: str = "tag"  # "tag" | "directive"
+
+
+@dataclass(frozen=True)
+class MarkedCell:
+    cell: Cell
+    role: Role | None  # None: unmarked
+    params: tuple[tuple[str, str], ...] = ()
+    artifacts: tuple[str, ...] = ()
+    code: str = ""  # source without the directive line (line numbers preserved)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # field name, lower case
+    constant: str  # the notebook's name, e.g. THRESHOLD
+    env: str  # full environment variable name
+    type: str  # Python type expression
+    default: str  # Python literal
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str  # path relative to the notebook folder, posix
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """Code exported from one cell, with its provenance."""
+
+    role: Role
+    cell: int  # 0-based index
+    cell_id: str | None
+    code: str
+
+
+@dataclass(frozen=True)
+class RoleFunction:
+    role: Role
+    name: str
+    param_annotation: str | None
+    return_annotation: str | None
+
+
+@dataclass(frozen=True)
+class ExampleSet:
+    """Captured examples: request inputs (JSON) and the notebook's outputs (JSON)."""
+
+    input_kind: str  # frame | record | string | array | json
+    inputs: tuple[Any, ...]
+    outputs: tuple[Any, ...]
+    columns: tuple[tuple[str, str], ...] = ()  # frame: (column, dtype)
+    capture_key: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything the renderer needs; nothing here refers to the notebook's path."""
+
+    notebook: str
+    package: str
+    dist_name: str
+    title: str
+    env_prefix: str
+    python_version: str
+    imports: tuple[str, ...]
+    blocks: tuple[CodeBlock, ...]
+    functions: tuple[RoleFunction, ...]
+    load_globals: tuple[str, ...]
+    settings: tuple[Setting, ...]
+    artifacts: tuple[Artifact, ...]
+    requirements: tuple[str, ...]
+    test_requirements: tuple[str, ...]
+    examples: ExampleSet
+    cells_sha256: str
+    warnings: tuple[Any, ...] = field(default=())

@@ -1,0 +1,1 @@
+"""Render a ServiceSpec through templates into an in-memory tree of files."""

@@ -1,0 +1,77 @@
+"""The template context: the only view of a ServiceSpec that templates see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nb2svc import __version__
+from nb2svc.model import Role, ServiceSpec
+from nb2svc.render.schema import build_schema
+
+
+def _call(spec: ServiceSpec) -> str:
+    names = {fn.role: fn.name for fn in spec.functions}
+    expr = "raw"
+    for role in (Role.PREPROCESS, Role.PREDICT, Role.POSTPROCESS):
+        if role in names:
+            expr = f"{names[role]}({expr})"
+    return expr
+
+
+def _vectorised(spec: ServiceSpec) -> bool:
+    """Frames are batched in one call when every example's output has one item per row."""
+    ex = spec.examples
+    if ex.input_kind != "frame":
+        return False
+    return all(
+        isinstance(out, list) and len(out) == len(inp)
+        for inp, out in zip(ex.inputs, ex.outputs, strict=True)
+    )
+
+
+def build_context(spec: ServiceSpec) -> dict[str, Any]:
+    def block(b: Any) -> dict[str, Any]:
+        return {
+            "role": b.role.value,
+            "cell": b.cell + 1,
+            "cell_id": b.cell_id,
+            "code": b.code,
+        }
+
+    return {
+        "nb2svc_version": __version__,
+        "notebook": spec.notebook,
+        "service": {
+            "name": spec.dist_name,
+            "package": spec.package,
+            "title": spec.title,
+            "env_prefix": spec.env_prefix,
+            "python_version": spec.python_version,
+        },
+        "requirements": list(spec.requirements),
+        "test_requirements": list(spec.test_requirements),
+        "settings": [
+            {
+                "name": s.name,
+                "constant": s.constant,
+                "env": s.env,
+                "type": s.type,
+                "default": s.default,
+            }
+            for s in spec.settings
+        ],
+        "artifacts": [{"name": a.name, "sha256": a.sha256} for a in spec.artifacts],
+        "io": {
+            "input_kind": spec.examples.input_kind,
+            "vectorised_batch": _vectorised(spec),
+        },
+        "examples_count": len(spec.examples.inputs),
+        "schema": build_schema(spec.examples),
+        "pipeline": {
+            "imports": list(spec.imports),
+            "blocks": [block(b) for b in spec.blocks if b.role is not Role.LOAD],
+            "load_blocks": [block(b) for b in spec.blocks if b.role is Role.LOAD],
+            "load_globals": list(spec.load_globals),
+            "call": _call(spec),
+        },
+    }

@@ -1,0 +1,82 @@
+"""Render a template directory into an in-memory tree: {relative posix path: bytes}."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from nb2svc.errors import Diagnostic, Location, Severity, UserError
+
+SUFFIX = ".jinja"
+
+
+def make_environment(root: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # we generate code, not HTML
+    )
+
+
+def render_tree(root: Path, context: dict[str, Any]) -> dict[str, bytes]:
+    """Render every file below ``root``; paths are templates too. Sorted, deterministic."""
+    env = make_environment(root)
+    files: dict[str, bytes] = {}
+    sources = sorted(
+        p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
+    for path in sources:
+        relative = path.relative_to(root).as_posix()
+        try:
+            target = env.from_string(relative).render(context)
+            if relative.endswith(SUFFIX):
+                target = target[: -len(SUFFIX)]
+                text = env.get_template(relative).render(context)
+                content = text.encode("utf-8")
+            else:
+                content = path.read_bytes()
+        except jinja2.UndefinedError as exc:
+            raise UserError(
+                [
+                    Diagnostic(
+                        Severity.ERROR,
+                        Location(f"template {relative}"),
+                        f"template uses an undefined variable: {exc.message}",
+                        "see docs/generated-package.md for the template context",
+                        "NB701",
+                    )
+                ]
+            ) from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise UserError(
+                [
+                    Diagnostic(
+                        Severity.ERROR,
+                        Location(f"template {relative}", line=exc.lineno),
+                        f"template syntax error: {exc.message}",
+                        None,
+                        "NB702",
+                    )
+                ]
+            ) from exc
+        if target in files:
+            raise UserError(f"two templates render to the same file {target}")
+        files[target] = content
+    return dict(sorted(files.items()))
+
+
+def hash_templates(root: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(
+        p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    ):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\x00")
+        digest.update(path.read_bytes() + b"\x00")
+    return digest.hexdigest()
