@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from nb2svc.errors import Diagnostic, Location, Severity
 
 #: What every generated service needs at run time, beyond the notebook's own imports.
-SERVICE_RUNTIME = ("fastapi", "uvicorn", "pydantic", "pydantic-settings", "orjson")
-SERVICE_TEST = ("pytest", "httpx")
+SERVICE_RUNTIME = ("fastapi", "uvicorn", "pydantic", "pydantic-settings")
+SERVICE_TEST = ("pytest", "httpx2")  # Starlette's TestClient moved to httpx2
 _IGNORED = frozenset({"__future__", "builtins", "__main__", "IPython", "ipykernel"})
 
 

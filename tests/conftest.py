@@ -1,0 +1,67 @@
+"""Shared fixtures: example notebooks, and throwaway venvs layered on this environment."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "notebooks"
+EXAMPLE_NOTEBOOKS = sorted(p.name for p in EXAMPLES.glob("*.ipynb"))
+
+
+def layered_venv(path: Path) -> Path:
+    """A new venv that sees this environment's packages through a .pth file.
+
+    Installing into it with ``--no-index`` proves the generated package's pinned
+    requirements are exactly what this environment has, without any download, while
+    the package itself lands in a clean site-packages of its own.
+    """
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(path)], check=True
+    )
+    python = path / "bin" / "python"
+    purelib = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    parents = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(purelib) / "_parent_env.pth").write_text("\n".join(sorted(parents)) + "\n")
+    return python
+
+
+def pip_install(python: Path, *args: str) -> None:
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-index",
+            "--no-build-isolation",
+            *args,
+        ],
+        check=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def examples_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example notebooks copied to a scratch folder (building writes artifacts)."""
+    target = tmp_path_factory.mktemp("examples")
+    for name in EXAMPLE_NOTEBOOKS:
+        shutil.copy(EXAMPLES / name, target / name)
+    return target

@@ -1,0 +1,219 @@
+"""End to end: build every example, install the package, run its tests, serve it for real."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import EXAMPLE_NOTEBOOKS, layered_venv, pip_install
+
+pytestmark = pytest.mark.slow
+
+
+def same(expected: Any, actual: Any, path: str = "$") -> list[str]:
+    """Differences between two JSON values; floats compared with a tight tolerance."""
+    if isinstance(expected, float) or isinstance(actual, float):
+        ok = isinstance(actual, int | float) and math.isclose(
+            expected, actual, rel_tol=1e-9, abs_tol=1e-12
+        )
+        return [] if ok else [f"{path}: {expected!r} != {actual!r}"]
+    if type(expected) is not type(actual):
+        return [f"{path}: type {type(expected).__name__} != {type(actual).__name__}"]
+    if isinstance(expected, dict):
+        if list(expected) != list(actual):
+            return [f"{path}: keys {list(expected)} != {list(actual)}"]
+        return [
+            d for k in expected for d in same(expected[k], actual[k], f"{path}.{k}")
+        ]
+    if isinstance(expected, list):
+        if len(expected) != len(actual):
+            return [f"{path}: length {len(expected)} != {len(actual)}"]
+        return [
+            d
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for d in same(e, a, f"{path}[{i}]")
+        ]
+    return [] if expected == actual else [f"{path}: {expected!r} != {actual!r}"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module", params=EXAMPLE_NOTEBOOKS)
+def built(
+    request: pytest.FixtureRequest,
+    examples_copy: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    name = request.param
+    out = tmp_path_factory.mktemp("services") / Path(name).stem
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nb2svc",
+            "build",
+            str(examples_copy / name),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path_factory.mktemp("cwd"),
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def installed(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the generated package (and its test extra) installed, offline."""
+    python = layered_venv(tmp_path_factory.mktemp("venv") / "venv")
+    # Install from a copy: an in-tree setuptools build leaves build/ behind.
+    source = tmp_path_factory.mktemp("sdist") / built.name
+    shutil.copytree(built, source)
+    pip_install(python, f"{source}[test]")
+    return python
+
+
+def package_of(out: Path) -> str:
+    return next(
+        p.name
+        for p in (out / "src").iterdir()
+        if p.is_dir() and not p.name.endswith(".egg-info")
+    )
+
+
+def golden(out: Path) -> list[dict[str, Any]]:
+    data = json.loads((out / "tests/golden/examples.json").read_text())
+    examples: list[dict[str, Any]] = data["examples"]
+    assert examples, "no golden examples captured"
+    return examples
+
+
+def test_installed_package_is_used_not_the_source_tree(
+    built: Path, installed: Path
+) -> None:
+    pkg = package_of(built)
+    where = subprocess.run(
+        [str(installed), "-c", f"import {pkg}.pipeline as p; print(p.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=built.parent,
+    ).stdout
+    assert str(installed.parent.parent) in where
+    artifacts = subprocess.run(
+        [
+            str(installed),
+            "-c",
+            f"from {pkg}._artifacts import verify_artifacts; verify_artifacts()",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=built.parent,
+    )
+    assert artifacts.returncode == 0, artifacts.stderr
+
+
+def test_generated_tests_pass_after_install(built: Path, installed: Path) -> None:
+    result = subprocess.run(
+        [str(installed), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=built,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout
+
+
+def test_generated_code_is_formatted_and_lint_clean(built: Path) -> None:
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "."],
+        cwd=built,
+        capture_output=True,
+        text=True,
+    )
+    assert ruff.returncode == 0, ruff.stdout
+    black = subprocess.run(
+        [sys.executable, "-m", "black", "--check", "-q", "."],
+        cwd=built,
+        capture_output=True,
+        text=True,
+    )
+    assert black.returncode == 0, black.stderr
+
+
+@pytest.fixture
+def served(built: Path, installed: Path, tmp_path: Path) -> Iterator[str]:
+    """The installed service under real uvicorn on a loopback port, from an unrelated cwd."""
+    port = free_port()
+    log = (tmp_path / "service.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(installed),
+            "-m",
+            package_of(built),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "service.log").read_text()
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            pytest.fail("service did not become ready in 60 s")
+        yield base
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=30)
+        log.close()
+        assert code == 0, (tmp_path / "service.log").read_text()
+
+
+def test_service_returns_what_the_notebook_computed(built: Path, served: str) -> None:
+    examples = golden(built)
+    assert httpx.get(f"{served}/healthz").status_code == 200
+    for example in examples:
+        response = httpx.post(f"{served}/predict", json=example["input"], timeout=30)
+        assert response.status_code == 200, response.text
+        assert same(example["output"], response.json()) == []
+    batch = httpx.post(
+        f"{served}/predict/batch", json=[e["input"] for e in examples], timeout=30
+    )
+    assert batch.status_code == 200, batch.text
+    assert same([e["output"] for e in examples], batch.json()) == []
+
+
+def test_openapi_carries_the_notebook_example(built: Path, served: str) -> None:
+    spec = httpx.get(f"{served}/openapi.json").json()
+    assert json.dumps(golden(built)[0]["input"]) in json.dumps(spec)
+    assert {"/predict", "/predict/batch", "/healthz", "/readyz"} <= set(spec["paths"])
