@@ -159,7 +159,11 @@ def _names(code: str) -> tuple[set[str], set[str], bool]:
     table = symtable.symtable(code, "<cell>", "exec")
     bound: set[str] = set()
     used: set[str] = set()
-    star = "*" in {s.get_name() for s in table.get_symbols()}
+    # symtable does not record star imports: look for them in the syntax tree.
+    star = any(
+        isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
+        for node in ast.walk(ast.parse(code))
+    )
     for sym in table.get_symbols():
         name = sym.get_name()
         if sym.is_assigned() or sym.is_imported() or sym.is_namespace():
@@ -182,7 +186,14 @@ def _names(code: str) -> tuple[set[str], set[str], bool]:
 
 def _first_use(tree: ast.AST, name: str) -> int | None:
     lines = [
-        n.lineno for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name
+        n.lineno
+        for n in ast.walk(tree)
+        if (isinstance(n, ast.Name) and n.id == name)
+        or (
+            isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and n.name == name
+        )
+        or (isinstance(n, ast.alias) and (n.asname or n.name.split(".")[0]) == name)
     ]
     return min(lines) if lines else None
 

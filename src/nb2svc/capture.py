@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -83,6 +84,15 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src):
         json.dump({"kind": kind, "columns": columns, "inputs": inputs,
                    "outputs": outputs, "modules": sorted(mods)}, fh)
 """
+
+
+def kernel_env() -> dict[str, str]:
+    """The kernel's environment: ours, with string hashing made reproducible.
+
+    Sets of strings (a TF-IDF vectoriser's stop words, say) are pickled in hash order,
+    so without a fixed seed the same training code would save different artifact bytes.
+    """
+    return {**os.environ, "PYTHONHASHSEED": "0"}
 
 
 @dataclass(frozen=True)
@@ -184,7 +194,9 @@ def run_capture(
         kernel_log = Path(tmp) / "kernel.log"
         try:
             with kernel_log.open("wb") as log:
-                client.execute(stderr=log, stdout=log)
+                # We pass our own km, so nbclient would leave the kernel running and
+                # its channels open unless told to clean up.
+                client.execute(cleanup_kc=True, stderr=log, stdout=log, env=kernel_env())
         except CellTimeoutError as exc:
             raise _failure(
                 nb,
@@ -231,6 +243,13 @@ def _failure(
         origin = plan.cells[index].origin
         assert origin is not None
         cell = nb.cells[origin]
+        if line is not None:
+            # IPython drops a cell's leading blank lines (a blanked directive, say)
+            # before it numbers the rest: count them back in.
+            source = plan.cells[index].source.splitlines()
+            line += next(
+                (i for i, text in enumerate(source) if text.strip()), len(source)
+            )
         location = cell.location(nb.name, line)
         text = f"executing the notebook failed: {message}"
     else:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
 from nb2svc.errors import Diagnostic, Severity
+
+if TYPE_CHECKING:
+    from nb2svc.verify.model import Report as VerifyReport
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -15,12 +20,65 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     for d in diagnostics:
         colour = "red" if d.severity is Severity.ERROR else "yellow"
-        text = f"[bold]{d.location}[/bold]: [{colour}]{d.severity.value}[/{colour}] [dim]{d.code}[/dim] {d.message}"
+        # User text (paths, code, messages) may contain [brackets]: never markup.
+        text = f"[bold]{escape(str(d.location))}[/bold]: [{colour}]{d.severity.value}[/{colour}] [dim]{d.code}[/dim] {escape(d.message)}"
         err.print(
-            text if not d.hint else f"{text}\n    [dim]hint:[/dim] {d.hint}",
+            text if not d.hint else f"{text}\n    [dim]hint:[/dim] {escape(d.hint)}",
             markup=True,
         )
 
 
 def print_error(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", markup=True)
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True)
+
+
+def print_verify_report(report: VerifyReport) -> None:
+    """nb2svc verify's result: notes, differences, a table of examples, a verdict."""
+    from rich.table import Table
+
+    from nb2svc.verify.model import Outcome
+
+    print_diagnostics(report.diagnostics)
+    for title, diffs in (
+        ("the notebook disagrees with itself", report.nondeterminism),
+        ("differences", report.differences),
+    ):
+        if diffs:
+            err.print(f"[bold]{title}:[/bold]", markup=True)
+            for d in diffs[:50]:
+                err.print(f"  {escape(str(d))}", markup=True)
+            if len(diffs) > 50:
+                err.print(f"  … and {len(diffs) - 50} more (use --report)")
+    if report.examples:
+        table = Table(title=f"{report.notebook} vs {report.out}", title_justify="left")
+        table.add_column("example", justify="right")
+        table.add_column("status")
+        table.add_column("max abs err", justify="right")
+        table.add_column("max rel err", justify="right")
+        table.add_column("latency", justify="right")
+        for e in report.examples:
+            colour = "green" if e.status == "match" else "red"
+            table.add_row(
+                str(e.index),
+                f"[{colour}]{e.status}[/{colour}]",
+                f"{e.max_abs_error:.2e}" if e.max_abs_error else "0",
+                f"{e.max_rel_error:.2e}" if e.max_rel_error else "0",
+                f"{e.latency_ms:.1f} ms" if e.latency_ms is not None else "-",
+            )
+        if report.batch_latency_ms is not None:
+            table.add_row("batch", "", "", "", f"{report.batch_latency_ms:.1f} ms")
+        out.print(table)
+    verdicts = {
+        Outcome.MATCH: "[green]the service matches the notebook[/green]",
+        Outcome.MISMATCH: "[red]the service differs from the notebook[/red]",
+        Outcome.NONDETERMINISTIC: "[yellow]the notebook is not deterministic; "
+        "the service was not compared[/yellow]",
+        Outcome.NOTEBOOK_FAILED: "[red]executing the notebook failed[/red]",
+        Outcome.SERVICE_FAILED: "[red]the service did not start or answer[/red]",
+    }
+    matched = sum(1 for e in report.examples if e.status == "match")
+    tally = f" ({matched}/{len(report.examples)} examples)" if report.examples else ""
+    out.print(
+        f"{verdicts[report.outcome]}{tally}; exit code {int(report.exit_code)}",
+        markup=True,
+    )

@@ -86,7 +86,7 @@ def _output_error(out_dir: Path, message: str, hint: str | None = None) -> Outpu
         [
             Diagnostic(
                 Severity.ERROR,
-                Location(out_dir.name or str(out_dir)),
+                Location(str(out_dir)),
                 message,
                 hint,
                 "NB1001",
@@ -95,17 +95,24 @@ def _output_error(out_dir: Path, message: str, hint: str | None = None) -> Outpu
     )
 
 
-def write_tree(
-    out_dir: Path, files: dict[str, bytes], *, force: bool = False
-) -> list[Change]:
-    """Stage every file in a temporary sibling folder, then move them into place.
+def check_output(out_dir: Path, *, force: bool = False) -> None:
+    """Raise if ``out_dir`` cannot or may not be written; writes nothing.
 
-    Nothing is written when any check fails; files the previous manifest doesn't know
-    are never touched.
+    Cheap enough to run before the notebook is executed, and again by write_tree.
     """
     manifest = read_manifest(out_dir) if out_dir.is_dir() else None
     if out_dir.exists() and not out_dir.is_dir():
         raise _output_error(out_dir, "output path exists and is not a directory")
+    for ancestor in out_dir.absolute().parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise _output_error(
+                    out_dir,
+                    f"cannot create the output directory: {ancestor} is not a "
+                    "directory",
+                    "choose another --out",
+                )
+            break
     if out_dir.is_dir() and manifest is None and any(out_dir.iterdir()) and not force:
         raise _output_error(
             out_dir,
@@ -127,11 +134,27 @@ def write_tree(
                 for rel in edited
             ]
         )
+
+
+def write_tree(
+    out_dir: Path, files: dict[str, bytes], *, force: bool = False
+) -> list[Change]:
+    """Stage every file in a temporary sibling folder, then move them into place.
+
+    Nothing is written when any check fails; files the previous manifest doesn't know
+    are never touched.
+    """
+    check_output(out_dir, force=force)
     changes = plan_changes(out_dir, files)
     parent = out_dir.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.nb2svc-", dir=parent))
+        # mkdtemp makes the folder private (0700); a new output dir should get the
+        # permissions any other new directory gets.
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
     except OSError as exc:
         raise _output_error(
             out_dir,

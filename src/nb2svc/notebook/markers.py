@@ -42,6 +42,12 @@ def _directive(cell: Cell) -> tuple[int, str] | None:
     return None
 
 
+def directive_line(cell: Cell) -> int | None:
+    """The 1-based line of the cell's `# nb2svc:` directive, if it has one."""
+    found = _directive(cell)
+    return found[0] if found else None
+
+
 def mark_cells(nb: RawNotebook) -> tuple[list[MarkedCell], list[Diagnostic]]:
     """Give every cell its role (or None); report every marker problem at once."""
     marked: list[MarkedCell] = []
@@ -59,8 +65,9 @@ def mark_cells(nb: RawNotebook) -> tuple[list[MarkedCell], list[Diagnostic]]:
             if not tag.startswith(TAG_PREFIX):
                 continue
             body = tag[len(TAG_PREFIX) :].strip()
-            if body.startswith("artifact="):
-                artifacts.extend(p for p in body[len("artifact=") :].split(",") if p)
+            if body.startswith(("artifact=", "artifacts=")):
+                value = body.partition("=")[2]
+                artifacts.extend(p for p in value.split(",") if p)
                 continue
             try:
                 roles.append((Role(body), None))
@@ -98,10 +105,21 @@ def mark_cells(nb: RawNotebook) -> tuple[list[MarkedCell], list[Diagnostic]]:
                                 "NB103",
                             )
                         )
-                    elif key == "artifacts":
+                    elif key in ("artifacts", "artifact"):
                         artifacts.extend(p for p in value.split(",") if p)
                     else:
-                        params.append((key, value))
+                        # An ignored option would fail silently (a misspelt
+                        # artifacts= leaves the model out of the package).
+                        problems.append(
+                            Diagnostic(
+                                Severity.ERROR,
+                                cell.location(nb.name, line),
+                                f"unknown directive option '{key}'",
+                                "the only option is artifacts=PATH[,PATH...], "
+                                "on load cells",
+                                "NB107",
+                            )
+                        )
             # Blank the directive line so exported code keeps its line numbers.
             lines = cell.source.splitlines(keepends=True)
             lines[line - 1] = "\n" if lines[line - 1].endswith("\n") else ""

@@ -57,7 +57,8 @@ def _read_jupytext(name: str, text: str) -> RawNotebook:
             "not a notebook: no '# %%' cell markers",
             hint="nb2svc reads .ipynb files and jupytext percent-format .py files",
         )
-    return _from_nbnode(name, nb, 4)
+    # jupytext invents random cell ids: they are not in the file, so they are not kept.
+    return _from_nbnode(name, nb, 4, keep_ids=False)
 
 
 def _read_ipynb(name: str, text: str) -> tuple[RawNotebook, list[Diagnostic]]:
@@ -108,10 +109,13 @@ def _read_ipynb(name: str, text: str) -> tuple[RawNotebook, list[Diagnostic]]:
                 "NB003",
             )
         )
-    return _from_nbnode(name, nb, int(major or 4)), diagnostics
+    # Upgrading v3 invents random cell ids; keep only ids stored in the file so that
+    # messages and generated files stay the same from one build to the next.
+    keep_ids = major == 4
+    return _from_nbnode(name, nb, int(major or 4), keep_ids=keep_ids), diagnostics
 
 
-def _from_nbnode(name: str, nb: Any, version: int) -> RawNotebook:
+def _from_nbnode(name: str, nb: Any, version: int, *, keep_ids: bool) -> RawNotebook:
     cells = []
     for index, cell in enumerate(nb.get("cells", [])):
         metadata = cell.get("metadata", {}) or {}
@@ -119,7 +123,7 @@ def _from_nbnode(name: str, nb: Any, version: int) -> RawNotebook:
         cells.append(
             Cell(
                 index=index,
-                cell_id=cell.get("id"),
+                cell_id=cell.get("id") if keep_ids else None,
                 cell_type=str(cell.get("cell_type", "code")),
                 source=_source(cell.get("source", "")),
                 tags=tuple(str(t) for t in tags),

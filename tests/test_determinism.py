@@ -1,0 +1,88 @@
+"""The same notebook gives the same bytes: any directory, hash seed, time zone, locale."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.slow
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def build_in(workdir: Path, notebook: str, env_extra: dict[str, str]) -> Path:
+    """Copy the notebook into a fresh folder and build it from there with that env."""
+    workdir.mkdir(parents=True)
+    shutil.copy(EXAMPLES / notebook, workdir / notebook)
+    env = {**os.environ, **env_extra}
+    out = workdir / "nested" / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "nb2svc", "build", notebook, "-o", str(out)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.parametrize("notebook", ["fraud_scoring.ipynb", "ticket_router.ipynb"])
+def test_byte_identical_across_dirs_seeds_zones_locales(
+    tmp_path: Path, notebook: str
+) -> None:
+    first = build_in(
+        tmp_path / "a",
+        notebook,
+        {"PYTHONHASHSEED": "1", "TZ": "UTC", "LC_ALL": "C.UTF-8"},
+    )
+    second = build_in(
+        tmp_path / "somewhere" / "else" / "b",
+        notebook,
+        {"PYTHONHASHSEED": "4242", "TZ": "Asia/Kolkata", "LC_ALL": "C"},
+    )
+    one, two = tree(first), tree(second)
+    assert sorted(one) == sorted(two)
+    differing = [name for name in one if one[name] != two[name]]
+    assert differing == []
+    text = b"".join(v for k, v in one.items() if not k.endswith(".joblib"))
+    assert str(tmp_path).encode() not in text, "an absolute path leaked into the output"
+
+
+def test_outputs_and_execution_counts_do_not_change_generated_code(
+    tmp_path: Path,
+) -> None:
+    name = "diabetes_progression.ipynb"
+    clean = build_in(tmp_path / "clean", name, {})
+    # The same notebook as if it had been run: execution counts and outputs everywhere.
+    work = tmp_path / "run"
+    work.mkdir()
+    nb = nbformat.read(EXAMPLES / name, as_version=4)
+    for count, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        cell.execution_count = 40 - count
+        cell.outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text=f"run {count}\n")
+        ]
+    nbformat.write(nb, work / name)
+    result = subprocess.run(
+        [sys.executable, "-m", "nb2svc", "build", name, "-o", str(work / "nested/out")],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert tree(clean) == tree(work / "nested/out")
