@@ -1,18 +1,26 @@
-"""Orchestration: build(), check(). Returns results; never prints or exits."""
+"""Orchestration: build(), verify(). Returns results; never prints or exits."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nb2svc import __version__
-from nb2svc.analysis import Analysis, analyse
+from nb2svc.analysis import Analysis, analyse, normalise_artifact
 from nb2svc.capture import Captured, CapturePlan, plan_capture, run_capture
-from nb2svc.errors import ContractError, Diagnostic, Severity
+from nb2svc.errors import (
+    ContractError,
+    Diagnostic,
+    InputError,
+    Location,
+    NotebookExecutionError,
+    Severity,
+)
 from nb2svc.formatting import format_tree
 from nb2svc.model import (
     Artifact,
@@ -23,7 +31,7 @@ from nb2svc.model import (
     ServiceSpec,
 )
 from nb2svc.naming import dist_name, env_prefix, package_name, title
-from nb2svc.notebook.markers import mark_cells
+from nb2svc.notebook.markers import directive_line, mark_cells
 from nb2svc.notebook.reader import read_notebook
 from nb2svc.render.context import build_context
 from nb2svc.render.engine import hash_templates, render_tree
@@ -32,12 +40,18 @@ from nb2svc.templates import service_template
 from nb2svc.writer import (
     MANIFEST,
     Change,
+    check_output,
+    hand_edited,
     manifest_bytes,
     plan_changes,
     read_manifest,
     sha256,
     write_tree,
 )
+
+if TYPE_CHECKING:
+    from nb2svc.verify.model import Report as VerifyReport
+    from nb2svc.verify.runner import Target as VerifyTarget
 
 GOLDEN = "tests/golden/examples.json"
 
@@ -61,6 +75,7 @@ class BuildResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     executed: bool = False
     written: bool = False
+    once: frozenset[str] = frozenset()  # user-owned files, created only when missing
 
 
 def default_out(notebook: Path) -> Path:
@@ -172,6 +187,34 @@ def _plan(
     )
 
 
+def _missing_artifacts(
+    nb: RawNotebook, analysis: Analysis, folder: Path
+) -> list[Diagnostic]:
+    """One error per declared artifact that is not a file next to the notebook."""
+    problems = []
+    for pc in analysis.cells:
+        if pc.marked.role is not Role.LOAD:
+            continue
+        cell = pc.marked.cell
+        line = directive_line(cell)
+        if line is not None and "artifacts=" not in cell.source.splitlines()[line - 1]:
+            line = None  # declared by a tag
+        for declared in pc.marked.artifacts:
+            name = normalise_artifact(declared)
+            if name is not None and not (folder / name).is_file():
+                problems.append(
+                    Diagnostic(
+                        Severity.ERROR,
+                        cell.location(nb.name, line),
+                        f"declared artifact '{name}' does not exist next to the "
+                        "notebook, and running the notebook did not create it",
+                        "run the cell that saves it, or fix the artifacts= declaration",
+                        "NB402",
+                    )
+                )
+    return problems
+
+
 def build(options: BuildOptions) -> BuildResult:
     """Build (or, with check=True, compare) the service package for a notebook."""
     path = options.notebook
@@ -179,6 +222,8 @@ def build(options: BuildOptions) -> BuildResult:
     folder = path.resolve().parent
     package = package_name(path.stem)
     out = options.out or default_out(path)
+    if not options.check:
+        check_output(out, force=options.force)  # before a possibly long notebook run
 
     plan = _plan(nb, marked, analysis, folder)
     captured = _cached_capture(
@@ -186,23 +231,18 @@ def build(options: BuildOptions) -> BuildResult:
     )
     executed = captured is None
     if captured is None:
-        captured = run_capture(nb, folder, plan, options.timeout)
+        try:
+            captured = run_capture(nb, folder, plan, options.timeout)
+        except NotebookExecutionError as exc:
+            # A load cell failing on a declared artifact that is still missing: say so.
+            missing = _missing_artifacts(nb, analysis, folder)
+            if missing:
+                raise ContractError([*missing, *exc.diagnostics]) from exc
+            raise
 
-    missing = [a for a in analysis.artifacts if not (folder / a).is_file()]
+    missing = _missing_artifacts(nb, analysis, folder)
     if missing:
-        load_cell = next(pc for pc in analysis.cells if pc.marked.role is Role.LOAD)
-        raise ContractError(
-            [
-                Diagnostic(
-                    Severity.ERROR,
-                    load_cell.marked.cell.location(nb.name),
-                    f"declared artifact '{name}' does not exist next to the notebook",
-                    "run the cell that saves it, or fix the artifacts= declaration",
-                    "NB402",
-                )
-                for name in missing
-            ]
-        )
+        raise ContractError(missing)
     artifact_bytes = {name: (folder / name).read_bytes() for name in analysis.artifacts}
     key = plan.key({n: sha256(b) for n, b in artifact_bytes.items()})
 
@@ -235,8 +275,9 @@ def build(options: BuildOptions) -> BuildResult:
         cells_sha256=_cells_hash(marked),
     )
     template_root = options.template or service_template()
-    files = render_tree(template_root, build_context(spec))
-    files, format_problems = format_tree(files, package)
+    rendered = render_tree(template_root, build_context(spec))
+    once = rendered.once
+    files, format_problems = format_tree(rendered.files, package)
     diagnostics += format_problems
     for name, content in artifact_bytes.items():
         files[f"src/{package}/artifacts/{name}"] = content
@@ -248,13 +289,135 @@ def build(options: BuildOptions) -> BuildResult:
         "cells_sha256": spec.cells_sha256,
         "capture_key": key,
         "artifacts": {a.name: a.sha256 for a in spec.artifacts},
-        "files": {rel: sha256(content) for rel, content in sorted(files.items())},
+        "files": {
+            rel: sha256(content)
+            for rel, content in sorted(files.items())
+            if rel not in once
+        },
+        "user_files": sorted(once),
     }
     files[MANIFEST] = manifest_bytes(manifest)
     files = dict(sorted(files.items()))
 
     if options.check:
-        changes = plan_changes(out, files)
-        return BuildResult(out, package, files, changes, diagnostics, executed, False)
-    changes = write_tree(out, files, force=options.force)
-    return BuildResult(out, package, files, changes, diagnostics, executed, True)
+        changes = plan_changes(out, files, once)
+        return BuildResult(
+            out, package, files, changes, diagnostics, executed, False, once
+        )
+    changes = write_tree(out, files, force=options.force, once=once)
+    return BuildResult(out, package, files, changes, diagnostics, executed, True, once)
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    notebook: Path
+    out: Path | None = None
+    timeout: int = 600  # seconds per notebook cell
+    runs: int = 1
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    build: bool = True  # build into ``out`` when it is missing or out of date
+    startup_timeout: float = 120.0
+    request_timeout: float = 60.0
+
+
+def verify(
+    options: VerifyOptions, progress: Callable[[str], None] | None = None
+) -> VerifyReport:
+    """Prove the generated service answers what the notebook returns.
+
+    With ``build`` (the default) the service is built into ``out`` first if it is
+    missing or out of date; a service with hand-edited files is never rebuilt over:
+    it is verified as it is, with a warning naming the edited files.
+    """
+    from nb2svc.verify.compare import Tolerance
+    from nb2svc.verify.notebook import verify_plan
+    from nb2svc.verify.runner import Settings, verify_service
+
+    path = options.notebook
+    nb, marked, analysis, _ = analyse_notebook(path)
+    out = options.out or default_out(path)
+    target = _verify_target(options, nb, out)
+    settings = Settings(
+        tolerance=Tolerance(options.rtol, options.atol),
+        runs=options.runs,
+        timeout=options.timeout,
+        startup_timeout=options.startup_timeout,
+        request_timeout=options.request_timeout,
+    )
+    plan = verify_plan(nb, marked, analysis.functions)
+    folder = path.resolve().parent
+    return verify_service(nb, folder, plan, target, settings, progress)
+
+
+def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> VerifyTarget:
+    """The service to verify in ``out``: built, rebuilt, or taken as it is."""
+    from nb2svc.verify.runner import Target
+
+    package = package_name(options.notebook.stem)
+    manifest = read_manifest(out) if out.is_dir() else None
+    notes: list[Diagnostic] = []
+    if manifest is None:
+        if not options.build:
+            raise InputError(
+                [
+                    Diagnostic(
+                        Severity.ERROR,
+                        Location(str(out)),
+                        "no service generated by nb2svc here",
+                        f"run 'nb2svc build {options.notebook} -o {out}', "
+                        "or drop --no-build",
+                        "NB1003",
+                    )
+                ]
+            )
+        build(BuildOptions(options.notebook, out, options.timeout))
+        state = "built"
+    elif manifest.get("notebook") != nb.name:
+        raise InputError(
+            [
+                Diagnostic(
+                    Severity.ERROR,
+                    Location(str(out)),
+                    f"this service was generated from {manifest.get('notebook')}, "
+                    f"not {nb.name}",
+                    "pass the right notebook or --out",
+                    "NB1004",
+                )
+            ]
+        )
+    else:
+        edited = hand_edited(out, manifest)
+        notes += [
+            Diagnostic(
+                Severity.WARNING,
+                Location(f"{out}/{rel}"),
+                "generated file was edited by hand: verifying the service as it is, "
+                "not as nb2svc would generate it",
+                "move the change into the notebook and rebuild",
+                "NB1002",
+            )
+            for rel in edited
+        ]
+        if not options.build:
+            state = "not checked (--no-build)"
+        else:
+            result = build(
+                BuildOptions(options.notebook, out, options.timeout, check=True)
+            )
+            if not result.changes:
+                state = "up to date"
+            elif edited:
+                state = "out of date, not rebuilt: files were edited by hand"
+            else:
+                write_tree(out, result.files, once=result.once)
+                state = "rebuilt: it was out of date"
+    manifest = read_manifest(out) or {}
+    return Target(
+        out=out,
+        package=package,
+        env_prefix=env_prefix(package),
+        build=state,
+        artifacts=dict(manifest.get("artifacts", {})),
+        diagnostics=tuple(notes),
+    )

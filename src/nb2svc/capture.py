@@ -196,7 +196,9 @@ def run_capture(
             with kernel_log.open("wb") as log:
                 # We pass our own km, so nbclient would leave the kernel running and
                 # its channels open unless told to clean up.
-                client.execute(cleanup_kc=True, stderr=log, stdout=log, env=kernel_env())
+                client.execute(
+                    cleanup_kc=True, stderr=log, stdout=log, env=kernel_env()
+                )
         except CellTimeoutError as exc:
             raise _failure(
                 nb,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from nb2svc import __version__
+
+if TYPE_CHECKING:
+    from nb2svc.api import BuildOptions, BuildResult, VerifyOptions
 
 app = typer.Typer(
     name="nb2svc",
@@ -37,9 +40,19 @@ def main_callback(
     """nb2svc: notebook in, service out."""
 
 
-def _fail(exc: BaseException) -> NoReturn:
+def _fail(exc: BaseException, *, as_json: bool = False) -> NoReturn:
     from nb2svc import console
     from nb2svc.errors import ExitCode, Nb2svcError, UserError
+
+    if as_json and isinstance(exc, UserError):
+        console.print_json(
+            {
+                "exit_code": int(exc.exit_code),
+                "diagnostics": [console.diagnostic_json(d) for d in exc.diagnostics]
+                or [{"severity": "error", "message": str(exc)}],
+            }
+        )
+        raise typer.Exit(exc.exit_code)
 
     if isinstance(exc, KeyboardInterrupt):
         console.print_error("interrupted; nothing was written")
@@ -62,23 +75,60 @@ def _fail(exc: BaseException) -> NoReturn:
     raise typer.Exit(ExitCode.INTERNAL)
 
 
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Output directory [default: build/<notebook>]."),
+]
+TimeoutOption = Annotated[
+    int,
+    typer.Option(min=1, help="Seconds each notebook cell may run when capturing."),
+]
+TemplateOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--template",
+        help="A template directory to render instead of the bundled one "
+        "(cookiecutter-style; see docs/generated-package.md).",
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print a machine-readable JSON result.")
+]
+
+
+def _run_build(options: BuildOptions, *, as_json: bool) -> BuildResult:
+    from nb2svc import api, console
+
+    try:
+        with console.err.status("building service from " + options.notebook.name):
+            return api.build(options)
+    except BaseException as exc:  # one edge where every failure becomes an exit code
+        if isinstance(exc, typer.Exit | SystemExit):
+            raise
+        _fail(exc, as_json=as_json)
+
+
+def _build_json(result: BuildResult, exit_code: int) -> dict[str, object]:
+    from nb2svc import console
+
+    return {
+        "exit_code": exit_code,
+        "package": result.package,
+        "out": str(result.out),
+        "written": result.written,
+        "executed_notebook": result.executed,
+        "changes": [{"path": c.path, "kind": c.kind} for c in result.changes],
+        "diagnostics": [console.diagnostic_json(d) for d in result.diagnostics],
+    }
+
+
 @app.command()
 def build(
     notebook: Annotated[
         Path, typer.Argument(help="The marked notebook (.ipynb or percent .py).")
     ],
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", "-o", help="Output directory [default: build/<notebook>]."
-        ),
-    ] = None,
-    timeout: Annotated[
-        int,
-        typer.Option(
-            help="Seconds each notebook cell may run when capturing examples."
-        ),
-    ] = 600,
+    out: OutOption = None,
+    timeout: TimeoutOption = 600,
     force: Annotated[
         bool, typer.Option(help="Overwrite hand-edited generated files.")
     ] = False,
@@ -88,48 +138,237 @@ def build(
             "--check", help="Write nothing; fail if regenerating would change files."
         ),
     ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Then run 'nb2svc verify' on the result (default tolerances).",
+        ),
+    ] = False,
+    template: TemplateOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Build an installable service package from NOTEBOOK."""
     from nb2svc import api, console
     from nb2svc.errors import ExitCode
 
-    try:
-        with console.err.status("building service from " + notebook.name):
-            result = api.build(
-                api.BuildOptions(
-                    notebook=notebook,
-                    out=out,
-                    timeout=timeout,
-                    force=force,
-                    check=check,
+    options = api.BuildOptions(
+        notebook=notebook,
+        out=out,
+        timeout=timeout,
+        force=force,
+        check=check,
+        template=template,
+    )
+    result = _run_build(options, as_json=as_json)
+    code = ExitCode.DRIFT if check and result.changes else ExitCode.OK
+    if as_json:
+        console.print_json(_build_json(result, code))
+    else:
+        console.print_diagnostics(result.diagnostics)
+    if check:
+        if result.changes:
+            if not as_json:
+                console.print_changes(result.changes, with_diff=True)
+                console.print_error(
+                    f"{len(result.changes)} file(s) would change; "
+                    "run 'nb2svc build' to update"
                 )
-            )
+            raise typer.Exit(code)
+        if not as_json:
+            console.out.print(f"{result.out} is up to date", markup=False)
+    elif not as_json:
+        summary = ", ".join(
+            f"{sum(1 for c in result.changes if c.kind == k)} {k}d"
+            for k in ("create", "update", "delete")
+        )
+        ran = "; examples captured by running the notebook" if result.executed else ""
+        console.out.print(
+            f"built {result.package} in {result.out} ({summary}{ran})", markup=False
+        )
+    if verify:
+        _verify(api.VerifyOptions(notebook, result.out, timeout, build=False))
+
+
+@app.command()
+def diff(
+    notebook: Annotated[Path, typer.Argument(help="The marked notebook.")],
+    out: OutOption = None,
+    timeout: TimeoutOption = 600,
+    template: TemplateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show what rebuilding NOTEBOOK would change (a unified diff); writes nothing."""
+    from nb2svc import api, console
+
+    options = api.BuildOptions(
+        notebook=notebook, out=out, timeout=timeout, check=True, template=template
+    )
+    result = _run_build(options, as_json=as_json)
+    if as_json:
+        console.print_json(
+            {
+                **_build_json(result, 0),
+                "diff": "".join(c.diff for c in result.changes),
+            }
+        )
+        return
+    console.print_diagnostics(result.diagnostics)
+    if not result.changes:
+        console.out.print(f"{result.out} is up to date", markup=False)
+        return
+    console.print_changes(result.changes, with_diff=True)
+
+
+@app.command()
+def check(
+    notebooks: Annotated[
+        list[Path], typer.Argument(help="Marked notebooks whose services to check.")
+    ],
+    out_root: Annotated[
+        Path,
+        typer.Option(
+            "--out-root",
+            help="Folder holding the generated services, one per notebook, named "
+            "after the notebook's package (e.g. services/fraud_scoring).",
+        ),
+    ] = Path("build"),
+    timeout: TimeoutOption = 600,
+    template: TemplateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fail when any notebook's generated service is out of date (for pre-commit/CI)."""
+    from nb2svc import api, console
+    from nb2svc.errors import ExitCode
+    from nb2svc.naming import package_name
+
+    results = []
+    for notebook in notebooks:
+        options = api.BuildOptions(
+            notebook=notebook,
+            out=out_root / package_name(notebook.stem),
+            timeout=timeout,
+            check=True,
+            template=template,
+        )
+        results.append(_run_build(options, as_json=as_json))
+    stale = [r for r in results if r.changes]
+    code = ExitCode.DRIFT if stale else ExitCode.OK
+    if as_json:
+        console.print_json(
+            {"exit_code": int(code), "services": [_build_json(r, 0) for r in results]}
+        )
+        raise typer.Exit(code)
+    for result in results:
+        console.print_diagnostics(result.diagnostics)
+        if result.changes:
+            console.out.print(f"{result.out}: out of date", markup=False)
+            console.print_changes(result.changes, with_diff=True)
+        else:
+            console.out.print(f"{result.out}: up to date", markup=False)
+    if stale:
+        console.print_error(
+            f"{len(stale)} service(s) out of date; rebuild with 'nb2svc build'"
+        )
+    raise typer.Exit(code)
+
+
+@app.command(name="verify")
+def verify_command(
+    notebook: Annotated[Path, typer.Argument(help="The marked notebook.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The generated service [default: build/<notebook>]; built there "
+            "first if it is missing or out of date, never over hand edits.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        int, typer.Option(min=1, help="Seconds each notebook cell may run.")
+    ] = 600,
+    runs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Execute the notebook this many times; if the runs disagree, the "
+            "notebook is reported as nondeterministic.",
+        ),
+    ] = 1,
+    rtol: Annotated[
+        float, typer.Option(min=0.0, help="Relative tolerance for floats.")
+    ] = 1e-6,
+    atol: Annotated[
+        float, typer.Option(min=0.0, help="Absolute tolerance for floats.")
+    ] = 1e-9,
+    report: Annotated[
+        Path | None, typer.Option(help="Write a JSON report here (for CI).")
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Write a self-contained HTML report, with plots, here."),
+    ] = None,
+    build: Annotated[
+        bool,
+        typer.Option(
+            "--build/--no-build",
+            help="--no-build: verify the service in --out as it is, never building.",
+        ),
+    ] = True,
+    startup_timeout: Annotated[
+        float, typer.Option(min=1.0, help="Seconds the service may take to be ready.")
+    ] = 120.0,
+) -> None:
+    """Prove the generated service answers what NOTEBOOK returns for its examples.
+
+    Executes the whole notebook in a fresh kernel, starts the service on a free
+    loopback port, sends every example (one by one and as one batch) and compares.
+    Exit codes: 0 match, 7 mismatch, 4 notebook failed, 8 service failed,
+    9 notebook nondeterministic.
+    """
+    from nb2svc import api
+
+    _verify(
+        api.VerifyOptions(
+            notebook=notebook,
+            out=out,
+            timeout=timeout,
+            runs=runs,
+            rtol=rtol,
+            atol=atol,
+            build=build,
+            startup_timeout=startup_timeout,
+        ),
+        report,
+        html,
+    )
+
+
+def _verify(
+    options: VerifyOptions, report: Path | None = None, html: Path | None = None
+) -> None:
+    from nb2svc import api, console
+    from nb2svc.errors import OutputError
+    from nb2svc.verify.html import write_html
+    from nb2svc.verify.report import write_report
+
+    try:
+        with console.err.status("verifying " + options.notebook.name) as status:
+            result = api.verify(options, progress=status.update)
+        for path, write in ((report, write_report), (html, write_html)):
+            if path is not None:
+                try:
+                    write(result, path)
+                except OSError as exc:
+                    raise OutputError(f"cannot write {path}: {exc.strerror}") from exc
     except BaseException as exc:  # one edge where every failure becomes an exit code
         if isinstance(exc, typer.Exit | SystemExit):
             raise
         _fail(exc)
-    console.print_diagnostics(result.diagnostics)
-    if check:
-        if result.changes:
-            for change in result.changes:
-                console.out.print(f"{change.kind:>7}  {change.path}")
-            for change in result.changes:
-                sys.stdout.write(change.diff)
-            console.print_error(
-                f"{len(result.changes)} file(s) would change; run 'nb2svc build' to update"
-            )
-            raise typer.Exit(ExitCode.DRIFT)
-        console.out.print(f"{result.out} is up to date")
-        return
-    summary = ", ".join(
-        f"{sum(1 for c in result.changes if c.kind == k)} {k}d"
-        for k in ("create", "update", "delete")
-    )
-    console.out.print(
-        f"built [bold]{result.package}[/bold] in {result.out} ({summary}"
-        f"{'; examples captured by running the notebook' if result.executed else ''})",
-        markup=True,
-    )
+    console.print_verify_report(result)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from nb2svc.errors import Diagnostic, Severity
 
 if TYPE_CHECKING:
     from nb2svc.verify.model import Report as VerifyReport
+    from nb2svc.writer import Change
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -82,3 +83,35 @@ def print_verify_report(report: VerifyReport) -> None:
         f"{verdicts[report.outcome]}{tally}; exit code {int(report.exit_code)}",
         markup=True,
     )
+
+
+def diagnostic_json(d: Diagnostic) -> dict[str, object]:
+    return {
+        "severity": d.severity.value,
+        "code": d.code,
+        "file": d.location.file,
+        "cell": None if d.location.cell is None else d.location.cell + 1,
+        "cell_id": d.location.cell_id,
+        "line": d.location.line,
+        "message": d.message,
+        "hint": d.hint,
+    }
+
+
+def print_json(data: object) -> None:
+    """Machine-readable output on stdout (for --json), nothing else on stdout."""
+    import json
+
+    out.file.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    out.file.flush()
+
+
+def print_changes(changes: Iterable[Change], *, with_diff: bool) -> None:
+    """A per-file summary, then (optionally) the unified diff, for --check and diff."""
+    changes = list(changes)
+    for change in changes:
+        out.print(f"{change.kind:>7}  {escape(change.path)}", markup=True)
+    if with_diff:
+        for change in changes:
+            out.file.write(change.diff)
+        out.file.flush()

@@ -61,20 +61,30 @@ def _diff(rel: str, old: bytes | None, new: bytes | None) -> str:
     return "".join(difflib.unified_diff(a, b, f"a/{rel}", f"b/{rel}"))
 
 
-def plan_changes(out_dir: Path, files: dict[str, bytes]) -> list[Change]:
-    """What writing ``files`` would change: created, updated and removed files."""
+def plan_changes(
+    out_dir: Path, files: dict[str, bytes], once: frozenset[str] = frozenset()
+) -> list[Change]:
+    """What writing ``files`` would change: created, updated and removed files.
+
+    Paths in ``once`` belong to the user once they exist: only their creation counts.
+    """
     changes: list[Change] = []
     for rel, content in files.items():
         path = out_dir / rel
         if not path.is_file():
             changes.append(Change(rel, "create", _diff(rel, None, content)))
-        elif path.read_bytes() != content:
+        elif rel not in once and path.read_bytes() != content:
             changes.append(
                 Change(rel, "update", _diff(rel, path.read_bytes(), content))
             )
     manifest = read_manifest(out_dir)
+    edited = set(hand_edited(out_dir, manifest))
+    changes = [
+        Change(c.path, "hand-edited", c.diff) if c.path in edited else c
+        for c in changes
+    ]
     for rel in sorted((manifest or {}).get("files", {})):
-        if rel not in files and (out_dir / rel).is_file():
+        if rel not in files and rel not in once and (out_dir / rel).is_file():
             changes.append(
                 Change(rel, "delete", _diff(rel, (out_dir / rel).read_bytes(), None))
             )
@@ -137,7 +147,11 @@ def check_output(out_dir: Path, *, force: bool = False) -> None:
 
 
 def write_tree(
-    out_dir: Path, files: dict[str, bytes], *, force: bool = False
+    out_dir: Path,
+    files: dict[str, bytes],
+    *,
+    force: bool = False,
+    once: frozenset[str] = frozenset(),
 ) -> list[Change]:
     """Stage every file in a temporary sibling folder, then move them into place.
 
@@ -145,7 +159,7 @@ def write_tree(
     are never touched.
     """
     check_output(out_dir, force=force)
-    changes = plan_changes(out_dir, files)
+    changes = plan_changes(out_dir, files, once)
     parent = out_dir.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +177,8 @@ def write_tree(
         ) from exc
     try:
         for rel, content in files.items():
+            if rel in once and (out_dir / rel).exists():
+                continue  # the user's file now
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,15 @@ import jinja2
 from nb2svc.errors import Diagnostic, Location, Severity, UserError
 
 SUFFIX = ".jinja"
+#: A file whose rendered name ends in ``.once`` belongs to the user: it is created when
+#: missing and never overwritten, checked or deleted (the extension module, say).
+ONCE = ".once"
+
+
+@dataclass(frozen=True)
+class RenderedTree:
+    files: dict[str, bytes]  # relative posix path -> content, sorted
+    once: frozenset[str] = frozenset()  # paths created once, then owned by the user
 
 
 def make_environment(root: Path) -> jinja2.Environment:
@@ -23,7 +33,7 @@ def make_environment(root: Path) -> jinja2.Environment:
     )
 
 
-def render_tree(root: Path, context: dict[str, Any]) -> dict[str, bytes]:
+def render_tree(root: Path, context: dict[str, Any]) -> RenderedTree:
     """Render every file below ``root``; paths are templates too. Sorted, deterministic."""
     env = make_environment(root)
     files: dict[str, bytes] = {}
@@ -67,7 +77,11 @@ def render_tree(root: Path, context: dict[str, Any]) -> dict[str, bytes]:
         if target in files:
             raise UserError(f"two templates render to the same file {target}")
         files[target] = content
-    return dict(sorted(files.items()))
+    once = set()
+    for target in [t for t in files if t.endswith(ONCE)]:
+        files[target[: -len(ONCE)]] = files.pop(target)
+        once.add(target[: -len(ONCE)])
+    return RenderedTree(dict(sorted(files.items())), frozenset(once))
 
 
 def hash_templates(root: Path) -> str:

@@ -1,0 +1,245 @@
+"""The notebook side of verify: run the whole notebook, fresh, and record its outputs.
+
+Unlike ``nb2svc.capture`` at build time, which may run only the exported cells and
+reuses a cached capture, verify always executes every code cell (but ``skip`` cells)
+in a new python3 kernel started in the notebook's own folder, then sends each example
+through the notebook's own preprocess -> predict -> postprocess. It records, per
+example, the JSON form of the output (the same ``to_jsonable`` the service uses), a
+description of the native output (numpy/pandas shapes and dtypes), and the output of
+a second call with the same input, which exposes per-call randomness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nb2svc.capture import CapturePlan, _failure, plan_capture
+from nb2svc.model import MarkedCell, RawNotebook, Role, RoleFunction
+from nb2svc.templates import jsonable_source
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+
+_VERIFY_CODE = r"""
+def __nb2svc_verify(out_path, fn_names, jsonable_src):
+    import copy, json, sys
+    ns = {}
+    exec(jsonable_src, ns)
+    to_jsonable = ns["to_jsonable"]
+    g = globals()
+    pd = sys.modules.get("pandas")
+    np = sys.modules.get("numpy")
+    if "examples" in g:
+        ex = g["examples"]
+        if pd is not None and isinstance(ex, pd.DataFrame):
+            items = [ex.iloc[[i]] for i in range(len(ex))]
+        elif isinstance(ex, (dict, str)):
+            items = [ex]
+        else:
+            items = list(ex)
+    else:
+        items = [g["example"]]
+    if not items:
+        raise ValueError("the example cell's 'examples' is empty")
+    ident = lambda x: x
+    pre = g[fn_names["preprocess"]] if fn_names.get("preprocess") else ident
+    pred = g[fn_names["predict"]]
+    post = g[fn_names["postprocess"]] if fn_names.get("postprocess") else ident
+    first = items[0]
+    if pd is not None and isinstance(first, pd.DataFrame):
+        kind = "frame"
+    elif isinstance(first, dict):
+        kind = "record"
+    elif isinstance(first, str):
+        kind = "string"
+    elif (np is not None and isinstance(first, np.ndarray)) or isinstance(first, (list, tuple)):
+        kind = "array"
+    else:
+        kind = "json"
+
+    def describe(v, depth=0):
+        if pd is not None:
+            if isinstance(v, pd.DataFrame):
+                return {"type": "DataFrame", "shape": list(v.shape),
+                        "columns": [str(c) for c in v.columns],
+                        "dtypes": [str(t) for t in v.dtypes]}
+            if isinstance(v, pd.Series):
+                return {"type": "Series", "shape": list(v.shape), "dtype": str(v.dtype)}
+        if np is not None:
+            if isinstance(v, np.ndarray) and v.ndim > 0:
+                return {"type": "ndarray", "shape": list(v.shape), "dtype": str(v.dtype)}
+            if isinstance(v, np.generic):
+                return {"type": type(v).__name__, "dtype": str(v.dtype)}
+        if depth < 8 and isinstance(v, dict):
+            return {"type": "dict",
+                    "items": {str(k): describe(x, depth + 1) for k, x in v.items()}}
+        if depth < 8 and isinstance(v, (list, tuple)):
+            return {"type": type(v).__name__,
+                    "items": [describe(x, depth + 1) for x in list(v)[:10000]]}
+        return {"type": type(v).__name__}
+
+    def run(item):
+        try:
+            arg = copy.deepcopy(item)
+        except Exception:
+            arg = item
+        return post(pred(pre(arg)))
+
+    inputs, outputs, shapes, repeats = [], [], [], []
+    for item in items:
+        inputs.append(to_jsonable(item))
+        raw = run(item)
+        outputs.append(to_jsonable(raw))
+        shapes.append(describe(raw))
+        repeats.append(to_jsonable(run(item)))
+    versions = {}
+    for name in ("numpy", "pandas", "sklearn", "scipy", "torch", "xgboost", "lightgbm"):
+        mod = sys.modules.get(name)
+        if mod is not None:
+            versions[name] = str(getattr(mod, "__version__", "?"))
+    with open(out_path, "w", encoding="utf-8") as fh:
+        json.dump({"kind": kind, "inputs": inputs, "outputs": outputs, "shapes": shapes,
+                   "repeats": repeats, "python": sys.executable,
+                   "python_version": sys.version.split()[0], "versions": versions}, fh)
+"""
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """What one fresh execution of the notebook returned for its examples."""
+
+    input_kind: str
+    inputs: tuple[Any, ...]
+    outputs: tuple[Any, ...]
+    shapes: tuple[Any, ...]  # description of each native output (type, shape, dtype)
+    repeats: tuple[Any, ...]  # each example's output from a second call
+    python: str  # the kernel's interpreter
+    python_version: str
+    versions: dict[str, str]
+    seconds: float
+
+
+def verify_plan(
+    nb: RawNotebook, marked: Sequence[MarkedCell], functions: Sequence[RoleFunction]
+) -> CapturePlan:
+    """Every code cell of the notebook except ``skip`` cells, in notebook order."""
+    exported = [(mc.role, mc.cell.index, mc.code) for mc in marked if mc.role]
+    example = next(
+        ((mc.cell.index, mc.code) for mc in marked if mc.role is Role.EXAMPLE),
+        (-1, ""),
+    )
+    return plan_capture(nb, exported, example, True, list(functions), [])
+
+
+def run_notebook(
+    nb: RawNotebook,
+    folder: Path,
+    plan: CapturePlan,
+    timeout: int,
+    startup_timeout: int = 60,
+) -> NotebookRun:
+    """Execute ``plan`` in a new python3 kernel whose working directory is ``folder``.
+
+    A cell that raises, runs longer than ``timeout`` seconds or kills the kernel
+    raises NotebookExecutionError naming the cell. The kernel is shut down whatever
+    happens, Ctrl-C included.
+    """
+    import nbformat
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
+
+    fn_names = {fn.role.value: fn.name for fn in plan.functions}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="nb2svc-verify-") as tmp:
+        out_path = Path(tmp) / "outputs.json"
+        call = (
+            f"{_VERIFY_CODE}\n__nb2svc_verify({str(out_path)!r}, {fn_names!r}, "
+            f"{jsonable_source()!r})\n"
+        )
+        new_cell: Callable[[str], Any] = nbformat.v4.new_code_cell
+        new_notebook: Callable[..., Any] = nbformat.v4.new_notebook
+        cells = [new_cell(c.source) for c in plan.cells]
+        cells.append(new_cell(call))
+        current = [0]
+
+        def on_cell_execute(cell: Any, cell_index: int) -> None:
+            current[0] = cell_index
+
+        # IPC transport: the kernel listens on files in a private folder, not on ports.
+        km = KernelManager(
+            kernel_name="python3", transport="ipc", ip=str(Path(tmp) / "kernel")
+        )
+        client = NotebookClient(
+            new_notebook(cells=cells),
+            km=km,
+            timeout=timeout,
+            startup_timeout=startup_timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(folder)}},
+            on_cell_execute=on_cell_execute,
+        )
+        kernel_log = Path(tmp) / "kernel.log"
+        try:
+            with kernel_log.open("wb") as log:
+                # cleanup_kc: shut the kernel down afterwards although we own km.
+                client.execute(cleanup_kc=True, stdout=log, stderr=log)
+        except CellTimeoutError as exc:
+            raise _failure(
+                nb,
+                plan,
+                current[0],
+                f"timed out after {timeout} s",
+                "raise --timeout, or make the cell faster",
+            ) from exc
+        except DeadKernelError as exc:
+            tail = kernel_log.read_text(errors="replace").strip().splitlines()[-3:]
+            raise _failure(
+                nb,
+                plan,
+                current[0],
+                "the kernel died while running this cell",
+                "out of memory, a crash in native code, or exit()? kernel said: "
+                + (" | ".join(tail) or "nothing"),
+            ) from exc
+        except CellExecutionError as exc:
+            tb = _ANSI.sub("", str(exc.traceback or ""))
+            lines = _CELL_LINE.findall(tb)
+            line = int(lines[-1]) if lines else None
+            message = f"raised {exc.ename}: {_ANSI.sub('', str(exc.evalue))}"
+            raise _failure(nb, plan, current[0], message, None, line) from exc
+        finally:
+            _shutdown(km)
+        data = json.loads(out_path.read_text(encoding="utf-8"))
+    return NotebookRun(
+        input_kind=data["kind"],
+        inputs=tuple(data["inputs"]),
+        outputs=tuple(data["outputs"]),
+        shapes=tuple(data["shapes"]),
+        repeats=tuple(data["repeats"]),
+        python=data["python"],
+        python_version=data["python_version"],
+        versions=dict(data["versions"]),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _shutdown(km: Any) -> None:
+    """Stop the kernel if nbclient left it running (an error on the way, Ctrl-C)."""
+    with contextlib.suppress(Exception):  # a kernel already gone needs no stopping
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+    with contextlib.suppress(Exception):
+        km.cleanup_resources()
