@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLE_NOTEBOOKS, layered_venv, pip_install
+from tests.conftest import EXAMPLE_NOTEBOOKS, REPO, layered_venv, pip_install
 
 pytestmark = pytest.mark.slow
 
@@ -141,9 +141,28 @@ def test_generated_tests_pass_after_install(built: Path, installed: Path) -> Non
     assert " passed" in result.stdout
 
 
+def test_matches_the_committed_golden_snapshot(built: Path) -> None:
+    """examples/services/ holds the reviewed output; refresh with scripts/regen_golden.py."""
+    snapshot = REPO / "examples" / "services" / built.name
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
+
+    ours, committed = tree(built), tree(snapshot)
+    assert sorted(ours) == sorted(
+        committed
+    ), "file lists differ; run scripts/regen_golden.py"
+    differing = [name for name in ours if ours[name] != committed[name]]
+    assert differing == [], "run scripts/regen_golden.py and review the diff"
+
+
 def test_generated_code_is_formatted_and_lint_clean(built: Path) -> None:
     ruff = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "."],
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
         cwd=built,
         capture_output=True,
         text=True,

@@ -4,8 +4,10 @@ custom templates, --json, and the pre-commit hook."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -176,8 +178,17 @@ def git(repo: Path, *args: str) -> None:
 @pytest.mark.slow
 def test_pre_commit_hook_with_try_repo(tmp_path: Path) -> None:
     """The shipped hook, run by pre-commit itself against a project repository."""
-    if shutil.which("pre-commit") is None:
+    if (
+        shutil.which(
+            "pre-commit",
+            path=str(Path(sys.executable).parent)
+            + os.pathsep
+            + os.environ.get("PATH", ""),
+        )
+        is None
+    ):
         pytest.skip("pre-commit is not installed (it is in the dev extra)")
+    assert (Path(sys.executable).parent / "nb2svc").exists()
     repo = tmp_path / "project"
     repo.mkdir()
     git(repo, "init", "-q")
@@ -186,14 +197,19 @@ def test_pre_commit_hook_with_try_repo(tmp_path: Path) -> None:
     assert run_cli("build", notebook, "-o", repo / "build/scoring")[0] == 0
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "notebook and its service")
-    try_repo = ["pre-commit", "try-repo", str(REPO), "nb2svc-check", "--all-files"]
+    pre_commit = shutil.which("pre-commit", path=str(Path(sys.executable).parent))
+    pre_commit = pre_commit or "pre-commit"
+    try_repo = [pre_commit, "try-repo", str(REPO), "nb2svc-check", "--all-files"]
+    # language: system runs the nb2svc on PATH: make it this environment's.
+    bindir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
 
-    fresh = subprocess.run(try_repo, cwd=repo, capture_output=True, text=True)
+    fresh = subprocess.run(try_repo, cwd=repo, capture_output=True, text=True, env=env)
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     assert "Passed" in fresh.stdout
 
     notebook.write_text(notebook.read_text().replace("1.5", "4.0"))
-    stale = subprocess.run(try_repo, cwd=repo, capture_output=True, text=True)
+    stale = subprocess.run(try_repo, cwd=repo, capture_output=True, text=True, env=env)
     assert stale.returncode != 0
     assert "Failed" in stale.stdout
     assert (
