@@ -181,41 +181,48 @@ def test_tiny_numeric_change_is_a_mismatch(
 def test_generated_tests_keep_parity_without_the_notebook(
     verified: Callable[[str], Verified], tmp_path: Path
 ) -> None:
-    """The golden fixtures catch the same tiny change in the service's own CI."""
+    """The golden fixtures catch the same tiny change in the service's own CI.
+
+    (That the generated tests pass on an unaltered service, tests/test_e2e.py shows.)
+    """
     pkg = "diabetes_progression"
-    base = verified(pkg)
-    altered = alter(base, tmp_path, pkg, "round(value, 4)", "round(value * 1.00001, 4)")
-
-    def pytest_in(out: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
-                *("-k", "matches_notebook", "tests/test_api.py"),
-            ],
-            cwd=out,
-            env={**os.environ, "PYTHONPATH": str(out / "src")},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-
-    good = pytest_in(base.out)
-    assert good.returncode == 0, good.stdout + good.stderr
-    assert "2 passed" in good.stdout
-    bad = pytest_in(altered)
-    assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert "$.progression: expected" in bad.stdout
-    assert "2 failed" in bad.stdout
+    edit = "round(value * 1.00001, 4)"
+    altered = alter(verified(pkg), tmp_path, pkg, "round(value, 4)", edit)
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
+            *("-k", "matches_notebook", "tests/test_api.py"),
+        ],
+        cwd=altered,
+        env={**os.environ, "PYTHONPATH": str(altered / "src")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "$.progression: expected" in proc.stdout
+    assert "2 failed" in proc.stdout  # /predict and /predict/batch
 
 
-def test_dropped_preprocessing_step_is_a_mismatch(
-    verified: Callable[[str], Verified], notebooks: Path, tmp_path: Path
-) -> None:
+DROPPED_LOG = '"amount_log": df["amount"].astype("float64"),'
+
+
+@pytest.fixture(scope="module")
+def dropped_step(
+    verified: Callable[[str], Verified],
+    notebooks: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Verified:
+    """fraud_scoring's service with the log transform of the amount dropped."""
     pkg = "fraud_scoring"
     old = '"amount_log": np.log1p(df["amount"].astype("float64")),'
-    edit = '"amount_log": df["amount"].astype("float64"),'
-    out = alter(verified(pkg), tmp_path, pkg, old, edit)
-    result = verify(notebooks / f"{pkg}.ipynb", out)
+    tmp = tmp_path_factory.mktemp("dropped")
+    out = alter(verified(pkg), tmp, pkg, old, DROPPED_LOG)
+    return verify(notebooks / f"{pkg}.ipynb", out)
+
+
+def test_dropped_preprocessing_step_is_a_mismatch(dropped_step: Verified) -> None:
+    result = dropped_step
     assert result.code == ExitCode.MISMATCH, result.output
     assert "examples[0][0].fraud_probability" in result.paths()
     assert "batch[0][0].fraud_probability" in result.paths()
@@ -224,7 +231,7 @@ def test_dropped_preprocessing_step_is_a_mismatch(
         r"[\d.e-]+ \(rel [\d.]+e-?\d+\)",
         result.output,
     ), result.output
-    assert_not_rebuilt(result, pkg, edit)
+    assert_not_rebuilt(result, "fraud_scoring", DROPPED_LOG)
 
 
 def test_dropped_preprocess_call_is_a_mismatch(
@@ -443,7 +450,6 @@ def test_service_that_cannot_start_is_reported(tmp_path: Path) -> None:
 
 
 def test_out_of_date_service_is_rebuilt_then_verified(tmp_path: Path) -> None:
-    notebook = make_notebook(tmp_path, [("code", "# nb2svc: imports\nimport math")])
     cells = [("code", "# nb2svc: imports\nimport math"), PREDICT_CELL, EXAMPLE_CELL]
     notebook = make_notebook(tmp_path, cells)
     out = tmp_path / "svc"
@@ -471,15 +477,13 @@ def test_no_build_needs_an_existing_service(tmp_path: Path) -> None:
 
 
 def test_service_of_another_notebook_is_refused(
-    verified: Callable[[str], Verified], tmp_path: Path
+    fragile: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    notebook = make_notebook(
-        tmp_path,
-        [("code", "# nb2svc: imports\nimport math"), PREDICT_CELL, EXAMPLE_CELL],
-    )
-    code, output = run_cli("verify", notebook, "-o", verified("ticket_router").out)
+    cells = [("code", "# nb2svc: imports\nimport math"), PREDICT_CELL, EXAMPLE_CELL]
+    notebook = make_notebook(tmp_path, cells, name="other.ipynb")
+    code, output = run_cli("verify", notebook, "-o", fragile[1])
     assert code == ExitCode.INPUT, output
-    assert "was generated from ticket_router.ipynb, not nb.ipynb" in output
+    assert "was generated from nb.ipynb, not other.ipynb" in output
 
 
 # --- the HTML report in a real browser ----------------------------------------------
@@ -499,18 +503,10 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 def test_html_report_renders_in_a_headless_browser(
-    verified: Callable[[str], Verified], notebooks: Path, tmp_path: Path
+    dropped_step: Verified, tmp_path: Path
 ) -> None:
     browser = chromium()
-    pkg = "fraud_scoring"
-    out = alter(
-        verified(pkg),
-        tmp_path,
-        pkg,
-        '"fraud_probability": round(float(p), 6),',
-        '"fraud_probability": round(float(p) * 1.01, 6),',
-    )
-    result = verify(notebooks / f"{pkg}.ipynb", out)
+    result = dropped_step
     assert result.code == ExitCode.MISMATCH, result.output
     assert result.html is not None
     url = result.html.resolve().as_uri()
@@ -544,4 +540,4 @@ def test_html_report_renders_in_a_headless_browser(
     assert "MISMATCH" in dom
     assert dom.count("<svg") == 2
     assert dom.count("<circle") >= 20  # 5 examples x (/predict + batch) x 2 plots
-    assert "examples[2][0].fraud_probability: notebook" in dom
+    assert "examples[0][0].fraud_probability: notebook" in dom

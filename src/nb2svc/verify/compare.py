@@ -106,7 +106,9 @@ def show(value: Any, limit: int = 60) -> str:
 
 def sci(value: float) -> str:
     """1.6e-3 rather than 1.6e-03."""
-    return re.sub(r"e([+-])0*(\d)", lambda m: f"e{m[1].strip('+')}{m[2]}", f"{value:.1e}")
+    return re.sub(
+        r"e([+-])0*(\d)", lambda m: f"e{m[1].strip('+')}{m[2]}", f"{value:.1e}"
+    )
 
 
 def _kind(value: Any) -> str:

@@ -11,8 +11,8 @@ a second call with the same input, which exposes per-call randomness.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import os
 import re
 import tempfile
 import time
@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nb2svc.capture import CapturePlan, _failure, plan_capture
+from nb2svc.capture import (
+    CapturePlan,
+    KernelFailure,
+    execute_in_kernel,
+    notebook_failure,
+    plan_capture,
+)
 from nb2svc.model import MarkedCell, RawNotebook, Role, RoleFunction
 from nb2svc.templates import jsonable_source
 
@@ -145,21 +151,19 @@ def run_notebook(
     plan: CapturePlan,
     timeout: int,
     startup_timeout: int = 60,
+    hash_seed: int = 0,
 ) -> NotebookRun:
     """Execute ``plan`` in a new python3 kernel whose working directory is ``folder``.
+
+    The kernel runs with ``PYTHONHASHSEED=hash_seed``: 0 is what the build's capture
+    uses, so artifacts the notebook saves come out byte for byte as at build time;
+    other seeds expose outputs that depend on the order of sets of strings.
 
     A cell that raises, runs longer than ``timeout`` seconds or kills the kernel
     raises NotebookExecutionError naming the cell. The kernel is shut down whatever
     happens, Ctrl-C included.
     """
     import nbformat
-    from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
-    from nbclient.exceptions import (
-        CellExecutionError,
-        CellTimeoutError,
-        DeadKernelError,
-    )
 
     fn_names = {fn.role.value: fn.name for fn in plan.functions}
     started = time.perf_counter()
@@ -170,58 +174,15 @@ def run_notebook(
             f"{jsonable_source()!r})\n"
         )
         new_cell: Callable[[str], Any] = nbformat.v4.new_code_cell
-        new_notebook: Callable[..., Any] = nbformat.v4.new_notebook
         cells = [new_cell(c.source) for c in plan.cells]
         cells.append(new_cell(call))
-        current = [0]
-
-        def on_cell_execute(cell: Any, cell_index: int) -> None:
-            current[0] = cell_index
-
-        # IPC transport: the kernel listens on files in a private folder, not on ports.
-        km = KernelManager(
-            kernel_name="python3", transport="ipc", ip=str(Path(tmp) / "kernel")
-        )
-        client = NotebookClient(
-            new_notebook(cells=cells),
-            km=km,
-            timeout=timeout,
-            startup_timeout=startup_timeout,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(folder)}},
-            on_cell_execute=on_cell_execute,
-        )
-        kernel_log = Path(tmp) / "kernel.log"
+        env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
         try:
-            with kernel_log.open("wb") as log:
-                # cleanup_kc: shut the kernel down afterwards although we own km.
-                client.execute(cleanup_kc=True, stdout=log, stderr=log)
-        except CellTimeoutError as exc:
-            raise _failure(
-                nb,
-                plan,
-                current[0],
-                f"timed out after {timeout} s",
-                "raise --timeout, or make the cell faster",
-            ) from exc
-        except DeadKernelError as exc:
-            tail = kernel_log.read_text(errors="replace").strip().splitlines()[-3:]
-            raise _failure(
-                nb,
-                plan,
-                current[0],
-                "the kernel died while running this cell",
-                "out of memory, a crash in native code, or exit()? kernel said: "
-                + (" | ".join(tail) or "nothing"),
-            ) from exc
-        except CellExecutionError as exc:
-            tb = _ANSI.sub("", str(exc.traceback or ""))
-            lines = _CELL_LINE.findall(tb)
-            line = int(lines[-1]) if lines else None
-            message = f"raised {exc.ename}: {_ANSI.sub('', str(exc.evalue))}"
-            raise _failure(nb, plan, current[0], message, None, line) from exc
-        finally:
-            _shutdown(km)
+            execute_in_kernel(cells, folder, timeout, env, Path(tmp), startup_timeout)
+        except KernelFailure as failure:
+            raise notebook_failure(
+                nb, plan, failure.index, failure.message, failure.hint, failure.line
+            ) from failure
         data = json.loads(out_path.read_text(encoding="utf-8"))
     return NotebookRun(
         input_kind=data["kind"],
@@ -234,12 +195,3 @@ def run_notebook(
         versions=dict(data["versions"]),
         seconds=time.perf_counter() - started,
     )
-
-
-def _shutdown(km: Any) -> None:
-    """Stop the kernel if nbclient left it running (an error on the way, Ctrl-C)."""
-    with contextlib.suppress(Exception):  # a kernel already gone needs no stopping
-        if km.has_kernel:
-            km.shutdown_kernel(now=True)
-    with contextlib.suppress(Exception):
-        km.cleanup_resources()

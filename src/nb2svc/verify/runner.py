@@ -78,7 +78,12 @@ def verify_service(
         for number in range(1, settings.runs + 1):
             of = f" (run {number}/{settings.runs})" if settings.runs > 1 else ""
             say(f"executing {nb.name} in a fresh kernel{of}")
-            runs.append(run_notebook(nb, folder, plan, settings.timeout))
+            # Each run another string hash seed; the last one 0, as at build time,
+            # so the artifacts it leaves next to the notebook are the build's.
+            seed = settings.runs - number
+            runs.append(
+                run_notebook(nb, folder, plan, settings.timeout, hash_seed=seed)
+            )
     except NotebookExecutionError as exc:
         return replace(
             base,
@@ -96,8 +101,9 @@ def verify_service(
                 Location(nb.name),
                 "the notebook disagrees with itself, so the service was not compared",
                 "seed every random generator (random.seed, np.random.seed, "
-                "random_state=...) and pin BLAS threads (OMP_NUM_THREADS=1), "
-                "or loosen --rtol/--atol",
+                "random_state=...), pin BLAS threads (OMP_NUM_THREADS=1), don't "
+                "depend on the order of sets of strings (each run has another "
+                "PYTHONHASHSEED), or loosen --rtol/--atol",
                 "NB703",
             )
         )
@@ -109,7 +115,7 @@ def verify_service(
             environment=_environment(runs, None),
         )
 
-    first = runs[0]
+    first = runs[-1]  # hash seed 0, like the build's capture
     say(f"starting the service {target.package}")
     try:
         service = run_service(
@@ -366,6 +372,8 @@ def _environment(
         env.append(("kernel python", f"{first.python} ({first.python_version})"))
         seconds = ", ".join(f"{r.seconds:.1f} s" for r in runs)
         env.append(("notebook execution", seconds))
+        seeds = ", ".join(str(len(runs) - n) for n in range(1, len(runs) + 1))
+        env.append(("kernel PYTHONHASHSEED", seeds))
         env += [(name, version) for name, version in sorted(first.versions.items())]
     version = sys.version.split()[0]
     env.append(("service python", f"{sys.executable} ({version})"))
