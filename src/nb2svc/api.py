@@ -6,13 +6,22 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nb2svc import __version__
 from nb2svc.analysis import Analysis, analyse, normalise_artifact
-from nb2svc.capture import Captured, CapturePlan, plan_capture, run_capture
+from nb2svc.capture import (
+    Captured,
+    CapturePlan,
+    CaptureSpec,
+    capture_cells,
+    parse_capture,
+    plan_capture,
+    run_capture,
+    with_capture,
+)
 from nb2svc.errors import (
     ContractError,
     Diagnostic,
@@ -22,6 +31,7 @@ from nb2svc.errors import (
     Severity,
 )
 from nb2svc.formatting import format_tree
+from nb2svc.lint.secrets import secret_leaks
 from nb2svc.model import (
     Artifact,
     ExampleSet,
@@ -54,6 +64,8 @@ if TYPE_CHECKING:
     from nb2svc.verify.runner import Target as VerifyTarget
 
 GOLDEN = "tests/golden/examples.json"
+#: The reference profile's name among the package's artifacts.
+REFERENCE_PROFILE = "reference_profile.json"
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,7 @@ class BuildOptions:
     force: bool = False
     check: bool = False
     template: Path | None = None
+    capture: tuple[CaptureSpec, ...] = ()  # objects to save from the kernel
 
 
 @dataclass
@@ -111,11 +124,18 @@ def _artifact_hashes(folder: Path, names: list[str]) -> dict[str, str]:
     return hashes
 
 
-def _cached_capture(out: Path, key: str) -> Captured | None:
+def _cached_capture(out: Path, key: str, profile: str | None = None) -> Captured | None:
+    """The capture stored in ``out`` if its key matches (``profile``: where the
+    reference profile should be, relative to ``out``)."""
     manifest = read_manifest(out)
     if not manifest or manifest.get("capture_key") != key:
         return None
     try:
+        profiled = (
+            json.loads((out / profile).read_text(encoding="utf-8"))
+            if profile is not None
+            else None
+        )
         data = json.loads((out / GOLDEN).read_text(encoding="utf-8"))
         meta = data["nb2svc"]
         examples = ExampleSet(
@@ -124,9 +144,17 @@ def _cached_capture(out: Path, key: str) -> Captured | None:
             outputs=tuple(e["output"] for e in data["examples"]),
             columns=tuple((c, t) for c, t in meta["columns"]),
         )
-        return Captured(examples, tuple(meta["runtime_modules"]))
+        return Captured(examples, tuple(meta["runtime_modules"]), profiled)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _profile_bytes(profile: dict[str, Any]) -> bytes:
+    """Deterministic JSON: sorted keys, the profile's floats already rounded."""
+    text = json.dumps(
+        profile, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False
+    )
+    return (text + "\n").encode()
 
 
 def _golden(captured: Captured, key: str) -> bytes:
@@ -149,11 +177,17 @@ def _golden(captured: Captured, key: str) -> bytes:
 
 
 def analyse_notebook(
-    path: Path,
+    path: Path, capture: tuple[CaptureSpec, ...] = ()
 ) -> tuple[RawNotebook, list[MarkedCell], Analysis, list[Diagnostic]]:
-    """Read, mark and analyse; raise ContractError with every problem at once."""
+    """Read, mark and analyse; raise ContractError with every problem at once.
+
+    Objects to ``capture`` get a load cell of their own, as if the notebook had one.
+    """
     nb, diagnostics = read_notebook(path)
     marked, problems = mark_cells(nb)
+    diagnostics += problems
+    captured_cells, problems = capture_cells(nb, marked, capture)
+    marked += captured_cells
     diagnostics += problems
     package = package_name(path.stem)
     analysis = analyse(nb, marked, env_prefix(package))
@@ -179,11 +213,20 @@ def _plan(
     ]
     assert analysis.example_cell is not None
     example = (analysis.example_cell.marked.cell.index, analysis.example_cell.code)
-    full = analysis.example_needs_notebook or any(
-        not (folder / name).is_file() for name in analysis.artifacts
+    reference = analysis.reference_cell
+    full = (
+        analysis.example_needs_notebook
+        or analysis.reference_needs_notebook
+        or any(not (folder / name).is_file() for name in analysis.artifacts)
     )
     return plan_capture(
-        nb, exported, example, full, analysis.functions, analysis.load_globals
+        nb,
+        exported,
+        example,
+        full,
+        analysis.functions,
+        analysis.load_globals,
+        (reference.marked.cell.index, reference.code) if reference else None,
     )
 
 
@@ -193,8 +236,8 @@ def _missing_artifacts(
     """One error per declared artifact that is not a file next to the notebook."""
     problems = []
     for pc in analysis.cells:
-        if pc.marked.role is not Role.LOAD:
-            continue
+        if pc.marked.role is not Role.LOAD or dict(pc.marked.params).get("capture"):
+            continue  # captured objects are saved by the run itself, or it fails
         cell = pc.marked.cell
         line = directive_line(cell)
         if line is not None and "artifacts=" not in cell.source.splitlines()[line - 1]:
@@ -218,16 +261,34 @@ def _missing_artifacts(
 def build(options: BuildOptions) -> BuildResult:
     """Build (or, with check=True, compare) the service package for a notebook."""
     path = options.notebook
-    nb, marked, analysis, diagnostics = analyse_notebook(path)
+    nb, marked, analysis, diagnostics = analyse_notebook(path, options.capture)
     folder = path.resolve().parent
     package = package_name(path.stem)
     out = options.out or default_out(path)
     if not options.check:
         check_output(out, force=options.force)  # before a possibly long notebook run
 
-    plan = _plan(nb, marked, analysis, folder)
+    plan = with_capture(
+        _plan(nb, marked, analysis, folder), nb, marked, options.capture
+    )
+    if REFERENCE_PROFILE in analysis.artifacts and plan.reference is not None:
+        raise ContractError(
+            [
+                Diagnostic(
+                    Severity.ERROR,
+                    nb.cells[plan.reference].location(nb.name),
+                    f"an artifact is named {REFERENCE_PROFILE}, the name of the "
+                    "reference profile nb2svc packages",
+                    "rename that artifact",
+                    "NB403",
+                )
+            ]
+        )
+    profile_path = f"src/{package}/artifacts/{REFERENCE_PROFILE}"
     captured = _cached_capture(
-        out, plan.key(_artifact_hashes(folder, analysis.artifacts))
+        out,
+        plan.key(_artifact_hashes(folder, analysis.artifacts)),
+        profile_path if plan.reference is not None else None,
     )
     executed = captured is None
     if captured is None:
@@ -245,10 +306,26 @@ def build(options: BuildOptions) -> BuildResult:
         raise ContractError(missing)
     artifact_bytes = {name: (folder / name).read_bytes() for name in analysis.artifacts}
     key = plan.key({n: sha256(b) for n, b in artifact_bytes.items()})
+    packaged = dict(artifact_bytes)
+    if captured.profile is not None:
+        packaged[REFERENCE_PROFILE] = _profile_bytes(captured.profile)
+        if plan.reference is not None:
+            diagnostics += [
+                Diagnostic(
+                    Severity.WARNING,
+                    nb.cells[plan.reference].location(nb.name),
+                    f"reference profile: {note}",
+                    None,
+                    "NB603",
+                )
+                for note in captured.profile_notes
+            ]
 
     runtime_extra = list(SERVICE_RUNTIME)
     if captured.examples.input_kind == "frame":
         runtime_extra += ["pandas", "numpy"]
+    if captured.profile is not None:  # drift statistics (the KS test's p-value)
+        runtime_extra += ["scipy", "numpy"]
     requirements, req_problems = requirements_for(
         set(analysis.modules) | set(captured.modules), runtime_extra, nb.name
     )
@@ -267,19 +344,20 @@ def build(options: BuildOptions) -> BuildResult:
         load_globals=tuple(analysis.load_globals),
         settings=tuple(analysis.settings),
         artifacts=tuple(
-            Artifact(n, sha256(b), len(b)) for n, b in sorted(artifact_bytes.items())
+            Artifact(n, sha256(b), len(b)) for n, b in sorted(packaged.items())
         ),
         requirements=tuple(requirements),
         test_requirements=tuple(sorted(pin(d) for d in SERVICE_TEST)),
         examples=captured.examples,
         cells_sha256=_cells_hash(marked),
+        reference_profile=REFERENCE_PROFILE if captured.profile is not None else None,
     )
     template_root = options.template or service_template()
     rendered = render_tree(template_root, build_context(spec))
     once = rendered.once
     files, format_problems = format_tree(rendered.files, package)
     diagnostics += format_problems
-    for name, content in artifact_bytes.items():
+    for name, content in packaged.items():
         files[f"src/{package}/artifacts/{name}"] = content
     files[GOLDEN] = _golden(captured, key)
     manifest: dict[str, Any] = {
@@ -296,8 +374,13 @@ def build(options: BuildOptions) -> BuildResult:
         },
         "user_files": sorted(once),
     }
+    if options.capture:
+        manifest["capture"] = [f"{c.name}:{c.fmt}" for c in options.capture]
     files[MANIFEST] = manifest_bytes(manifest)
     files = dict(sorted(files.items()))
+    leaks = secret_leaks(path, nb, files)
+    if leaks:
+        raise ContractError(leaks)  # nothing is written
 
     if options.check:
         changes = plan_changes(out, files, once)
@@ -319,6 +402,7 @@ class VerifyOptions:
     build: bool = True  # build into ``out`` when it is missing or out of date
     startup_timeout: float = 120.0
     request_timeout: float = 60.0
+    capture: tuple[CaptureSpec, ...] | None = None  # None: as the last build did
 
 
 def verify(
@@ -335,8 +419,10 @@ def verify(
     from nb2svc.verify.runner import Settings, verify_service
 
     path = options.notebook
-    nb, marked, analysis, _ = analyse_notebook(path)
     out = options.out or default_out(path)
+    if options.capture is None:
+        options = replace(options, capture=_built_capture(out))
+    nb, marked, analysis, _ = analyse_notebook(path, options.capture or ())
     target = _verify_target(options, nb, out)
     settings = Settings(
         tolerance=Tolerance(options.rtol, options.atol),
@@ -371,7 +457,11 @@ def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> Verify
                     )
                 ]
             )
-        build(BuildOptions(options.notebook, out, options.timeout))
+        build(
+            BuildOptions(
+                options.notebook, out, options.timeout, capture=options.capture or ()
+            )
+        )
         state = "built"
     elif manifest.get("notebook") != nb.name:
         raise InputError(
@@ -403,7 +493,13 @@ def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> Verify
             state = "not checked (--no-build)"
         else:
             result = build(
-                BuildOptions(options.notebook, out, options.timeout, check=True)
+                BuildOptions(
+                    options.notebook,
+                    out,
+                    options.timeout,
+                    check=True,
+                    capture=options.capture or (),
+                )
             )
             if not result.changes:
                 state = "up to date"
@@ -421,3 +517,13 @@ def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> Verify
         artifacts=dict(manifest.get("artifacts", {})),
         diagnostics=tuple(notes),
     )
+
+
+def _built_capture(out: Path) -> tuple[CaptureSpec, ...]:
+    """The --capture of the build in ``out``, from its manifest."""
+    manifest = read_manifest(out) if out.is_dir() else None
+    recorded = manifest.get("capture") if manifest else None
+    if not isinstance(recorded, list):
+        return ()
+    specs, _ = parse_capture([str(v) for v in recorded])
+    return specs

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from nb2svc.errors import Diagnostic, Location, NotebookExecutionError, Severity
-from nb2svc.model import EXPORTED_ORDER, ExampleSet, RawNotebook, Role, RoleFunction
-from nb2svc.templates import jsonable_source
+from nb2svc.model import (
+    EXPORTED_ORDER,
+    Cell,
+    ExampleSet,
+    MarkedCell,
+    RawNotebook,
+    Role,
+    RoleFunction,
+)
+from nb2svc.templates import jsonable_source, profile_source
 
 CAPTURE_VERSION = "1"
+PROFILE_VERSION = "1"
+#: Reference rows profiled (evenly spaced when there are more), and pipeline calls
+#: made one input at a time when the pipeline cannot score them all in one call.
+MAX_REFERENCE_ROWS = 100_000
+MAX_SINGLE_CALLS = 2_000
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
 
@@ -86,6 +100,86 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src):
 """
 
 
+_PROFILE_CODE = r"""
+def __nb2svc_profile(out_path, capture_path, fn_names, jsonable_src, profile_src,
+                     max_rows, max_calls):
+    import copy, json, sys
+    ns, prof = {}, {}
+    exec(jsonable_src, ns)
+    exec(profile_src, prof)
+    to_jsonable = ns["to_jsonable"]
+    g = globals()
+    pd = sys.modules.get("pandas")
+    np = sys.modules.get("numpy")
+    with open(capture_path, encoding="utf-8") as fh:
+        captured = json.load(fh)
+    kind, columns = captured["kind"], captured["columns"]
+    ref = g["reference"]
+    ident = lambda x: x
+    pre = g[fn_names["preprocess"]] if fn_names.get("preprocess") else ident
+    pred = g[fn_names["predict"]]
+    post = g[fn_names["postprocess"]] if fn_names.get("postprocess") else ident
+    run = lambda raw: to_jsonable(post(pred(pre(raw))))
+    spaced = lambda n, m: list(range(n)) if n <= m else [i * n // m for i in range(m)]
+    expected = sorted({name for item in captured["inputs"]
+                       for row in prof["input_rows"](item, kind) for name in row})
+    in_rows, out_rows = [], []
+    if kind == "frame":
+        if pd is None:
+            raise TypeError("'reference' must be a pandas DataFrame, like the example")
+        names = [c for c, _ in columns]
+        if not isinstance(ref, pd.DataFrame):
+            two_d = np is not None and isinstance(ref, np.ndarray) and ref.ndim == 2
+            ref = pd.DataFrame(ref, columns=names if two_d else None)
+        labels = {str(c): c for c in ref.columns}
+        found = sorted(labels)
+        ref = ref[[labels[c] for c in names if c in labels]]
+        ref.columns = [str(c) for c in ref.columns]
+        try:
+            ref = ref.astype({c: t for c, t in columns if c in ref.columns})
+        except (TypeError, ValueError):
+            pass
+        ref = ref.iloc[spaced(len(ref), max_rows)].reset_index(drop=True)
+        in_rows = prof["input_rows"](to_jsonable(ref), kind)
+        try:
+            out = run(ref.copy())
+        except Exception:
+            out = None
+        if isinstance(out, list) and len(out) == len(ref):
+            out_rows = prof["output_rows"](out, len(ref))
+        else:
+            for i in spaced(len(ref), max_calls):
+                out_rows += prof["output_rows"](run(ref.iloc[[i]].reset_index(drop=True)), 1)
+    else:
+        if pd is not None and isinstance(ref, pd.DataFrame):
+            items = ref.to_dict(orient="records") if kind == "record" else ref.to_numpy()
+        elif isinstance(ref, (dict, str)):
+            items = [ref]
+        else:
+            items = list(ref)
+        items = [to_jsonable(items[i]) for i in spaced(len(items), max_rows)]
+        for item in items:
+            in_rows += prof["input_rows"](item, kind)
+        found = sorted({name for row in in_rows for name in row})
+        for i in spaced(len(items), max_calls):
+            raw = copy.deepcopy(items[i])
+            out_rows += prof["output_rows"](run(raw), len(prof["input_rows"](items[i], kind)))
+    if not in_rows:
+        raise ValueError("'reference' holds no rows")
+    notes = []
+    ignored = [n for n in found if n not in expected]
+    absent = [n for n in expected if n not in found]
+    if ignored:
+        notes.append("left out of the profile, not service inputs: " + ", ".join(ignored))
+    if absent:
+        notes.append("service inputs missing from the reference, not monitored: "
+                     + ", ".join(absent))
+    profile = prof["build_profile"](in_rows, out_rows, [n for n in expected if n in found])
+    with open(out_path, "w", encoding="utf-8") as fh:
+        json.dump({"profile": profile, "notes": notes}, fh)
+"""
+
+
 def kernel_env() -> dict[str, str]:
     """The kernel's environment: ours, with string hashing made reproducible.
 
@@ -106,9 +200,12 @@ class CapturePlan:
     cells: tuple[KernelCell, ...]
     functions: tuple[RoleFunction, ...]
     load_globals: tuple[str, ...]
+    reference: int | None = None  # the reference cell's index: profile it
 
     def key(self, artifact_hashes: dict[str, str]) -> str:
         digest = hashlib.sha256(f"capture-v{CAPTURE_VERSION}\n".encode())
+        if self.reference is not None:
+            digest.update(f"profile-v{PROFILE_VERSION}\n".encode())
         for cell in self.cells:
             digest.update(cell.source.encode() + b"\x00")
         for fn in self.functions:
@@ -122,6 +219,8 @@ class CapturePlan:
 class Captured:
     examples: ExampleSet
     modules: tuple[str, ...]
+    profile: dict[str, Any] | None = None  # the reference profile, when planned
+    profile_notes: tuple[str, ...] = ()
 
 
 def plan_capture(
@@ -131,8 +230,10 @@ def plan_capture(
     full: bool,
     functions: list[RoleFunction],
     load_globals: list[str],
+    reference: tuple[int, str] | None = None,
 ) -> CapturePlan:
-    """Which cells to run: the whole notebook (minus skip cells), or only exported + example."""
+    """Which cells to run: the whole notebook (minus skip cells), or only exported +
+    example (+ reference)."""
     if full:
         skip = {i for role, i, _ in exported if role is Role.SKIP}
         cells = tuple(
@@ -147,7 +248,117 @@ def plan_capture(
         )
         cells = tuple(KernelCell(code, index) for _, index, code in ordered)
         cells += (KernelCell(example[1], example[0]),)
-    return CapturePlan(cells, tuple(functions), tuple(load_globals))
+        if reference is not None:
+            cells += (KernelCell(reference[1], reference[0]),)
+    return CapturePlan(
+        cells,
+        tuple(functions),
+        tuple(load_globals),
+        reference[0] if reference is not None else None,
+    )
+
+
+class KernelFailure(Exception):
+    """A cell raised, timed out or killed the kernel; index is the executed cell's."""
+
+    def __init__(
+        self, kind: str, index: int, message: str, hint: str | None, line: int | None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind  # error | timeout | dead
+        self.index = index
+        self.message = message
+        self.hint = hint
+        self.line = line
+
+
+def execute_in_kernel(
+    cells: list[Any],
+    folder: Path,
+    timeout: int,
+    env: dict[str, str],
+    workdir: Path,
+    startup_timeout: int = 60,
+) -> None:
+    """Run ``cells`` in a new python3 kernel whose working directory is ``folder``.
+
+    The kernel listens on IPC files in ``workdir`` (no TCP ports) and is shut down
+    whatever happens, Ctrl-C included. An async kernel manager: with a blocking one,
+    nbclient's wait for output blocks its event loop, so neither the cell timeout nor
+    the dead-kernel check could fire.
+    """
+    import nbformat
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
+
+    current = [0]
+
+    def on_cell_execute(cell: Any, cell_index: int) -> None:
+        current[0] = cell_index
+
+    km = AsyncKernelManager(
+        kernel_name="python3", transport="ipc", ip=str(workdir / "kernel")
+    )
+    client = NotebookClient(
+        nbformat.v4.new_notebook(cells=cells),
+        km=km,
+        timeout=timeout,
+        startup_timeout=startup_timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(folder)}},
+        on_cell_execute=on_cell_execute,
+    )
+    kernel_log = workdir / "kernel.log"
+    try:
+        with kernel_log.open("wb") as log:
+            # cleanup_kc: shut the kernel down afterwards although we own km.
+            client.execute(cleanup_kc=True, stdout=log, stderr=log, env=env)
+    except CellTimeoutError as exc:
+        raise KernelFailure(
+            "timeout",
+            current[0],
+            f"timed out after {timeout} s",
+            "raise --timeout, or make the cell faster",
+            None,
+        ) from exc
+    except DeadKernelError as exc:
+        tail = kernel_log.read_text(errors="replace").strip().splitlines()[-3:]
+        raise KernelFailure(
+            "dead",
+            current[0],
+            "the kernel died while running this cell",
+            "out of memory, a crash in native code, or exit()? kernel said: "
+            + (" | ".join(tail) or "nothing"),
+            None,
+        ) from exc
+    except CellExecutionError as exc:
+        tb = _ANSI.sub("", str(exc.traceback or ""))
+        lines = _CELL_LINE.findall(tb)
+        raise KernelFailure(
+            "error",
+            current[0],
+            f"raised {exc.ename}: {_ANSI.sub('', str(exc.evalue))}",
+            None,
+            int(lines[-1]) if lines else None,
+        ) from exc
+    finally:
+        _shutdown(km)
+
+
+def _shutdown(km: Any) -> None:
+    """Stop the kernel if nbclient left it running (an error on the way, Ctrl-C)."""
+    from jupyter_core.utils import run_sync
+
+    with contextlib.suppress(Exception):  # a kernel already gone needs no stopping
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    with contextlib.suppress(Exception):
+        run_sync(km.cleanup_resources)()
 
 
 def run_capture(
@@ -155,13 +366,6 @@ def run_capture(
 ) -> Captured:
     """Run the plan in a fresh python3 kernel from the notebook's folder."""
     import nbformat
-    from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
-    from nbclient.exceptions import (
-        CellExecutionError,
-        CellTimeoutError,
-        DeadKernelError,
-    )
 
     fn_names = {fn.role.value: fn.name for fn in plan.functions}
     with tempfile.TemporaryDirectory(prefix="nb2svc-capture-") as tmp:
@@ -172,68 +376,65 @@ def run_capture(
         )
         cells = [nbformat.v4.new_code_cell(c.source) for c in plan.cells]
         cells.append(nbformat.v4.new_code_cell(call))
-        kernel_nb = nbformat.v4.new_notebook(cells=cells)
-        current: list[int] = [0]
-
-        def on_cell_execute(cell: Any, cell_index: int) -> None:
-            current[0] = cell_index
-
-        # IPC transport: the kernel is reachable only through files in a private folder,
-        # not through TCP ports on the machine.
-        km = KernelManager(
-            kernel_name="python3", transport="ipc", ip=str(Path(tmp) / "kernel")
-        )
-        client = NotebookClient(
-            kernel_nb,
-            km=km,
-            timeout=timeout,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(notebook_dir)}},
-            on_cell_execute=on_cell_execute,
-        )
-        kernel_log = Path(tmp) / "kernel.log"
-        try:
-            with kernel_log.open("wb") as log:
-                # We pass our own km, so nbclient would leave the kernel running and
-                # its channels open unless told to clean up.
-                client.execute(
-                    cleanup_kc=True, stderr=log, stdout=log, env=kernel_env()
+        profile_path = Path(tmp) / "profile.json"
+        if plan.reference is not None:
+            cells.append(
+                nbformat.v4.new_code_cell(
+                    f"{_PROFILE_CODE}\n__nb2svc_profile({str(profile_path)!r}, "
+                    f"{str(out_path)!r}, {fn_names!r}, {jsonable_source()!r}, "
+                    f"{profile_source()!r}, {MAX_REFERENCE_ROWS}, {MAX_SINGLE_CALLS})\n"
                 )
-        except CellTimeoutError as exc:
-            raise _failure(
-                nb,
-                plan,
-                current[0],
-                f"timed out after {timeout} s",
-                "raise --timeout, or make the cell faster",
-            ) from exc
-        except DeadKernelError as exc:
-            tail = kernel_log.read_text(errors="replace").strip().splitlines()[-3:]
-            raise _failure(
-                nb,
-                plan,
-                current[0],
-                "the kernel died while running this cell",
-                "out of memory, or a crash in native code? kernel said: "
-                + (" | ".join(tail) or "nothing"),
-            ) from exc
-        except CellExecutionError as exc:
-            tb = _ANSI.sub("", str(exc.traceback or ""))
-            lines = _CELL_LINE.findall(tb)
-            line = int(lines[-1]) if lines else None
-            message = f"raised {exc.ename}: {_ANSI.sub('', str(exc.evalue))}"
-            raise _failure(nb, plan, current[0], message, None, line) from exc
+            )
+        try:
+            execute_in_kernel(cells, notebook_dir, timeout, kernel_env(), Path(tmp))
+        except KernelFailure as failure:
+            if (
+                failure.kind == "error"
+                and failure.index > len(plan.cells)
+                and plan.reference is not None
+            ):
+                raise _profile_failure(nb, plan.reference, failure.message) from failure
+            raise notebook_failure(
+                nb, plan, failure.index, failure.message, failure.hint, failure.line
+            ) from failure
         data = json.loads(out_path.read_text(encoding="utf-8"))
+        profiled = (
+            json.loads(profile_path.read_text(encoding="utf-8"))
+            if plan.reference is not None
+            else {"profile": None, "notes": []}
+        )
     examples = ExampleSet(
         input_kind=data["kind"],
         inputs=tuple(data["inputs"]),
         outputs=tuple(data["outputs"]),
         columns=tuple((c, t) for c, t in data["columns"]),
     )
-    return Captured(examples, tuple(data["modules"]))
+    return Captured(
+        examples,
+        tuple(data["modules"]),
+        profiled["profile"],
+        tuple(profiled["notes"]),
+    )
 
 
-def _failure(
+def _profile_failure(
+    nb: RawNotebook, reference: int, message: str
+) -> NotebookExecutionError:
+    return NotebookExecutionError(
+        [
+            Diagnostic(
+                Severity.ERROR,
+                nb.cells[reference].location(nb.name),
+                f"profiling the reference data failed: {message}",
+                "'reference' must hold raw inputs like the example's (a DataFrame "
+                "with the same columns, say), which the pipeline can score",
+                "NB602",
+            )
+        ]
+    )
+
+
+def notebook_failure(
     nb: RawNotebook,
     plan: CapturePlan,
     index: int,
@@ -263,3 +464,237 @@ def _failure(
     return NotebookExecutionError(
         [Diagnostic(Severity.ERROR, location, text, hint, "NB601")]
     )
+
+
+# --- `nb2svc build --capture NAME[:FORMAT]`: objects that live only in the kernel ---
+
+#: Where captured objects are saved, relative to the notebook's folder.
+CAPTURED_DIR = "nb2svc-captured"
+CAPTURE_FORMATS = ("joblib", "skops")
+
+_DUMP_CODE = r"""
+def __nb2svc_dump(name, path, fmt):
+    import os
+    g = globals()
+    if name not in g:
+        raise NameError(
+            f"nb2svc build --capture {name}: after running the notebook there is no "
+            f"global named {name!r}"
+        )
+    obj = g[name]
+    seen, local = set(), []
+    def walk(x, depth):
+        if id(x) in seen or depth > 6:
+            return
+        seen.add(id(x))
+        for owner in (x, type(x)):
+            if getattr(owner, "__module__", None) == "__main__":
+                label = getattr(owner, "__qualname__", repr(owner))
+                if label not in local:
+                    local.append(label)
+        if isinstance(x, (list, tuple, set, frozenset)):
+            for item in list(x)[:200]:
+                walk(item, depth + 1)
+        elif isinstance(x, dict):
+            for item in list(x.values())[:200]:
+                walk(item, depth + 1)
+        elif hasattr(x, "__dict__") and not isinstance(x, type):
+            for item in list(vars(x).values())[:200]:
+                walk(item, depth + 1)
+    walk(obj, 0)
+    if local:
+        raise TypeError(
+            f"nb2svc build --capture {name}: it uses {', '.join(local)}, defined in the "
+            "notebook itself; a saved copy refers to it as __main__.<name>, which the "
+            "service cannot import. Move it into a .py module next to the notebook and "
+            "import it from there"
+        )
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if fmt == "skops":
+        import skops.io
+        skops.io.dump(obj, path)
+    else:
+        import joblib
+        joblib.dump(obj, path)
+"""
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    """One object to capture from the kernel: its global name and how to save it."""
+
+    name: str
+    fmt: str = "joblib"
+
+    @property
+    def artifact(self) -> str:
+        return f"{CAPTURED_DIR}/{self.name}.{self.fmt}"
+
+    def load_code(self) -> str:
+        """The load cell nb2svc writes for it (the path becomes artifact_path(...))."""
+        note = (
+            f"# captured from the notebook's kernel by 'nb2svc build --capture "
+            f"{self.name}'\n"
+        )
+        path = json.dumps(self.artifact)
+        if self.fmt == "skops":
+            # The artifact's sha256 is checked before this runs, so the types in it
+            # are the ones the build saved.
+            return (
+                f"{note}import skops.io\n\n"
+                f"{self.name} = skops.io.load(\n"
+                f"    {path}, trusted=skops.io.get_untrusted_types(file={path})\n)\n"
+            )
+        return f"{note}import joblib\n\n{self.name} = joblib.load({path})\n"
+
+
+def parse_capture(values: list[str]) -> tuple[tuple[CaptureSpec, ...], list[str]]:
+    """`--capture model,vectorizer:skops` -> specs, and a message per bad value."""
+    import keyword
+
+    specs: dict[str, CaptureSpec] = {}
+    problems: list[str] = []
+    for value in values:
+        for item in (v.strip() for v in value.split(",")):
+            if not item:
+                continue
+            name, _, fmt = item.partition(":")
+            fmt = fmt or "joblib"
+            if not name.isidentifier() or keyword.iskeyword(name):
+                problems.append(f"{name!r} is not a Python name")
+            elif fmt not in CAPTURE_FORMATS:
+                problems.append(
+                    f"unknown format {fmt!r} for {name} (use {' or '.join(CAPTURE_FORMATS)})"
+                )
+            elif name in specs and specs[name].fmt != fmt:
+                problems.append(f"{name} is captured twice, in two formats")
+            else:
+                specs[name] = CaptureSpec(name, fmt)
+    return tuple(specs.values()), problems
+
+
+def _binding_cell(nb: RawNotebook, name: str) -> int | None:
+    """The last code cell that binds `name` at its top level (magics understood)."""
+    import symtable
+
+    from nb2svc.lint.pysource import parse_cell
+
+    found = None
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        parsed = parse_cell(cell.source)
+        if parsed.tree is None:
+            continue
+        try:
+            table = symtable.symtable(parsed.code, "<cell>", "exec")
+            sym = table.lookup(name)
+        except (KeyError, SyntaxError, ValueError):
+            continue
+        if sym.is_assigned() or sym.is_imported() or sym.is_namespace():
+            found = cell.index
+    return found
+
+
+def capture_cells(
+    nb: RawNotebook, marked: list[MarkedCell], specs: tuple[CaptureSpec, ...]
+) -> tuple[list[MarkedCell], list[Diagnostic]]:
+    """A load cell per captured object, attributed to the cell that makes the object."""
+    import difflib
+
+    cells: list[MarkedCell] = []
+    problems: list[Diagnostic] = []
+    declared = {a for mc in marked for a in mc.artifacts}
+    for spec in specs:
+        origin = _binding_cell(nb, spec.name)
+        exported = next(
+            (
+                mc
+                for mc in marked
+                if mc.role in EXPORTED_ORDER and origin == mc.cell.index
+            ),
+            None,
+        )
+        if origin is None:
+            names = sorted(
+                {
+                    n
+                    for c in nb.cells
+                    for n in re.findall(r"\b([A-Za-z_]\w*)\s*=", c.source)
+                }
+            )
+            close = difflib.get_close_matches(spec.name, names, n=1)
+            problems.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    Location(nb.name),
+                    f"--capture {spec.name}: no cell of the notebook binds "
+                    f"'{spec.name}'",
+                    f"did you mean '{close[0]}'?" if close else None,
+                    "NB1301",
+                )
+            )
+            continue
+        if exported is not None or spec.artifact in declared:
+            problems.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    nb.cells[origin].location(nb.name),
+                    f"--capture {spec.name}: '{spec.name}' is already exported by "
+                    "this cell, so there is nothing to capture",
+                    "capture objects that only unmarked (training) cells make",
+                    "NB1302",
+                )
+            )
+            continue
+        cell = nb.cells[origin]
+        source = spec.load_code()
+        # The origin's index and id give the generated code its provenance header;
+        # the code itself never runs in the capture kernel (the dump cell does).
+        synthetic = Cell(cell.index, cell.cell_id, "code", source)
+        cells.append(
+            MarkedCell(
+                synthetic,
+                Role.LOAD,
+                (("capture", spec.name),),
+                (spec.artifact,),
+                source,
+            )
+        )
+    return cells, problems
+
+
+def with_capture(
+    plan: CapturePlan,
+    nb: RawNotebook,
+    marked: list[MarkedCell],
+    specs: tuple[CaptureSpec, ...],
+) -> CapturePlan:
+    """The whole notebook (but skip cells), then one cell saving each captured object.
+
+    Captured objects exist only once the notebook has run, so nothing less will do.
+    """
+    if not specs:
+        return plan
+    skip = {mc.cell.index for mc in marked if mc.role is Role.SKIP}
+    cells = [
+        KernelCell(c.source, c.index)
+        for c in nb.cells
+        if c.cell_type == "code" and c.index not in skip
+    ]
+    for spec in specs:
+        origin = next(
+            (
+                mc.cell.index
+                for mc in marked
+                if dict(mc.params).get("capture") == spec.name
+            ),
+            None,
+        )
+        # One line: a failure is reported at the cell that makes the object.
+        call = (
+            f"exec(compile({_DUMP_CODE!r}, '<nb2svc --capture>', 'exec')); "
+            f"__nb2svc_dump({spec.name!r}, {spec.artifact!r}, {spec.fmt!r})"
+        )
+        cells.append(KernelCell(call, origin))
+    return replace(plan, cells=tuple(cells))

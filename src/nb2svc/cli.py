@@ -12,6 +12,7 @@ from nb2svc import __version__
 
 if TYPE_CHECKING:
     from nb2svc.api import BuildOptions, BuildResult, VerifyOptions
+    from nb2svc.capture import CaptureSpec
 
 app = typer.Typer(
     name="nb2svc",
@@ -145,8 +146,27 @@ def build(
             help="Then run 'nb2svc verify' on the result (default tolerances).",
         ),
     ] = False,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            metavar="TAG",
+            help="Then build the service's Docker image as TAG (needs a Docker "
+            "engine and the docker package: pip install 'nb2svc[docker]').",
+        ),
+    ] = None,
     template: TemplateOption = None,
     as_json: JsonOption = False,
+    capture: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--capture",
+            metavar="NAME[:FORMAT][,NAME...]",
+            help="Objects that live only in the notebook's kernel (a model trained "
+            "and never saved): run the notebook, save them as artifacts "
+            "(joblib, or :skops) and load them in the service.",
+        ),
+    ] = None,
 ) -> None:
     """Build an installable service package from NOTEBOOK."""
     from nb2svc import api, console
@@ -159,6 +179,7 @@ def build(
         force=force,
         check=check,
         template=template,
+        capture=_capture_specs(capture),
     )
     result = _run_build(options, as_json=as_json)
     code = ExitCode.DRIFT if check and result.changes else ExitCode.OK
@@ -188,6 +209,28 @@ def build(
         )
     if verify:
         _verify(api.VerifyOptions(notebook, result.out, timeout, build=False))
+    if image is not None and not check:
+        _build_image(result.out, image)
+
+
+def _build_image(context: Path, tag: str) -> None:
+    from nb2svc import console
+    from nb2svc.docker_build import build_image
+
+    try:
+        with console.err.status(f"building image {tag}") as status:
+
+            def progress(line: str) -> None:
+                if line.startswith("Step "):
+                    console.err.print(line, markup=False, highlight=False)
+                status.update(f"building image {tag}: {line[:100]}")
+
+            built = build_image(context, tag, progress)
+    except BaseException as exc:  # one edge where every failure becomes an exit code
+        if isinstance(exc, typer.Exit | SystemExit):
+            raise
+        _fail(exc)
+    console.out.print(f"built image {built.tag} ({built.image_id})", markup=False)
 
 
 @app.command()
@@ -281,7 +324,7 @@ def verify_command(
         typer.Option(
             "--out",
             "-o",
-            help="The generated service [default: build/<notebook>]; built there "
+            help="The generated service (default: build/<notebook>); built there "
             "first if it is missing or out of date, never over hand edits.",
         ),
     ] = None,
@@ -369,6 +412,130 @@ def _verify(
     console.print_verify_report(result)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _capture_specs(values: list[str] | None) -> tuple[CaptureSpec, ...]:
+    from nb2svc.capture import parse_capture
+
+    specs, problems = parse_capture(values or [])
+    if problems:
+        raise typer.BadParameter("; ".join(problems), param_hint="--capture")
+    return specs
+
+
+@app.command()
+def lint(
+    notebook: Annotated[
+        Path, typer.Argument(help="The notebook to check (.ipynb or percent .py).")
+    ],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail (exit 1) on warnings too.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Report every problem of NOTEBOOK in one run, without building it.
+
+    The build's contract checks, plus: shell escapes and magics, names used before
+    any cell defines them, secrets in sources and outputs (shown redacted), absolute
+    paths and paths outside the notebook's folder, unseeded randomness in exported
+    code, out-of-order execution counts, very large outputs.
+    Exit codes: 0 no errors (no warnings either, with --strict), 1 otherwise,
+    3 the file is not a notebook.
+    """
+    from nb2svc import console
+    from nb2svc.lint import lint_notebook
+
+    try:
+        report = lint_notebook(notebook)
+    except BaseException as exc:  # one edge where every failure becomes an exit code
+        if isinstance(exc, typer.Exit | SystemExit):
+            raise
+        _fail(exc, as_json=as_json)
+    code = report.exit_code(strict)
+    if as_json:
+        console.print_json(
+            {
+                "notebook": report.notebook,
+                "exit_code": int(code),
+                "strict": strict,
+                "marked": report.marked,
+                "errors": len(report.errors),
+                "warnings": len(report.warnings),
+                "diagnostics": [console.diagnostic_json(d) for d in report.diagnostics],
+            }
+        )
+    else:
+        console.print_lint_report(report, strict=strict)
+    raise typer.Exit(code)
+
+
+@app.command()
+def tag(
+    notebook: Annotated[
+        Path, typer.Argument(help="The unmarked notebook (.ipynb or percent .py).")
+    ],
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Write the markers into NOTEBOOK, keeping the original as "
+            "NOTEBOOK.bak.",
+        ),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the tagged notebook here instead; NOTEBOOK stays as it is.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose nb2svc markers for an unmarked NOTEBOOK, printed as a diff.
+
+    Static analysis, no execution: the imports; the model (the one the notebook
+    saves, else the last one fitted on the full feature set); the steps from raw
+    data to its input (preprocess); the model call (predict); held-out rows as the
+    example; a save/load pair for a model that lives only in memory. Training cells
+    stay unmarked. Nothing is written without --write or --output.
+    Exit codes: 0 proposed (or nothing to do), 1 no model to serve, 3 not a
+    notebook, 5 cannot write.
+    """
+    from nb2svc import console
+    from nb2svc.tag import tag_notebook, write_tagged
+
+    if write and output is not None:
+        raise typer.BadParameter("give --write or --output, not both")
+    if output is not None and output.suffix != notebook.suffix:
+        raise typer.BadParameter(
+            f"write a {notebook.suffix} file, like the input", param_hint="--output"
+        )
+    try:
+        result = tag_notebook(notebook)
+        written = None
+        if result.content is not None and (write or output is not None):
+            written = write_tagged(notebook, result.content, output)
+    except BaseException as exc:  # one edge where every failure becomes an exit code
+        if isinstance(exc, typer.Exit | SystemExit):
+            raise
+        _fail(exc, as_json=as_json)
+    if as_json:
+        console.print_json(
+            {
+                "notebook": result.notebook,
+                "exit_code": int(result.exit_code),
+                "proposed": result.proposed,
+                "notes": list(result.notes),
+                "diagnostics": [console.diagnostic_json(d) for d in result.diagnostics],
+                "diff": result.diff,
+                "written": str(written[0]) if written else None,
+                "backup": str(written[1]) if written and written[1] else None,
+            }
+        )
+    else:
+        console.print_tag_result(result, written)
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

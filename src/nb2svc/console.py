@@ -11,6 +11,10 @@ from rich.markup import escape
 from nb2svc.errors import Diagnostic, Severity
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from nb2svc.lint import LintReport
+    from nb2svc.tag import TagResult
     from nb2svc.verify.model import Report as VerifyReport
     from nb2svc.writer import Change
 
@@ -115,3 +119,42 @@ def print_changes(changes: Iterable[Change], *, with_diff: bool) -> None:
         for change in changes:
             out.file.write(change.diff)
         out.file.flush()
+
+
+def print_lint_report(report: LintReport, *, strict: bool) -> None:
+    """nb2svc lint: every diagnostic, then a one-line tally."""
+    print_diagnostics(report.diagnostics)
+    errors, warnings = len(report.errors), len(report.warnings)
+    if not errors and not warnings:
+        out.print(f"{report.notebook}: no problems found", markup=False)
+        return
+    tally = f"{report.notebook}: {errors} error(s), {warnings} warning(s)"
+    if strict and warnings:
+        tally += " (--strict: warnings fail)"
+    out.print(tally, markup=False)
+
+
+def print_tag_result(
+    result: TagResult, written: tuple[Path, Path | None] | None
+) -> None:
+    """nb2svc tag: the diff on stdout (pipe it to a file); notes and problems on stderr."""
+    import sys
+
+    if result.diff:
+        sys.stdout.write(result.diff)
+        sys.stdout.flush()
+    if result.notes:
+        err.print("[bold]proposal:[/bold]", markup=True)
+        for note in result.notes:
+            err.print(f"  - {escape(note)}", markup=True)
+    print_diagnostics(result.diagnostics)
+    if written is not None:
+        path, backup = written
+        kept = f" (the original is kept as {backup})" if backup else ""
+        err.print(f"wrote {path}{kept}", markup=False)
+    elif result.proposed:
+        err.print(
+            "nothing written: run again with --write (keeps a backup) or "
+            "-o NEW.ipynb to apply it",
+            markup=False,
+        )

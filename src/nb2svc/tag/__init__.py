@@ -1,0 +1,154 @@
+"""`nb2svc tag`: propose nb2svc markers for an unmarked notebook, by static analysis.
+
+It picks the model (the one the notebook saves, else the last one fitted on the full
+feature set), follows its input back to raw data (preprocess), finds the model call
+(predict) and held-out rows (example), marks or moves the cells they need (imports,
+helpers, config), and, for a model that lives only in memory, adds a save cell after
+its training and a load cell. The proposal is checked against the contract before it
+is shown. Returns a TagResult; never prints, writes only through write_tagged().
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from nb2svc.errors import Diagnostic, ExitCode, Location, Severity
+from nb2svc.model import RawNotebook
+from nb2svc.tag.edit import apply_proposal, write_tagged
+from nb2svc.tag.plan import Proposal, TagError, plan_tags
+
+__all__ = ["TagResult", "tag_notebook", "write_tagged"]
+
+
+@dataclass(frozen=True)
+class TagResult:
+    notebook: str
+    diff: str  # empty when nothing is proposed
+    notes: tuple[str, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    content: str | None  # the tagged notebook, in the input's format
+    exit_code: ExitCode = ExitCode.OK
+
+    @property
+    def proposed(self) -> bool:
+        return self.content is not None
+
+
+def _self_check(path: Path, content: str, proposal: Proposal) -> list[Diagnostic]:
+    """The contract checks of `build`, run on the tagged notebook; and a secret scan
+    of the cells it would export."""
+    from nb2svc.analysis import analyse
+    from nb2svc.lint.outputs import NotebookExtras
+    from nb2svc.lint.secrets import find_secrets
+    from nb2svc.model import EXPORTED_ORDER
+    from nb2svc.naming import env_prefix, package_name
+    from nb2svc.notebook.markers import mark_cells
+    from nb2svc.notebook.reader import read_notebook
+
+    with tempfile.TemporaryDirectory(prefix="nb2svc-tag-") as tmp:
+        tagged = Path(tmp) / path.name
+        tagged.write_text(content, encoding="utf-8")
+        nb, _ = read_notebook(tagged)
+    marked, problems = mark_cells(nb)
+    problems += analyse(nb, marked, env_prefix(package_name(path.stem))).diagnostics
+    found = [
+        Diagnostic(
+            Severity.WARNING,
+            d.location,
+            f"the tagged notebook still breaks the contract ({d.code}): {d.message}",
+            d.hint,
+            "NB1202",
+        )
+        for d in problems
+        if d.severity is Severity.ERROR
+    ]
+    exported = {mc.cell.index for mc in marked if mc.role in EXPORTED_ORDER}
+    for secret in find_secrets(nb, NotebookExtras()):
+        if secret.cell in exported:
+            found.append(
+                Diagnostic(
+                    Severity.WARNING,
+                    nb.cells[secret.cell].location(nb.name, secret.line),
+                    f"a proposed exported cell holds a possible secret "
+                    f"({', '.join(secret.kinds)}): {secret.redacted}",
+                    "'nb2svc build' refuses to put it in the service: read it from "
+                    "an environment variable instead",
+                    "NB1208",
+                )
+            )
+    return found
+
+
+def tag_notebook(path: Path) -> TagResult:
+    """Propose markers for the notebook at `path`. Raises InputError if unreadable."""
+    from nb2svc.notebook.reader import read_notebook
+
+    nb, _ = read_notebook(path)
+    try:
+        return _tag(path, nb)
+    except Exception as exc:  # a weird notebook must give a message, not a traceback
+        return _failed(
+            nb.name,
+            f"internal error while proposing markers: {exc.__class__.__name__}: {exc}",
+            "please report this with the notebook; mark the cells by hand meanwhile",
+            "NB1299",
+            ExitCode.INTERNAL,
+        )
+
+
+def _tag(path: Path, nb: RawNotebook) -> TagResult:
+    from nb2svc.lint.outputs import read_extras
+    from nb2svc.notebook.markers import mark_cells
+
+    marked, _ = mark_cells(nb)
+    if any(mc.role is not None for mc in marked):
+        return TagResult(
+            nb.name,
+            "",
+            (),
+            (
+                Diagnostic(
+                    Severity.WARNING,
+                    Location(nb.name),
+                    "the notebook already has nb2svc markers; tag proposes markers "
+                    "for unmarked notebooks only, so nothing was changed",
+                    f"'nb2svc lint {path.name}' checks the markers it has",
+                    "NB1201",
+                ),
+            ),
+            None,
+        )
+    language = read_extras(path).language
+    if language not in (None, "python", "python3", "ipython"):
+        return _failed(
+            nb.name,
+            f"the notebook's kernel language is '{language}', not Python",
+            "nb2svc builds services from Python notebooks only",
+            "NB1205",
+            ExitCode.USER_ERROR,
+        )
+    try:
+        proposal = plan_tags(nb)
+    except TagError as exc:
+        return TagResult(nb.name, "", (), (exc.diagnostic,), None, ExitCode.USER_ERROR)
+    edited = apply_proposal(path, path.read_text(encoding="utf-8"), proposal)
+    checks = _self_check(path, edited.content, proposal)
+    notes = list(proposal.notes)
+    if edited.upgraded:
+        notes.append("format: the notebook is nbformat v3; the tagged copy is v4")
+    return TagResult(
+        nb.name,
+        edited.diff,
+        tuple(notes),
+        (*proposal.diagnostics, *checks),
+        edited.content,
+    )
+
+
+def _failed(
+    name: str, message: str, hint: str, code: str, exit_code: ExitCode
+) -> TagResult:
+    diagnostic = Diagnostic(Severity.ERROR, Location(name), message, hint, code)
+    return TagResult(name, "", (), (diagnostic,), None, exit_code)

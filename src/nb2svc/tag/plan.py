@@ -1,0 +1,458 @@
+"""Decide the markers for an unmarked notebook: the model, its inputs, the model call,
+the example, and a save/load pair for what lives only in memory.
+
+The result is a Proposal: edits to apply to the notebook plus notes saying what was
+picked and why. Nothing here reads or writes files.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from nb2svc.analysis import normalise_artifact
+from nb2svc.errors import Severity
+from nb2svc.model import RawNotebook, Role
+from nb2svc.tag.cells import CellPlanner
+from nb2svc.tag.flow import (
+    Chain,
+    TagError,
+    base_name,
+    cell_no,
+    changed_after,
+    diag,
+    free_names,
+    held_out,
+    pick_model,
+    resolve_chain,
+)
+from nb2svc.tag.kinds import kind_of
+from nb2svc.tag.proposal import EXAMPLE_ROWS, ORDER, NewCell, Proposal, quote
+from nb2svc.tag.scan import PREDICT_METHODS, Binding, Fit, scan_notebook
+
+__all__ = ["EXAMPLE_ROWS", "NewCell", "Proposal", "TagError", "plan_tags"]
+
+
+class _Planner(CellPlanner):
+    """One proposal for one notebook (use once)."""
+
+    def run(self) -> Proposal:
+        fit, note = pick_model(self.scan)
+        self.p.notes.append(note)
+        training = sorted(
+            {f.cell for f in self.scan.fits} | {s.cell for s in self.scan.saves}
+        )
+        self.p.notes.append(
+            "training: "
+            + ", ".join(cell_no(c) for c in training)
+            + " fit or save models and are left unmarked"
+        )
+        if fit.x is None:
+            raise TagError(
+                diag(
+                    self.nb,
+                    f"'{fit.obj}.fit(...)' has no input to follow",
+                    "fit the model as model.fit(X, y)",
+                    "NB1200",
+                    fit.cell,
+                    fit.stmt.lineno,
+                    Severity.ERROR,
+                )
+            )
+        self._check_framework(fit)
+        chain = resolve_chain(self.scan, fit.x, fit.pos)
+        existing = self._model_function(fit)
+        service_cells: list[NewCell] = []
+        if existing is not None:
+            self.need(free_names(self.source_of(existing)))
+            self._function_cell(existing, Role.PREDICT)
+            self.p.notes.append(
+                f"predict: the notebook's own '{existing.name}' "
+                f"({cell_no(existing.cell)}), which calls the model"
+            )
+        else:
+            service_cells += self._preprocess(chain)
+            service_cells.append(self._predict(fit, chain))
+        self.need({fit.obj})
+        self.needs.state.setdefault(fit.obj, None)
+        load = self._load(fit)
+        self.need(free_names(load))
+        self._helpers()
+        self._apply_extractions()
+        self._imports()
+        for name in self.needs.missing:
+            self.p.diagnostics.append(
+                diag(
+                    self.nb,
+                    f"the service needs '{name}', but no cell defines it",
+                    "define or import it in a cell, then run tag again",
+                    "NB1203",
+                )
+            )
+        header = (
+            "## Service\n\n"
+            "Proposed by `nb2svc tag`: `nb2svc build` turns the cells marked "
+            "`# nb2svc: ...` into the service."
+        )
+        self.p.inserts.append(
+            NewCell("end", 0, header, cell_type="markdown", key="service", order=3)
+        )
+        options = "artifacts=" + ",".join(self.artifacts)
+        self.p.inserts.append(
+            NewCell("end", 0, load, Role.LOAD, options, key="load", order=4)
+        )
+        self.p.inserts.extend(service_cells)
+        self.p.inserts.append(self._example(fit, chain))
+        return self.p
+
+    # -- the model and its call ------------------------------------------------------
+
+    def _check_framework(self, fit: Fit) -> None:
+        b = self.scan.binding(fit.ctor) if fit.ctor else None
+        module = (b.import_line[0] if b and b.import_line else "") or ""
+        if fit.ctor in ("Sequential", "Model", "Functional") or module.startswith(
+            ("keras", "tensorflow", "torch")
+        ):
+            self.p.diagnostics.append(
+                diag(
+                    self.nb,
+                    f"'{fit.obj}' looks like a deep-learning model: the proposed "
+                    "joblib save and load may not work for it",
+                    "save it with the framework's own format (model.save, "
+                    "torch.save) and load it the same way in the load cell",
+                    "NB1206",
+                    fit.cell,
+                    fit.stmt.lineno,
+                )
+            )
+
+    def _model_function(self, fit: Fit) -> Binding | None:
+        """The notebook's own one-argument function that calls the model, if any."""
+        found: Binding | None = None
+        for bindings in self.scan.bindings.values():
+            b = bindings[-1]
+            stmt = b.stmt
+            if (
+                b.kind != "def"
+                or not isinstance(stmt, ast.FunctionDef)
+                or not b.top_level
+            ):
+                continue
+            args = stmt.args.posonlyargs + stmt.args.args
+            if len(args) - len(stmt.args.defaults) != 1 or stmt.args.vararg:
+                continue
+            calls_model = any(
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr in PREDICT_METHODS
+                and isinstance(n.func.value, ast.Name)
+                and n.func.value.id == fit.obj
+                for n in ast.walk(stmt)
+            )
+            returns = any(
+                isinstance(n, ast.Return) and n.value is not None
+                for n in ast.walk(stmt)
+            )
+            if calls_model and returns and (found is None or b.pos > found.pos):
+                found = b
+        return found
+
+    def _function_name(self, preferred: str, fallback: str) -> str:
+        b = self.scan.binding(preferred)
+        return fallback if b is not None else preferred
+
+    def _preprocess(self, chain: Chain) -> list[NewCell]:
+        steps = chain.steps
+        kind = kind_of(self.scan, chain.raw, chain.pos)
+        first_ctor = (
+            self.scan.ctor_of(steps[0].name) or ""
+            if steps and steps[0].kind == "transform"
+            else ""
+        )
+        text_guard = kind in ("series", "text") or first_ctor.endswith(
+            ("Vectorizer", "Tokenizer")
+        )
+        array_guard = kind == "array" and not text_guard
+        if not steps and not text_guard and not array_guard:
+            self.p.notes.append(
+                f"preprocess: none; the model takes {ast.unparse(chain.raw)} as it is"
+            )
+            return []
+        if (
+            len(steps) == 1
+            and steps[0].kind == "call"
+            and not (text_guard or array_guard)
+        ):
+            b = self.scan.binding(steps[0].name)
+            if b is not None and b.top_level:
+                self.need(free_names(self.source_of(b)))
+                self._function_cell(b, Role.PREPROCESS)
+                self.p.notes.append(
+                    f"preprocess: the notebook's own '{b.name}' ({cell_no(b.cell)}), "
+                    "applied to the model's input before fitting"
+                )
+                return []
+        name = self._function_name("preprocess", "prepare_input")
+        lines = [f"def {name}(raw):"]
+        if text_guard:
+            lines += [
+                "    # one text per request; the model takes a batch of them",
+                "    x = [raw] if isinstance(raw, str) else raw",
+            ]
+        elif array_guard:
+            lines += [
+                "    # one row per request; the model takes a 2-D batch",
+                "    x = np.asarray(raw).reshape(1, -1) if np.ndim(raw) == 1 else raw",
+            ]
+        else:
+            lines.append("    x = raw")
+        described = []
+        for step in steps:
+            if step.kind == "call":
+                lines.append(f"    x = {step.name}(x)")
+                described.append(f"'{step.name}'")
+            elif step.kind == "map":
+                lines.append(f"    x = [{step.name}(value) for value in x]")
+                described.append(f"'{step.name}' on each value")
+            else:
+                lines.append(f"    x = {step.name}.transform(x)")
+                described.append(f"'{step.name}.transform'")
+        lines.append("    return x")
+        code = "\n".join(lines)
+        self.need(free_names(code))
+        self.p.notes.append(
+            f"preprocess: a new '{name}' function: "
+            + (", then ".join(described) if described else "it only batches the input")
+        )
+        return [NewCell("end", 0, code, Role.PREPROCESS, key="preprocess", order=5)]
+
+    def _predict(self, fit: Fit, chain: Chain) -> NewCell:
+        calls = [c for c in self.scan.calls if c.obj == fit.obj and c.pos > fit.pos]
+        call = calls[-1] if calls else None
+        method = call.method if call else "predict"
+        subscript = call.subscript if call and call.subscript else ""
+        name = self._function_name("predict", "predict_output")
+        self.p.notes.append(
+            f"predict: '{fit.obj}.{method}(...){subscript}'"
+            + (
+                f", as the notebook calls it in {cell_no(call.cell)}"
+                if call
+                else " (the notebook never calls the model after fitting it)"
+            )
+        )
+        code = (
+            f"def {name}(features):\n    return {fit.obj}.{method}(features){subscript}"
+        )
+        self.need(free_names(code))
+        return NewCell("end", 0, code, Role.PREDICT, key="predict", order=6)
+
+    # -- state: save (if needed) and load --------------------------------------------
+
+    def _load(self, fit: Fit) -> str:
+        lines: list[str] = []
+        new_saves: dict[int, list[str]] = {}
+        names = [fit.obj, *sorted(n for n in self.needs.state if n != fit.obj)]
+        for name in names:
+            ref = self._reference_pos(name, fit)
+            self._check_picklable(name, ref)
+            existing = self._existing_save(name, ref)
+            if existing is not None:
+                path, fmt = existing
+                self.p.notes.append(
+                    f"load: the notebook saves '{name}' to {path}; the load cell reads it"
+                )
+            else:
+                path, fmt = f"{name}.joblib", "joblib"
+                new_saves.setdefault(self._save_cell(name, fit), []).append(name)
+            self.artifacts.append(path)
+            if fmt == "joblib":
+                lines.append(f"{name} = joblib.load({quote(path)})")
+            else:
+                lines += [
+                    f'with open({quote(path)}, "rb") as handle:',
+                    f"    {name} = pickle.load(handle)",
+                ]
+        for cell, saved in sorted(new_saves.items()):
+            body = "\n".join(f"joblib.dump({n}, {quote(n + '.joblib')})" for n in saved)
+            source = (
+                "# Saved for the service (proposed by nb2svc tag): the load cell at "
+                "the end reads these files.\nimport joblib\n\n" + body
+            )
+            self.p.inserts.append(
+                NewCell("after", cell, source, key=f"save-{cell}", order=1)
+            )
+            names_text = ", ".join(f"'{n}'" for n in saved)
+            self.p.notes.append(
+                f"save/load: the notebook keeps {names_text} only in memory; a new "
+                f"cell after {cell_no(cell)} saves "
+                + ("it" if len(saved) == 1 else "them")
+                + " next to the notebook, and the load cell reads "
+                + ("it" if len(saved) == 1 else "them")
+            )
+        return "\n".join(lines)
+
+    def _check_picklable(self, name: str, pos: int) -> None:
+        """Warn when a saved object is built from classes or functions of the notebook:
+        a pickle names them __main__.<name>, which the service cannot import."""
+        local: list[str] = []
+        seen: set[str] = set()
+        work = [(name, pos, 0, False)]
+        while work:
+            current, at, depth, called = work.pop()
+            b = self.scan.binding(current, at + 1)
+            if b is None or current in seen or depth > 4:
+                continue
+            seen.add(current)
+            # An instance of a notebook class, or a notebook function kept as a
+            # value (FunctionTransformer(clean)); calling a function is fine.
+            if b.kind == "class" or (b.kind == "def" and not called):
+                if depth > 0 and current not in local:
+                    local.append(current)
+                continue
+            if b.kind != "assign" or b.value is None:
+                continue
+            funcs = {id(n.func) for n in ast.walk(b.value) if isinstance(n, ast.Call)}
+            for node in ast.walk(b.value):
+                if isinstance(node, ast.Name):
+                    work.append((node.id, b.pos - 1, depth + 1, id(node) in funcs))
+        if local:
+            b = self.scan.binding(name, pos + 1)
+            self.p.diagnostics.append(
+                diag(
+                    self.nb,
+                    f"'{name}' is built from {', '.join(sorted(local))}, defined in the "
+                    "notebook: its saved copy refers to __main__, which the service "
+                    "cannot import",
+                    "move those definitions into a .py module next to the notebook "
+                    "and import them from there",
+                    "NB1207",
+                    b.cell if b else None,
+                    b.stmt.lineno if b else None,
+                )
+            )
+
+    def _reference_pos(self, name: str, fit: Fit) -> int:
+        """The statement after which `name` holds what the service needs."""
+        if name == fit.obj:
+            return fit.pos
+        bindings = self.scan.bindings.get(name, [])
+        before = [b.pos for b in bindings if b.pos <= fit.pos]
+        if before:
+            return before[-1]
+        return bindings[0].pos if bindings else fit.pos
+
+    def _existing_save(self, name: str, ref: int) -> tuple[str, str] | None:
+        """A save of `name` made after `ref`, with nothing changing it in between."""
+        for save in self.scan.saves:
+            if save.obj != name or save.pos <= ref:
+                continue
+            changed = any(
+                ref < b.pos < save.pos for b in self.scan.bindings.get(name, [])
+            ) or any(f.obj == name and ref < f.pos < save.pos for f in self.scan.fits)
+            path = normalise_artifact(save.path)
+            if changed or path is None or any(ch in path for ch in " ,\t"):
+                return None
+            return path, save.fmt
+        return None
+
+    def _save_cell(self, name: str, fit: Fit) -> int:
+        """The cell after which to save `name` (where it last got its value)."""
+        ref = self._reference_pos(name, fit)
+        cell = next(c for c, p, _, _ in self.scan.statements if p == ref)
+        return max(cell, fit.cell) if ref <= fit.pos else cell
+
+    # -- the example -----------------------------------------------------------------
+
+    def _example(self, fit: Fit, chain: Chain) -> NewCell:
+        test, split = held_out(self.scan, chain)
+        base = base_name(chain.raw)
+        raw_text = ast.unparse(chain.raw)
+        if test is not None and base is not None:
+            expr = _rename(chain.raw, base.id, test)
+            source_name: str | None = test
+            note = f"example: the first {EXAMPLE_ROWS} rows of {ast.unparse(expr)}"
+            if split is not None:
+                note += f", held out by train_test_split in {cell_no(split.cell)}"
+        else:
+            expr = chain.raw
+            source_name = base.id if base is not None else None
+            note = (
+                f"example: the first {EXAMPLE_ROWS} rows of {raw_text}, which the "
+                "model was trained on"
+            )
+            self.p.diagnostics.append(
+                diag(
+                    self.nb,
+                    f"no held-out rows found for '{raw_text}': the example uses "
+                    "training rows",
+                    "split off a test set (train_test_split) or edit the example cell",
+                    "NB1204",
+                )
+            )
+        value = f"{ast.unparse(expr)}[:{EXAMPLE_ROWS}]"
+        target = self._target_column(fit, chain)
+        if target is not None:
+            value += f".drop(columns=[{quote(target)}])"
+            note += f", without the target column {target!r}"
+        origin = split or (self.scan.binding(source_name) if source_name else None)
+        # The rows must still be raw when the example cell runs: if the notebook
+        # changes them later, take the example right where they are made.
+        if (
+            source_name is not None
+            and origin is not None
+            and changed_after(self.scan, source_name, origin.pos)
+        ):
+            self.p.notes.append(
+                f"{note}; taken right after {cell_no(origin.cell)}, before the "
+                "notebook changes them"
+            )
+            return NewCell(
+                "after",
+                origin.cell,
+                f"examples = {value}.copy()",
+                Role.EXAMPLE,
+                key="example",
+                order=ORDER[Role.EXAMPLE],
+            )
+        self.p.notes.append(note)
+        return NewCell(
+            "end", 0, f"examples = {value}", Role.EXAMPLE, key="example", order=8
+        )
+
+    def _target_column(self, fit: Fit, chain: Chain) -> str | None:
+        """The label column, when the model's y is a column of its raw input frame."""
+        y, pos = fit.y, fit.pos
+        for _ in range(10):
+            if not isinstance(y, ast.Name):
+                break
+            b = self.scan.binding(y.id, pos)
+            if b is None or b.value is None or b.index is not None:
+                return None
+            y, pos = b.value, b.pos
+        base = base_name(chain.raw)
+        if (
+            isinstance(y, ast.Subscript)
+            and isinstance(y.value, ast.Name)
+            and isinstance(y.slice, ast.Constant)
+            and isinstance(y.slice.value, str)
+            and base is not None
+            and y.value.id == base.id
+            and kind_of(self.scan, chain.raw, chain.pos) == "frame"
+        ):
+            return y.slice.value
+        return None
+
+
+def _rename(expr: ast.expr, old: str, new: str) -> ast.expr:
+    class Rename(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.Name:
+            return ast.Name(new, node.ctx) if node.id == old else node
+
+    copied = ast.parse(ast.unparse(expr), mode="eval").body
+    renamed = Rename().visit(copied)
+    assert isinstance(renamed, ast.expr)
+    return renamed
+
+
+def plan_tags(nb: RawNotebook) -> Proposal:
+    """The proposal for an unmarked notebook; TagError when there is nothing to serve."""
+    return _Planner(scan_notebook(nb)).run()
