@@ -75,6 +75,8 @@ class Analysis:
     example_cell: ParsedCell | None
     example_needs_notebook: bool
     diagnostics: list[Diagnostic]
+    reference_cell: ParsedCell | None = None
+    reference_needs_notebook: bool = False
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -285,8 +287,9 @@ def analyse(nb: RawNotebook, marked: list[MarkedCell], env_prefix: str) -> Analy
     for mc in marked:
         if mc.cell.cell_type != "code" or mc.role is Role.SKIP:
             continue
-        if mc.role is None or mc.role is Role.EXAMPLE:
-            # Unmarked and example cells run only in a kernel: magics are fine there.
+        if mc.role in (None, Role.EXAMPLE, Role.REFERENCE):
+            # Unmarked, example and reference cells run only in a kernel: magics are
+            # fine there.
             code = "\n".join(
                 "" if _MAGIC_LINE.match(ln) or _SHELL_ASSIGN.match(ln) else ln
                 for ln in mc.code.splitlines()
@@ -294,13 +297,13 @@ def analyse(nb: RawNotebook, marked: list[MarkedCell], env_prefix: str) -> Analy
             try:
                 tree = ast.parse(code)
             except SyntaxError:
-                if mc.role is Role.EXAMPLE:
+                if mc.role is not None:
                     problems.append(
                         _diag(
                             nb,
                             mc,
                             None,
-                            "example cell is not valid Python",
+                            f"{mc.role.value} cell is not valid Python",
                             None,
                             "NB203",
                         )
@@ -556,6 +559,10 @@ def analyse(nb: RawNotebook, marked: list[MarkedCell], env_prefix: str) -> Analy
     else:
         needs_notebook = bool(example_cell.free - exported_bound - _BUILTINS)
 
+    reference_cell, reference_needs_notebook = _reference(
+        nb, by_role.get(Role.REFERENCE, []), exported_bound, example_cell, problems
+    )
+
     return Analysis(
         cells=parsed,
         imports=list(imports),
@@ -568,7 +575,47 @@ def analyse(nb: RawNotebook, marked: list[MarkedCell], env_prefix: str) -> Analy
         example_cell=example_cell,
         example_needs_notebook=needs_notebook,
         diagnostics=problems,
+        reference_cell=reference_cell,
+        reference_needs_notebook=reference_needs_notebook,
     )
+
+
+def _reference(
+    nb: RawNotebook,
+    cells: list[ParsedCell],
+    exported_bound: set[str],
+    example_cell: ParsedCell | None,
+    problems: list[Diagnostic],
+) -> tuple[ParsedCell | None, bool]:
+    """The optional reference cell, and whether it needs the whole notebook to run."""
+    if not cells:
+        return None, False
+    if len(cells) > 1:
+        problems.append(
+            _diag(
+                nb,
+                cells[1].marked,
+                None,
+                "several cells are marked 'reference'",
+                "assign all the reference data in one cell: 'reference = X_train'",
+                "NB315",
+            )
+        )
+    cell = cells[0]
+    if "reference" not in cell.bound:
+        problems.append(
+            _diag(
+                nb,
+                cell.marked,
+                None,
+                "reference cell does not assign 'reference'",
+                "e.g. 'reference = X_train' (raw inputs, like the example's)",
+                "NB316",
+            )
+        )
+        return None, False
+    known = exported_bound | (example_cell.bound if example_cell else set())
+    return cell, bool(cell.free - known - _BUILTINS)
 
 
 def _nowhere(nb: RawNotebook) -> Location:

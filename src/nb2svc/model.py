@@ -21,6 +21,7 @@ class Role(enum.Enum):
     PREDICT = "predict"
     POSTPROCESS = "postprocess"
     EXAMPLE = "example"
+    REFERENCE = "reference"
     SKIP = "skip"
 
 
@@ -143,3 +144,5 @@ class ServiceSpec:
     examples: ExampleSet
     cells_sha256: str
     warnings: tuple[Any, ...] = field(default=())
+    #: The packaged reference profile's artifact name, when the notebook has one.
+    reference_profile: str | None = None

@@ -11,7 +11,16 @@ from collections.abc import Iterable
 from nb2svc.errors import Diagnostic, Location, Severity
 
 #: What every generated service needs at run time, beyond the notebook's own imports.
-SERVICE_RUNTIME = ("fastapi", "uvicorn", "pydantic", "pydantic-settings")
+SERVICE_RUNTIME = (
+    "fastapi",
+    "uvicorn",
+    "pydantic",
+    "pydantic-settings",
+    "prometheus-client",
+    "orjson",  # the service serialises its answers with it
+    "httptools",  # uvicorn's fast HTTP parser
+    "uvloop",  # uvicorn's fast event loop (Linux and macOS; see pyproject.toml.jinja)
+)
 SERVICE_TEST = ("pytest", "httpx2")  # Starlette's TestClient moved to httpx2
 _IGNORED = frozenset({"__future__", "builtins", "__main__", "IPython", "ipykernel"})
 

@@ -31,3 +31,10 @@ def jsonable_source() -> str:
     """The source of the generated `_jsonable.py`, also run in the kernel at capture."""
     path = service_template() / "src" / "{{ service.package }}" / "_jsonable.py"
     return path.read_text(encoding="utf-8")
+
+
+@functools.cache
+def profile_source() -> str:
+    """The source of the generated `_profile.py`, also run in the kernel at capture."""
+    path = service_template() / "src" / "{{ service.package }}" / "_profile.py"
+    return path.read_text(encoding="utf-8")

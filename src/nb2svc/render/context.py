@@ -29,6 +29,17 @@ def _vectorised(spec: ServiceSpec) -> bool:
     )
 
 
+def _monitoring(spec: ServiceSpec) -> dict[str, Any]:
+    """Monitoring: the reference profile, and which notebook config, if any, names the
+    model and its version (``MODEL_NAME`` / ``MODEL_VERSION``)."""
+    names = {s.name for s in spec.settings}
+    return {
+        "reference_profile": spec.reference_profile,
+        "model_name_setting": "model_name" if "model_name" in names else None,
+        "model_version_setting": "model_version" if "model_version" in names else None,
+    }
+
+
 def build_context(spec: ServiceSpec) -> dict[str, Any]:
     def block(b: Any) -> dict[str, Any]:
         return {
@@ -41,6 +52,7 @@ def build_context(spec: ServiceSpec) -> dict[str, Any]:
     return {
         "nb2svc_version": __version__,
         "notebook": spec.notebook,
+        "notebook_cells_sha256": spec.cells_sha256,
         "service": {
             "name": spec.dist_name,
             "package": spec.package,
@@ -67,6 +79,7 @@ def build_context(spec: ServiceSpec) -> dict[str, Any]:
         },
         "examples_count": len(spec.examples.inputs),
         "schema": build_schema(spec.examples),
+        "monitoring": _monitoring(spec),
         "pipeline": {
             "imports": list(spec.imports),
             "blocks": [block(b) for b in spec.blocks if b.role is not Role.LOAD],
