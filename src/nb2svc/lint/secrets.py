@@ -150,10 +150,11 @@ def _scan(
 def _settings() -> dict[str, object]:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
+    plugins: list[type] = list(get_mapping_from_secret_type_to_class().values())
     names = sorted(
-        cls.__name__
-        for cls in get_mapping_from_secret_type_to_class().values()
-        if cls.__name__ not in _SKIPPED_PLUGINS
+        plugin.__name__
+        for plugin in plugins
+        if plugin.__name__ not in _SKIPPED_PLUGINS
     )
     return {
         "plugins_used": [{"name": n} for n in names],
