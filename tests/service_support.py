@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -186,13 +187,26 @@ def wait_ready(service: RunningService, seconds: float = READY_SECONDS) -> None:
                     + service.log_text()
                 )
             try:
-                if client.get(f"{service.url}/readyz").status_code == 200:
+                if client.get(
+                    f"{service.url}/readyz"
+                ).status_code == 200 and _all_workers_loaded(service.log_text()):
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
     service.stop(signal.SIGKILL)
     raise AssertionError(f"not ready within {seconds:g} s:\n{service.log_text()}")
+
+
+_STARTING = re.compile(r"starting (\d+) workers? \(")
+
+
+def _all_workers_loaded(log: str) -> bool:
+    """/readyz answers for one worker: the log says when every worker has loaded."""
+    starting = _STARTING.search(log)
+    return starting is not None and log.count("model loaded; ready in") >= int(
+        starting.group(1)
+    )
 
 
 @contextmanager

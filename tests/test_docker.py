@@ -164,6 +164,11 @@ def engine() -> Iterator[Any]:
 
 @pytest.mark.slow
 @pytest.mark.docker
+# docker-py leaves sockets of its Unix-socket pool to the garbage collector
+# (docker/docker-py#1293, #3268): not ours to fix, and only that warning is ignored.
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
+)
 def test_image_builds_runs_as_non_root_and_serves_the_examples(
     engine: Any, examples_copy: Path, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -278,19 +279,47 @@ def test_drift_stays_low_in_distribution_and_names_the_shifted_features(
 
 
 def test_counters_are_totals_across_workers(python: Path, tmp_path: Path) -> None:
-    with serving(python, PACKAGE, tmp_path, "--workers", "2") as (base, _):
+    """Each worker sees part of the traffic (its own drift window says how much);
+    every scrape, whichever worker answers it, reports the total."""
+    ok = {"method": "POST", "route": "/predict", "status": "200"}
+    with (
+        serving(python, PACKAGE, tmp_path, "--workers", "2") as (base, _),
+        ThreadPoolExecutor(8) as pool,
+    ):
         # A fresh folder for prometheus-client's multiprocess mode, in TMPDIR.
         assert len(list(tmp_path.glob("nb2svc-metrics-*"))) == 1
-        rows = transactions(40, seed=4)
-        for row in rows:  # a new connection each: the workers share them
-            response = httpx.post(f"{base}/predict", json=[row], timeout=30)
-            assert response.status_code == 200, response.text
-        ok = {"method": "POST", "route": "/predict", "status": "200"}
-        for _ in range(8):  # whichever worker answers
+
+        def score(row: dict[str, Any]) -> int:
+            deadline = time.monotonic() + 60
+            while True:  # a worker still loading its model says 503: retry
+                response = httpx.post(f"{base}/predict", json=[row], timeout=30)
+                if response.status_code != 503 or time.monotonic() > deadline:
+                    return response.status_code
+                time.sleep(0.2)
+
+        def window(_: int) -> tuple[int, int]:
+            report = httpx.get(f"{base}/monitoring/drift", timeout=30).json()
+            return report["worker"], report["window"]["rows"]
+
+        sent = 0
+        rows_by_worker: dict[int, int] = {}
+        for seed in range(5):  # concurrent connections spread over the workers
+            rows = transactions(40, seed=10 + seed)
+            assert set(pool.map(score, rows)) == {200}
+            sent += len(rows)
+            rows_by_worker = dict(pool.map(window, range(16)))
+            counts = rows_by_worker.values()
+            if len(counts) == 2 and min(counts) > 0 and sum(counts) == sent:
+                break
+        assert len(rows_by_worker) == 2, rows_by_worker
+        assert sum(rows_by_worker.values()) == sent
+        assert max(rows_by_worker.values()) < sent  # no worker saw everything
+        for _ in range(8):
             metrics = httpx.get(f"{base}/metrics", timeout=30).text
-            assert one(metrics, "http_requests_total", **ok) == 40
-            assert one(metrics, "model_predictions_total", route="/predict") == 40
-            assert one(metrics, "http_request_duration_seconds_count", **ok) == 40
+            assert one(metrics, "http_requests_total", **ok) == sent
+            assert one(metrics, "model_predictions_total", route="/predict") == sent
+            assert one(metrics, "http_request_duration_seconds_count", **ok) == sent
+            assert one(metrics, "model_drift_window_rows") == sent  # summed
             assert not samples(metrics, "process_resident_memory_bytes")
     assert list(tmp_path.glob("nb2svc-metrics-*")) == []  # removed at exit
 

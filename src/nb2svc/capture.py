@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -297,9 +298,17 @@ def execute_in_kernel(
     )
 
     current = [0]
+    processes: list[Any] = []
 
     def on_cell_execute(cell: Any, cell_index: int) -> None:
         current[0] = cell_index
+
+    def on_notebook_start(notebook: Any) -> None:
+        # Held until the end, then reaped: jupyter_client may drop its handle on a
+        # kernel it has not waited for (a slow kill), leaving it to the GC.
+        process = getattr(km.provisioner, "process", None)
+        if process is not None:
+            processes.append(process)
 
     km = AsyncKernelManager(
         kernel_name="python3", transport="ipc", ip=str(workdir / "kernel")
@@ -312,6 +321,7 @@ def execute_in_kernel(
         kernel_name="python3",
         resources={"metadata": {"path": str(folder)}},
         on_cell_execute=on_cell_execute,
+        on_notebook_start=on_notebook_start,
     )
     kernel_log = workdir / "kernel.log"
     try:
@@ -347,11 +357,12 @@ def execute_in_kernel(
             int(lines[-1]) if lines else None,
         ) from exc
     finally:
-        _shutdown(km)
+        _shutdown(km, processes)
 
 
-def _shutdown(km: Any) -> None:
-    """Stop the kernel if nbclient left it running (an error on the way, Ctrl-C)."""
+def _shutdown(km: Any, processes: list[Any]) -> None:
+    """Stop the kernel if nbclient left it running (an error on the way, Ctrl-C),
+    and reap its process."""
     from jupyter_core.utils import run_sync
 
     with contextlib.suppress(Exception):  # a kernel already gone needs no stopping
@@ -359,6 +370,11 @@ def _shutdown(km: Any) -> None:
             run_sync(km.shutdown_kernel)(now=True)
     with contextlib.suppress(Exception):
         run_sync(km.cleanup_resources)()
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
 
 
 def run_capture(

@@ -152,9 +152,7 @@ def _settings() -> dict[str, object]:
 
     plugins: list[type] = list(get_mapping_from_secret_type_to_class().values())
     names = sorted(
-        plugin.__name__
-        for plugin in plugins
-        if plugin.__name__ not in _SKIPPED_PLUGINS
+        plugin.__name__ for plugin in plugins if plugin.__name__ not in _SKIPPED_PLUGINS
     )
     return {
         "plugins_used": [{"name": n} for n in names],

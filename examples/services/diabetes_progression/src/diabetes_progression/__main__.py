@@ -1,0 +1,234 @@
+"""The command line of the Diabetes Progression service.
+
+    python -m diabetes_progression serve
+    diabetes-progression serve --port 8000
+    python -m diabetes_progression healthcheck    # exit 0 once /readyz says ready
+
+Generated from diabetes_progression.ipynb by nb2svc 0.1.0.
+"""
+
+import argparse
+import copy
+import logging
+import logging.config
+import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG, STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
+
+from . import __version__
+from ._artifacts import ArtifactError, verify_artifacts
+from .settings import get_settings
+
+APP = "diabetes_progression.app:app"
+LOGGER = "diabetes_progression"
+#: prometheus-client's multiprocess mode: where every worker keeps its metrics.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+#: Environment variables sizing native thread pools (OpenMP, BLAS), read at import.
+THREAD_POOL_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, not {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diabetes-progression",
+        description="Diabetes Progression prediction service.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description=(
+            "Run the HTTP service. Options override the DIABETES_PROGRESSION_* "
+            "environment settings."
+        ),
+    )
+    serve.add_argument("--host", help="interface to listen on")
+    serve.add_argument("--port", type=port_number, help="port to listen on")
+    serve.add_argument(
+        "--workers",
+        type=positive_int,
+        help="worker processes [default: one per available CPU]",
+    )
+    serve.add_argument(
+        "--threads", type=positive_int, help="threads per worker running the model"
+    )
+    serve.add_argument(
+        "--log-level", choices=sorted(LOG_LEVELS), type=str.lower, help="log level"
+    )
+    check = commands.add_parser(
+        "healthcheck",
+        help="exit 0 if the local service is ready (for HEALTHCHECK)",
+        description="GET /readyz on 127.0.0.1 and the configured port.",
+    )
+    check.add_argument("--port", type=port_number, help="port the service listens on")
+    check.add_argument("--timeout", type=float, default=4.0, help="seconds to wait")
+    return parser
+
+
+def healthcheck(args: argparse.Namespace) -> int:
+    port = args.port if args.port is not None else get_settings().port
+    url = f"http://127.0.0.1:{port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            return 0 if response.status == 200 else 1
+    except (OSError, ValueError):  # refused, timed out, or 503 (an HTTPError)
+        return 1
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """Uvicorn's logging config plus this package's logger, in every worker."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"][LOGGER] = {
+        "handlers": ["default"],
+        "level": LOG_LEVELS[level],
+        "propagate": False,
+    }
+    # The request log: one JSON line per request on stdout, nothing else on the line.
+    config["formatters"]["json_line"] = {"format": "%(message)s"}
+    config["handlers"]["request_log"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "json_line",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"][f"{LOGGER}.access"] = {
+        "handlers": ["request_log"],
+        "level": LOG_LEVELS[level],
+        "propagate": False,
+    }
+    return config
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    sys.exit(0)
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        count = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    host: str = args.host if args.host is not None else settings.host
+    port: int = args.port if args.port is not None else settings.port
+    cpus = available_cpus()
+    workers: int = args.workers or settings.workers or cpus
+    level = str(args.log_level or settings.log_level).lower()
+    if level not in LOG_LEVELS:
+        choices = ", ".join(sorted(LOG_LEVELS))
+        raise SystemExit(f"log level must be one of {choices}, not {level!r}")
+    log_config = _log_config(level)
+    logging.config.dictConfig(log_config)
+    # Refuse tampered or missing artifacts before binding the port: one log line.
+    try:
+        verify_artifacts()
+    except ArtifactError as exc:
+        logging.getLogger(LOGGER).error("start-up stopped: %s", exc)
+        return STARTUP_FAILURE
+    logging.getLogger(LOGGER).info(
+        "starting %d worker%s (%d CPUs available)",
+        workers,
+        "" if workers == 1 else "s",
+        cpus,
+    )
+    if args.threads is not None:  # the app reads it from its settings
+        os.environ["DIABETES_PROGRESSION_THREADS"] = str(args.threads)
+        get_settings.cache_clear()
+    if settings.native_threads:
+        # Parallelism comes from workers and concurrent requests; threads inside one
+        # prediction fight them for the CPUs and add latency. An explicit variable wins.
+        for name in THREAD_POOL_VARIABLES:
+            os.environ.setdefault(name, str(settings.native_threads))
+    # uvicorn finishes in-flight requests on SIGTERM/SIGINT (after the app's drain),
+    # then re-raises the signal with the handlers installed before it started: make
+    # that a clean exit 0, as supervisors (Docker, Kubernetes, systemd) expect.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _exit_cleanly)
+    config = uvicorn.Config(
+        APP,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=level,
+        log_config=log_config,
+        access_log=False,  # the app logs requests without query strings or values
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
+    )
+    if workers > 1:
+        # The workers keep their metrics in files of a new folder, which /metrics
+        # adds up whichever worker answers; removed when the service stops.
+        metrics_dir = tempfile.mkdtemp(prefix="nb2svc-metrics-")
+        os.environ[METRICS_DIR_VARIABLE] = metrics_dir
+        try:
+            supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+            supervisor.run()
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+            return STARTUP_FAILURE
+        return 0
+    os.environ.pop(METRICS_DIR_VARIABLE, None)  # one process: its own metrics
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else STARTUP_FAILURE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        if args.command == "healthcheck":
+            return healthcheck(args)
+    except ValidationError as exc:
+        raise SystemExit(f"invalid settings:\n{exc}") from None
+    raise AssertionError(f"unhandled command {args.command!r}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Artifacts copied from the notebook's folder, with the sha256 recorded at build time."""
+
+import hashlib
+from pathlib import Path
+
+ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
+ARTIFACTS: dict[str, str] = {
+    "fraud_model.joblib": "ba83df493b9723c982be7b9a69442aaff9b48a0027e54f8823412c95156bc881",
+    "reference_profile.json": "629adf2d9ee98977b437d6531c74c49c4acbb32b34dd51d684f92c2cd78dbe3d",
+}
+
+
+class ArtifactError(RuntimeError):
+    """An artifact is missing or differs from the one the service was built with."""
+
+
+def artifact_path(name: str) -> str:
+    """The absolute path of an artifact, whatever the working directory."""
+    return str(ARTIFACTS_DIR / name)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_artifacts() -> None:
+    """Check every artifact's sha256 before anything deserialises it."""
+    for name, expected in ARTIFACTS.items():
+        path = ARTIFACTS_DIR / name
+        if not path.is_file():
+            raise ArtifactError(
+                f"artifact {name} is missing (expected sha256 {expected})"
+            )
+        actual = _sha256(path)
+        if actual != expected:
+            raise ArtifactError(
+                f"artifact {name} has sha256 {actual}, expected {expected}: "
+                "it changed after the build"
+            )

@@ -1,0 +1,92 @@
+"""Request and response schemas of Fraud Scoring, from fraud_scoring.ipynb's examples."""
+
+from typing import Annotated, Any, TypeAlias, get_args
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _integral(value: Any) -> Any:
+    """2.0 is an integer in JSON Schema, so it is one here too (requests are strict)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: Integer columns become int64, and JSON integers are exact only up to 2**53 - 1
+#: (I-JSON, RFC 7493): outside that range a value is refused with a 422.
+Integer: TypeAlias = Annotated[
+    int, Field(ge=-(2**53 - 1), le=2**53 - 1), BeforeValidator(_integral)
+]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, allow_inf_nan=False
+    )
+
+    amount: float
+    merchant_category: str
+    hour: Integer
+    country_mismatch: bool
+    card_age_days: Integer
+    tx_last_24h: Integer
+
+
+class PredictOutputItem(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
+
+    fraud_probability: float | None
+    decision: str
+    model_version: str
+
+
+PredictRequest: TypeAlias = list[Record]
+BatchRequest: TypeAlias = list[PredictRequest]
+PredictResponse: TypeAlias = list[PredictOutputItem]
+
+#: The notebook's columns and their dtypes: requests are rebuilt as this frame.
+DTYPES: dict[str, str] = {
+    "amount": "float64",
+    "merchant_category": "str",
+    "hour": "int64",
+    "country_mismatch": "bool",
+    "card_age_days": "int64",
+    "tx_last_24h": "int64",
+}
+
+_NUMPY_DTYPES = frozenset(
+    {"bool", "float32", "float64", "int8", "int16", "int32", "int64"}
+)
+_ROW: type[BaseModel] = get_args(PredictRequest)[0]
+#: (attribute, column) of each field of a row.
+_COLUMNS = [(name, field.alias or name) for name, field in _ROW.model_fields.items()]
+
+EXAMPLE_REQUEST: Any = [
+    {
+        "amount": 12.72,
+        "merchant_category": "travel",
+        "hour": 22,
+        "country_mismatch": False,
+        "card_age_days": 1472,
+        "tx_last_24h": 0,
+    }
+]
+EXAMPLE_RESPONSE: Any = [
+    {"fraud_probability": 0.002904, "decision": "approve", "model_version": "2026.11"}
+]
+
+
+def to_raw(body: Any) -> Any:
+    """The validated request body in the form the notebook's preprocess received."""
+    # Column by column: numeric columns straight into numpy arrays of their dtype.
+    columns: dict[str, Any] = {}
+    for attribute, column in _COLUMNS:
+        values = [getattr(row, attribute) for row in body]
+        dtype = DTYPES[column]
+        if dtype in _NUMPY_DTYPES:
+            columns[column] = np.array(values, dtype=dtype)
+        else:
+            columns[column] = pd.array(values, dtype=dtype)
+    return pd.DataFrame(columns, copy=False)

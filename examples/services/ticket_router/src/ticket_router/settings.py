@@ -1,0 +1,72 @@
+"""Settings of Ticket Router: service options and the notebook's config.
+
+Every field can be set by an environment variable `TICKET_ROUTER_<NAME>`.
+"""
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TICKET_ROUTER_", extra="ignore", populate_by_name=True
+    )
+
+    # Service
+    host: str = "127.0.0.1"
+    #: TICKET_ROUTER_PORT, else PORT (what container platforms set), else 8000.
+    port: int = Field(
+        8000,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("TICKET_ROUTER_PORT", "PORT"),
+    )
+    #: Worker processes; 0 means one per CPU available to the process.
+    workers: int = Field(0, ge=0)
+    #: Threads per worker that run the notebook's code.
+    threads: int = Field(1, ge=1)
+    #: Threads per worker for native libraries (OpenMP, BLAS); 0 leaves them be.
+    native_threads: int = Field(1, ge=0)
+    #: Score rows of concurrent /predict requests in one pipeline call, when the
+    #: notebook's output has one item per input row.
+    micro_batch: bool = True
+    log_level: str = "info"
+    access_log: bool = True
+    #: Log exception messages and tracebacks, which may contain input values.
+    debug_errors: bool = False
+    #: When set, every route but /healthz and /readyz needs this key.
+    api_key: SecretStr | None = None
+
+    # Limits, per worker process
+    max_body_bytes: int = Field(1_048_576, ge=1)
+    max_batch_rows: int = Field(1000, ge=1)
+    max_json_depth: int = Field(32, ge=1)
+    max_concurrency: int = Field(64, ge=1)
+    request_timeout: float = Field(30.0, gt=0)
+    receive_timeout: float = Field(10.0, gt=0)
+    drain_seconds: float = Field(5.0, ge=0)
+    shutdown_timeout: float = Field(20.0, gt=0)
+
+    # Monitoring
+    #: Prometheus metrics at /metrics, and drift detection: false switches both off.
+    monitoring: bool = True
+    #: Recent input rows (and their predictions) kept per worker to measure drift.
+    drift_window: int = Field(1000, ge=10)
+    #: Drift is measured once the window holds at least this many rows.
+    drift_min_rows: int = Field(100, ge=1)
+    #: A feature has drifted when its PSI reaches this (0.1 moderate, 0.2 large).
+    drift_threshold: float = Field(0.2, gt=0)
+    #: Seconds between drift measurements in the background; 0: only when read.
+    drift_interval: float = Field(30.0, ge=0)
+    #: Put the request's input values in its log line (they may be personal data).
+    log_features: bool = False
+
+    # Notebook config (ticket_router.ipynb)
+    round_digits: int = 4
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
