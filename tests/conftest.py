@@ -58,6 +58,19 @@ def pip_install(python: Path, *args: str) -> None:
     )
 
 
+def install_service(
+    service: Path, factory: pytest.TempPathFactory, extras: str = ""
+) -> Path:
+    """A fresh layered venv with the generated ``service`` installed, offline.
+
+    Installed from a copy: an in-tree setuptools build leaves build/ behind."""
+    python = layered_venv(factory.mktemp("venv") / "venv")
+    source = factory.mktemp("sdist") / service.name
+    shutil.copytree(service, source)
+    pip_install(python, f"{source}{extras}")
+    return python
+
+
 @pytest.fixture(scope="session")
 def examples_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example notebooks copied to a scratch folder (building writes artifacts)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLE_NOTEBOOKS, REPO, layered_venv, pip_install
+from tests.conftest import (
+    EXAMPLE_NOTEBOOKS,
+    REPO,
+    install_service,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -82,12 +85,7 @@ def built(
 @pytest.fixture(scope="module")
 def installed(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the generated package (and its test extra) installed, offline."""
-    python = layered_venv(tmp_path_factory.mktemp("venv") / "venv")
-    # Install from a copy: an in-tree setuptools build leaves build/ behind.
-    source = tmp_path_factory.mktemp("sdist") / built.name
-    shutil.copytree(built, source)
-    pip_install(python, f"{source}[test]")
-    return python
+    return install_service(built, tmp_path_factory, "[test]")
 
 
 def package_of(out: Path) -> str:

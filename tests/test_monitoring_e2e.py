@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import layered_venv, pip_install
+from tests.conftest import install_service
 from tests.helpers import TINY, make_notebook
 
 pytestmark = pytest.mark.slow
@@ -179,11 +178,7 @@ def fraud(examples_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 @pytest.fixture(scope="module")
 def python(fraud: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the generated package installed offline (from a copy)."""
-    venv = layered_venv(tmp_path_factory.mktemp("venv") / "venv")
-    source = tmp_path_factory.mktemp("sdist") / fraud.name
-    shutil.copytree(fraud, source)
-    pip_install(venv, str(source))
-    return venv
+    return install_service(fraud, tmp_path_factory)
 
 
 def test_drift_stays_low_in_distribution_and_names_the_shifted_features(
