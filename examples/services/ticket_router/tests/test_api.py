@@ -262,13 +262,16 @@ def test_failure_in_notebook_code_is_500_without_leaks(
     assert "Traceback" not in caplog.text
 
 
-def test_predict_is_503_until_loaded(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(app.state, "ready", False)
-    assert client.get("/readyz").status_code == 503
-    assert client.get("/healthz").status_code == 200
-    assert_error(post_json(client, "/predict/batch", []), 503, "not_ready")
+def test_predict_is_503_until_loaded(client: TestClient) -> None:
+    # Set and restored by hand: app.state keeps attributes in a dict of its own,
+    # which pytest's monkeypatch would delete rather than restore.
+    app.state.ready = False
+    try:
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/healthz").status_code == 200
+        assert_error(post_json(client, "/predict/batch", []), 503, "not_ready")
+    finally:
+        app.state.ready = True
 
 
 def test_openapi_documents_the_routes(client: TestClient) -> None:
