@@ -86,3 +86,25 @@ def test_outputs_and_execution_counts_do_not_change_generated_code(
     )
     assert result.returncode == 0, result.stderr
     assert tree(clean) == tree(work / "nested/out")
+
+
+def test_same_bytes_whether_the_whole_notebook_ran_or_only_its_exported_cells(
+    tmp_path: Path,
+) -> None:
+    """A fresh checkout has no model file: the whole notebook runs and writes it.
+    With the file there, a rebuild runs only the exported cells. Same output."""
+    name = "ticket_router.ipynb"
+    fresh = build_in(tmp_path / "work", name, {})
+    model = tmp_path / "work" / "ticket_model.joblib"
+    written = model.stat().st_mtime_ns
+    again = tmp_path / "work" / "again"
+    result = subprocess.run(
+        [sys.executable, "-m", "nb2svc", "build", name, "-o", str(again)],
+        cwd=tmp_path / "work",
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "captured by running the notebook" in result.stdout
+    assert model.stat().st_mtime_ns == written, "the training cells ran again"
+    assert tree(fresh) == tree(again)

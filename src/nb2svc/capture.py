@@ -25,7 +25,7 @@ from nb2svc.model import (
 )
 from nb2svc.templates import jsonable_source, profile_source
 
-CAPTURE_VERSION = "1"
+CAPTURE_VERSION = "2"
 PROFILE_VERSION = "1"
 #: Reference rows profiled (evenly spaced when there are more), and pipeline calls
 #: made one input at a time when the pipeline cannot score them all in one call.
@@ -202,13 +202,18 @@ class CapturePlan:
     functions: tuple[RoleFunction, ...]
     load_globals: tuple[str, ...]
     reference: int | None = None  # the reference cell's index: profile it
+    #: Every code cell a full run executes: what the captured values depend on.
+    notebook: tuple[str, ...] = ()
 
     def key(self, artifact_hashes: dict[str, str]) -> str:
+        """Identifies a capture: the same whether the whole notebook ran or only the
+        exported cells (on artifacts already there), so output is the same either way.
+        """
         digest = hashlib.sha256(f"capture-v{CAPTURE_VERSION}\n".encode())
         if self.reference is not None:
             digest.update(f"profile-v{PROFILE_VERSION}\n".encode())
-        for cell in self.cells:
-            digest.update(cell.source.encode() + b"\x00")
+        for source in self.notebook:
+            digest.update(source.encode() + b"\x00")
         for fn in self.functions:
             digest.update(f"{fn.role.value}={fn.name}\n".encode())
         for name in sorted(artifact_hashes):
@@ -235,13 +240,14 @@ def plan_capture(
 ) -> CapturePlan:
     """Which cells to run: the whole notebook (minus skip cells), or only exported +
     example (+ reference)."""
+    skip = {i for role, i, _ in exported if role is Role.SKIP}
+    whole = tuple(
+        KernelCell(c.source, c.index)
+        for c in nb.cells
+        if c.cell_type == "code" and c.index not in skip
+    )
     if full:
-        skip = {i for role, i, _ in exported if role is Role.SKIP}
-        cells = tuple(
-            KernelCell(c.source, c.index)
-            for c in nb.cells
-            if c.cell_type == "code" and c.index not in skip
-        )
+        cells = whole
     else:
         ordered = sorted(
             (e for e in exported if e[0] in EXPORTED_ORDER),
@@ -256,6 +262,7 @@ def plan_capture(
         tuple(functions),
         tuple(load_globals),
         reference[0] if reference is not None else None,
+        tuple(cell.source for cell in whole),
     )
 
 
