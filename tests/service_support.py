@@ -177,25 +177,39 @@ def start(
     return service
 
 
-def wait_ready(service: RunningService, seconds: float = READY_SECONDS) -> None:
+def wait_for_service(
+    url: str, proc: subprocess.Popen[Any], log: Path, seconds: float = READY_SECONDS
+) -> None:
+    """Return once ``/readyz`` says ready and the log says every worker has loaded
+    its model (``/readyz`` answers for one worker only); fail if the process exits
+    or ``seconds`` pass."""
     deadline = time.monotonic() + seconds
     with httpx.Client(timeout=2, trust_env=False) as client:
         while time.monotonic() < deadline:
-            if service.proc.poll() is not None:
+            if proc.poll() is not None:
                 raise AssertionError(
-                    f"the service exited with {service.proc.returncode}:\n"
-                    + service.log_text()
+                    f"the service exited with {proc.returncode}:\n"
+                    + log.read_text(errors="replace")
                 )
             try:
-                if client.get(
-                    f"{service.url}/readyz"
-                ).status_code == 200 and _all_workers_loaded(service.log_text()):
-                    return
+                ready = client.get(f"{url}/readyz").status_code == 200
             except httpx.HTTPError:
-                pass
+                ready = False
+            if ready and _all_workers_loaded(log.read_text(errors="replace")):
+                return
             time.sleep(0.05)
-    service.stop(signal.SIGKILL)
-    raise AssertionError(f"not ready within {seconds:g} s:\n{service.log_text()}")
+    raise AssertionError(
+        f"not ready within {seconds:g} s:\n{log.read_text(errors='replace')}"
+    )
+
+
+def wait_ready(service: RunningService, seconds: float = READY_SECONDS) -> None:
+    try:
+        wait_for_service(service.url, service.proc, service.log, seconds)
+    except AssertionError:
+        if service.proc.poll() is None:
+            service.stop(signal.SIGKILL)
+        raise
 
 
 _STARTING = re.compile(r"starting (\d+) workers? \(")

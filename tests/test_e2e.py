@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from tests.conftest import (
     REPO,
     install_service,
 )
+from tests.service_support import free_port, package_of, wait_for_service
 
 pytestmark = pytest.mark.slow
 
@@ -48,12 +47,6 @@ def same(expected: Any, actual: Any, path: str = "$") -> list[str]:
             for d in same(e, a, f"{path}[{i}]")
         ]
     return [] if expected == actual else [f"{path}: {expected!r} != {actual!r}"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module", params=EXAMPLE_NOTEBOOKS)
@@ -86,14 +79,6 @@ def built(
 def installed(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the generated package (and its test extra) installed, offline."""
     return install_service(built, tmp_path_factory, "[test]")
-
-
-def package_of(out: Path) -> str:
-    return next(
-        p.name
-        for p in (out / "src").iterdir()
-        if p.is_dir() and not p.name.endswith(".egg-info")
-    )
 
 
 def golden(out: Path) -> list[dict[str, Any]]:
@@ -197,17 +182,7 @@ def served(built: Path, installed: Path, tmp_path: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (tmp_path / "service.log").read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            pytest.fail("service did not become ready in 60 s")
+        wait_for_service(base, proc, tmp_path / "service.log")
         yield base
     finally:
         proc.terminate()

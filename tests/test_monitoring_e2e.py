@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 
 from tests.conftest import install_service
 from tests.helpers import TINY, make_notebook
+from tests.service_support import free_port, wait_for_service
 
 pytestmark = pytest.mark.slow
 
@@ -77,12 +77,6 @@ def transactions(count: int, seed: int, shifted: bool = False) -> list[dict[str,
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serving(
     python: Path, package: str, folder: Path, *args: str, **env: str
@@ -108,16 +102,7 @@ def serving(
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                assert proc.poll() is None, log.read_text()
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "not ready in 90 s"
-                time.sleep(0.1)
+            wait_for_service(base, proc, log)
             yield base, log
         finally:
             proc.terminate()
