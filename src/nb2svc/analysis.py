@@ -156,7 +156,7 @@ def strip_magics(
     return cleaned, problems
 
 
-def _names(code: str) -> tuple[set[str], set[str], bool]:
+def cell_names(code: str) -> tuple[set[str], set[str], bool]:
     """Top-level names a cell binds, module-level names it reads, and star imports."""
     table = symtable.symtable(code, "<cell>", "exec")
     bound: set[str] = set()
@@ -315,7 +315,7 @@ def analyse(nb: RawNotebook, marked: list[MarkedCell], env_prefix: str) -> Analy
             if cleaned is None:
                 continue
             code, tree = cleaned, ast.parse(cleaned)
-        bound, free, star = _names(code)
+        bound, free, star = cell_names(code)
         parsed.append(ParsedCell(mc, code, tree, bound, free, star))
 
     by_role: dict[Role, list[ParsedCell]] = {}

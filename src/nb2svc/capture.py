@@ -34,12 +34,13 @@ MAX_SINGLE_CALLS = 2_000
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
 
-_CAPTURE_CODE = r"""
-def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src):
-    import json, sys
+#: Kernel-side: the notebook's examples and pipeline functions, from its globals.
+#: Shared by the build's capture and by verify, which run it in the kernel first.
+KERNEL_EXAMPLES_CODE = r"""
+def __nb2svc_examples(fn_names, jsonable_src):
+    import sys
     ns = {}
     exec(jsonable_src, ns)
-    to_jsonable = ns["to_jsonable"]
     g = globals()
     pd = sys.modules.get("pandas")
     np = sys.modules.get("numpy")
@@ -47,7 +48,7 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src):
         ex = g["examples"]
         if pd is not None and isinstance(ex, pd.DataFrame):
             items = [ex.iloc[[i]] for i in range(len(ex))]
-        elif isinstance(ex, dict) or isinstance(ex, str):
+        elif isinstance(ex, (dict, str)):
             items = [ex]
         else:
             items = list(ex)
@@ -72,6 +73,16 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src):
         kind = "array"
     else:
         kind = "json"
+    return ns["to_jsonable"], items, (pre, pred, post), kind, columns
+"""
+
+_CAPTURE_CODE = KERNEL_EXAMPLES_CODE + r"""
+def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src):
+    import json
+    to_jsonable, items, (pre, pred, post), kind, columns = __nb2svc_examples(
+        fn_names, jsonable_src
+    )
+    g = globals()
     inputs, outputs = [], []
     for item in items:
         inputs.append(to_jsonable(item))

@@ -49,7 +49,7 @@ def _fail(exc: BaseException, *, as_json: bool = False) -> NoReturn:
         console.print_json(
             {
                 "exit_code": int(exc.exit_code),
-                "diagnostics": [console.diagnostic_json(d) for d in exc.diagnostics]
+                "diagnostics": [d.as_json() for d in exc.diagnostics]
                 or [{"severity": "error", "message": str(exc)}],
             }
         )
@@ -110,7 +110,6 @@ def _run_build(options: BuildOptions, *, as_json: bool) -> BuildResult:
 
 
 def _build_json(result: BuildResult, exit_code: int) -> dict[str, object]:
-    from nb2svc import console
 
     return {
         "exit_code": exit_code,
@@ -119,7 +118,7 @@ def _build_json(result: BuildResult, exit_code: int) -> dict[str, object]:
         "written": result.written,
         "executed_notebook": result.executed,
         "changes": [{"path": c.path, "kind": c.kind} for c in result.changes],
-        "diagnostics": [console.diagnostic_json(d) for d in result.diagnostics],
+        "diagnostics": [d.as_json() for d in result.diagnostics],
     }
 
 
@@ -461,7 +460,7 @@ def lint(
                 "marked": report.marked,
                 "errors": len(report.errors),
                 "warnings": len(report.warnings),
-                "diagnostics": [console.diagnostic_json(d) for d in report.diagnostics],
+                "diagnostics": [d.as_json() for d in report.diagnostics],
             }
         )
     else:
@@ -527,7 +526,7 @@ def tag(
                 "exit_code": int(result.exit_code),
                 "proposed": result.proposed,
                 "notes": list(result.notes),
-                "diagnostics": [console.diagnostic_json(d) for d in result.diagnostics],
+                "diagnostics": [d.as_json() for d in result.diagnostics],
                 "diff": result.diff,
                 "written": str(written[0]) if written else None,
                 "backup": str(written[1]) if written and written[1] else None,

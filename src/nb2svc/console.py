@@ -89,19 +89,6 @@ def print_verify_report(report: VerifyReport) -> None:
     )
 
 
-def diagnostic_json(d: Diagnostic) -> dict[str, object]:
-    return {
-        "severity": d.severity.value,
-        "code": d.code,
-        "file": d.location.file,
-        "cell": None if d.location.cell is None else d.location.cell + 1,
-        "cell_id": d.location.cell_id,
-        "line": d.location.line,
-        "message": d.message,
-        "hint": d.hint,
-    }
-
-
 def print_json(data: object) -> None:
     """Machine-readable output on stdout (for --json), nothing else on stdout."""
     import json

@@ -50,6 +50,21 @@ class Diagnostic:
             text += f" — {self.hint}"
         return text
 
+    def as_json(self) -> dict[str, object]:
+        """The machine-readable form, for --json output and verify's --report."""
+        loc = self.location
+        return {
+            "severity": self.severity.value,
+            "code": self.code,
+            "file": loc.file,
+            "cell": None if loc.cell is None else loc.cell + 1,
+            "cell_id": loc.cell_id,
+            "line": loc.line,
+            "location": str(loc),
+            "message": self.message,
+            "hint": self.hint,
+        }
+
 
 class ExitCode(enum.IntEnum):
     """The one exit-code table (documented in the README)."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ast
 import builtins
-import symtable
 from dataclasses import dataclass
 
+from nb2svc.analysis import cell_names
 from nb2svc.errors import Diagnostic, Location, Severity
 from nb2svc.model import RawNotebook
 from nb2svc.tag.kinds import kind_of
@@ -65,26 +65,7 @@ def cell_no(index: int) -> str:
 
 def free_names(code: str) -> set[str]:
     """Module-level names that code reads without binding them (functions included)."""
-    table = symtable.symtable(code, "<tag>", "exec")
-    bound: set[str] = set()
-    used: set[str] = set()
-    for sym in table.get_symbols():
-        if sym.is_assigned() or sym.is_imported() or sym.is_namespace():
-            bound.add(sym.get_name())
-        if sym.is_referenced():
-            used.add(sym.get_name())
-
-    def walk(tab: symtable.SymbolTable) -> None:
-        for child in tab.get_children():
-            for sym in child.get_symbols():
-                if sym.is_declared_global() and sym.is_assigned():
-                    bound.add(sym.get_name())
-                elif sym.is_global() and sym.is_referenced():
-                    used.add(sym.get_name())
-            walk(child)
-
-    walk(table)
-    return used - bound - BUILTIN_NAMES
+    return cell_names(code)[1] - BUILTIN_NAMES
 
 
 # --- choosing the model ------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nb2svc.capture import (
+    KERNEL_EXAMPLES_CODE,
     CapturePlan,
     KernelFailure,
     execute_in_kernel,
@@ -31,45 +31,14 @@ from nb2svc.capture import (
 from nb2svc.model import MarkedCell, RawNotebook, Role, RoleFunction
 from nb2svc.templates import jsonable_source
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
-
-_VERIFY_CODE = r"""
+_VERIFY_CODE = KERNEL_EXAMPLES_CODE + r"""
 def __nb2svc_verify(out_path, fn_names, jsonable_src):
     import copy, json, sys
-    ns = {}
-    exec(jsonable_src, ns)
-    to_jsonable = ns["to_jsonable"]
-    g = globals()
+    to_jsonable, items, (pre, pred, post), kind, _ = __nb2svc_examples(
+        fn_names, jsonable_src
+    )
     pd = sys.modules.get("pandas")
     np = sys.modules.get("numpy")
-    if "examples" in g:
-        ex = g["examples"]
-        if pd is not None and isinstance(ex, pd.DataFrame):
-            items = [ex.iloc[[i]] for i in range(len(ex))]
-        elif isinstance(ex, (dict, str)):
-            items = [ex]
-        else:
-            items = list(ex)
-    else:
-        items = [g["example"]]
-    if not items:
-        raise ValueError("the example cell's 'examples' is empty")
-    ident = lambda x: x
-    pre = g[fn_names["preprocess"]] if fn_names.get("preprocess") else ident
-    pred = g[fn_names["predict"]]
-    post = g[fn_names["postprocess"]] if fn_names.get("postprocess") else ident
-    first = items[0]
-    if pd is not None and isinstance(first, pd.DataFrame):
-        kind = "frame"
-    elif isinstance(first, dict):
-        kind = "record"
-    elif isinstance(first, str):
-        kind = "string"
-    elif (np is not None and isinstance(first, np.ndarray)) or isinstance(first, (list, tuple)):
-        kind = "array"
-    else:
-        kind = "json"
 
     def describe(v, depth=0):
         if pd is not None:

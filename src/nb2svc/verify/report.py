@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from nb2svc import __version__
-from nb2svc.errors import Diagnostic
 from nb2svc.verify.compare import Difference
 from nb2svc.verify.model import ExampleResult, Report
 
@@ -38,16 +37,6 @@ def _difference(d: Difference) -> dict[str, Any]:
         "abs_error": _number(d.abs_error),
         "rel_error": _number(d.rel_error),
         "text": str(d),
-    }
-
-
-def _diagnostic(d: Diagnostic) -> dict[str, Any]:
-    return {
-        "severity": d.severity.value,
-        "code": d.code,
-        "location": str(d.location),
-        "message": d.message,
-        "hint": d.hint,
     }
 
 
@@ -92,7 +81,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         },
         "differences": [_difference(d) for d in report.differences],
         "nondeterminism": [_difference(d) for d in report.nondeterminism],
-        "diagnostics": [_diagnostic(d) for d in report.diagnostics],
+        "diagnostics": [d.as_json() for d in report.diagnostics],
         "environment": dict(report.environment),
         "examples": [_example(e) for e in report.examples],
     }
