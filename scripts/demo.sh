@@ -33,11 +33,7 @@ else:
     sys.exit("service did not become ready")
 example = json.loads((out / "tests/golden/examples.json").read_text())["examples"][0]
 print("POST /predict", json.dumps(example["input"]))
-for _ in range(200):  # each worker loads the model: one may still be loading (503)
-    response = httpx.post(f"{base}/predict", json=example["input"], timeout=10)
-    if response.status_code != 503:
-        break
-    time.sleep(0.1)
+response = httpx.post(f"{base}/predict", json=example["input"], timeout=10)
 print(response.status_code, json.dumps(response.json()))
 assert response.status_code == 200
 metrics = httpx.get(f"{base}/metrics", timeout=10).text

@@ -371,6 +371,26 @@ def test_readyz_is_503_while_loading_and_healthz_answers(
         assert service.stop() == 0, service.log_text()
 
 
+def test_readyz_waits_for_every_worker(slow: Path, tmp_path: Path) -> None:
+    """Workers share the port: once /readyz says ready, no request may reach a
+    worker still loading its model (here one loads 3 s longer than the other)."""
+    service = start(slow, tmp_path / "log", "--workers", "2", load_seconds_odd_pid=3)
+
+    def predict(_: int) -> int:
+        return post(service, "/predict", {"seconds": 0, "secret": "x"}).status_code
+
+    try:
+        log = service.log_text()
+        assert "starting 2 workers" in log
+        assert log.count("model loaded; ready in") == 2, log
+        assert len(list(tmp_path.glob("nb2svc-ready-*"))) == 1
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(predict, range(40))) == [200] * 40
+    finally:
+        assert service.stop() == 0, service.log_text()
+    assert list(tmp_path.glob("nb2svc-ready-*")) == []  # removed at exit
+
+
 def _copy(out: Path, target: Path) -> tuple[Path, Path]:
     copy = target / out.name
     shutil.copytree(out, copy)

@@ -29,6 +29,7 @@ from uvicorn.supervisors import Multiprocess
 
 from . import __version__
 from ._artifacts import ArtifactError, verify_artifacts
+from .lifecycle import READY_DIR_VARIABLE, WORKERS_VARIABLE
 from .settings import get_settings
 
 APP = "diabetes_progression.app:app"
@@ -201,18 +202,24 @@ def serve(args: argparse.Namespace) -> int:
     )
     if workers > 1:
         # The workers keep their metrics in files of a new folder, which /metrics
-        # adds up whichever worker answers; removed when the service stops.
+        # adds up whichever worker answers, and mark themselves ready in another, so
+        # that /readyz waits for them all; both removed when the service stops.
         metrics_dir = tempfile.mkdtemp(prefix="nb2svc-metrics-")
+        ready_dir = tempfile.mkdtemp(prefix="nb2svc-ready-")
         os.environ[METRICS_DIR_VARIABLE] = metrics_dir
+        os.environ[READY_DIR_VARIABLE] = ready_dir
+        os.environ[WORKERS_VARIABLE] = str(workers)
         try:
             supervisor = Multiprocess(config, sockets=[config.bind_socket()])
             supervisor.run()
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+            shutil.rmtree(ready_dir, ignore_errors=True)
         if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
             return STARTUP_FAILURE
         return 0
-    os.environ.pop(METRICS_DIR_VARIABLE, None)  # one process: its own metrics
+    for name in (METRICS_DIR_VARIABLE, READY_DIR_VARIABLE, WORKERS_VARIABLE):
+        os.environ.pop(name, None)  # one process: its own metrics and readiness
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else STARTUP_FAILURE

@@ -206,7 +206,11 @@ async def healthz() -> Response:
 
 async def readyz(request: Request) -> Response:
     state: ServiceState = request.app.state.service
-    if request.app.state.ready and not state.draining:
+    if (
+        request.app.state.ready
+        and not state.draining
+        and request.app.state.workers.all_ready()
+    ):
         return Response(b'{"status":"ready"}', media_type=JSON)
     status = "failed" if state.failed else "draining" if state.draining else "starting"
     return Response(orjson.dumps({"status": status}), status_code=503, media_type=JSON)
@@ -302,6 +306,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             exit_on_failure=served,
         ):
             app.state.ready = True
+            app.state.workers.mark(ready=True)
 
     loading = asyncio.create_task(start())
     app.state.monitor.start()  # drift measured in the background
@@ -311,6 +316,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.monitor.stop()
         was_ready = app.state.ready
         app.state.ready = False
+        app.state.workers.mark(ready=False)
         loading.cancel()
         if was_ready:
             await extensions.on_shutdown(app)
@@ -356,6 +362,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.service = state = ServiceState()
     app.state.ready = False
+    app.state.workers = lifecycle.WorkerReadiness()  # with several workers: all ready?
     app.state.batcher = None
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     limits = Limits(
