@@ -108,3 +108,16 @@ def test_same_bytes_whether_the_whole_notebook_ran_or_only_its_exported_cells(
     assert "captured by running the notebook" in result.stdout
     assert model.stat().st_mtime_ns == written, "the training cells ran again"
     assert tree(fresh) == tree(again)
+
+
+def test_same_model_bytes_whatever_the_number_of_cpus(tmp_path: Path) -> None:
+    """OpenMP starts one thread per CPU unless told otherwise, and the fraud notebook
+    trains a histogram gradient boosting whose OpenMP sums depend on the split. The
+    build's kernel runs native code single-threaded, so a one-CPU machine and a
+    four-CPU machine (as OMP_NUM_THREADS says) save the same model."""
+    name = "fraud_scoring.ipynb"
+    one = build_in(tmp_path / "one", name, {"OMP_NUM_THREADS": "1"})
+    four = build_in(tmp_path / "four", name, {"OMP_NUM_THREADS": "4"})
+    model = "src/fraud_scoring/artifacts/fraud_model.joblib"
+    assert tree(one)[model] == tree(four)[model]
+    assert tree(one) == tree(four)

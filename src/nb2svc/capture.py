@@ -192,13 +192,28 @@ def __nb2svc_profile(out_path, capture_path, fn_names, jsonable_src, profile_src
 """
 
 
-def kernel_env() -> dict[str, str]:
-    """The kernel's environment: ours, with string hashing made reproducible.
+#: Native thread pools (OpenMP, BLAS), sized by these variables when a library loads.
+NATIVE_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def kernel_env(hash_seed: int = 0) -> dict[str, str]:
+    """The kernel's environment: ours, made reproducible on any machine.
 
     Sets of strings (a TF-IDF vectoriser's stop words, say) are pickled in hash order,
     so without a fixed seed the same training code would save different artifact bytes.
+    Native code splits sums over as many threads as there are CPUs (a histogram
+    gradient boosting's OpenMP loops, say), and floating-point sums depend on how they
+    are split: with one thread each, a model trained in the kernel comes out the same
+    whatever the machine. The generated service predicts with one thread too.
     """
-    return {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
+    env.update(dict.fromkeys(NATIVE_THREAD_VARIABLES, "1"))
+    return env
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ a second call with the same input, which exposes per-call randomness.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from nb2svc.capture import (
     CapturePlan,
     KernelFailure,
     execute_in_kernel,
+    kernel_env,
     notebook_failure,
     plan_capture,
 )
@@ -124,9 +124,10 @@ def run_notebook(
 ) -> NotebookRun:
     """Execute ``plan`` in a new python3 kernel whose working directory is ``folder``.
 
-    The kernel runs with ``PYTHONHASHSEED=hash_seed``: 0 is what the build's capture
-    uses, so artifacts the notebook saves come out byte for byte as at build time;
-    other seeds expose outputs that depend on the order of sets of strings.
+    The kernel runs in the build's environment (capture.kernel_env), with
+    ``PYTHONHASHSEED=hash_seed``: 0 is what the build's capture uses, so artifacts
+    the notebook saves come out byte for byte as at build time; other seeds expose
+    outputs that depend on the order of sets of strings.
 
     A cell that raises, runs longer than ``timeout`` seconds or kills the kernel
     raises NotebookExecutionError naming the cell. The kernel is shut down whatever
@@ -145,7 +146,7 @@ def run_notebook(
         new_cell: Callable[[str], Any] = nbformat.v4.new_code_cell
         cells = [new_cell(c.source) for c in plan.cells]
         cells.append(new_cell(call))
-        env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
+        env = kernel_env(hash_seed)
         try:
             execute_in_kernel(cells, folder, timeout, env, Path(tmp), startup_timeout)
         except KernelFailure as failure:

@@ -101,7 +101,7 @@ def verify_service(
                 Location(nb.name),
                 "the notebook disagrees with itself, so the service was not compared",
                 "seed every random generator (random.seed, np.random.seed, "
-                "random_state=...), pin BLAS threads (OMP_NUM_THREADS=1), don't "
+                "random_state=...), don't "
                 "depend on the order of sets of strings (each run has another "
                 "PYTHONHASHSEED), or loosen --rtol/--atol",
                 "NB703",

@@ -5,7 +5,7 @@ from pathlib import Path
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 ARTIFACTS: dict[str, str] = {
-    "fraud_model.joblib": "ba83df493b9723c982be7b9a69442aaff9b48a0027e54f8823412c95156bc881",
+    "fraud_model.joblib": "be95272b9114ffbea6855d85964414151fdbd43f44b3fa5fd75ad61a43a53f74",
     "reference_profile.json": "629adf2d9ee98977b437d6531c74c49c4acbb32b34dd51d684f92c2cd78dbe3d",
 }
 
