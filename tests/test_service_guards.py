@@ -200,6 +200,71 @@ def test_slow_client_gets_408_and_holds_nothing(
     assert 0.5 < waited < 5
 
 
+def _read_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def _header(response: bytes, name: bytes) -> bytes:
+    head = response.partition(b"\r\n\r\n")[0].lower()
+    return next(line.split(b": ", 1)[1] for line in head.split(b"\r\n")[1:]
+                if line.startswith(name + b":"))  # fmt: skip
+
+
+def test_slow_headers_get_408_and_silent_connections_are_closed(
+    guarded: RunningService, fraud: Path
+) -> None:
+    """Headers have a deadline too (uvicorn sets none): a client trickling them is cut
+    off with a 408, on a new connection and on a kept-alive one; a connection that
+    sends nothing is closed; others are served meanwhile."""
+    example = golden_examples(fraud)[0]
+    body = json.dumps(example["input"]).encode()
+    address = ("127.0.0.1", guarded.port)
+    partial = f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{guarded.port}\r\nX-Trick"
+    with (
+        socket.create_connection(address, timeout=10) as silent,
+        socket.create_connection(address, timeout=10) as slow,
+        socket.create_connection(address, timeout=10) as kept,
+    ):
+        slow.sendall(partial.encode())
+        kept.sendall(
+            request_bytes(
+                guarded.port,
+                "/predict",
+                {"Content-Type": "application/json", "Content-Length": str(len(body))},
+                body,
+            )
+        )
+        first = kept.recv(65536)
+        assert status_of(first) == 200, first
+        kept.sendall(partial.encode())  # the next request on that connection stalls
+        began = time.monotonic()
+        fast = post(guarded, "/predict", example["input"])  # while two stall
+        assert fast.status_code == 200, fast.text
+        answers = [_read_closed(slow), _read_closed(kept)]
+        waited = time.monotonic() - began
+        assert _read_closed(silent) == b"", "a silent connection is closed, unanswered"
+    for answer in answers:
+        assert status_of(answer) == 408, answer
+        assert _header(answer, b"content-type") == b"application/json"
+        error = body_of(answer)["error"]
+        assert error["code"] == "request_timeout"
+        assert error["request_id"].encode() == _header(answer, b"x-request-id")
+    assert waited < 5
+    assert "request headers not received within 1 s" in guarded.log_text()
+
+
+def test_malformed_http_gets_the_json_envelope(guarded: RunningService) -> None:
+    answer = raw_request(guarded.port, b"NOT HTTP AT ALL\r\n\r\n")
+    assert status_of(answer) == 400, answer
+    error = body_of(answer)["error"]
+    assert error["code"] == "bad_request"
+    assert error["request_id"].encode() == _header(answer, b"x-request-id")
+
+
 def test_deep_nesting_is_422(guarded: RunningService) -> None:
     response = httpx.post(
         guarded.url + "/predict/batch",

@@ -29,6 +29,7 @@ from uvicorn.supervisors import Multiprocess
 
 from . import __version__
 from ._artifacts import ArtifactError, verify_artifacts
+from ._http import DeadlineHttpProtocol
 from .lifecycle import READY_DIR_VARIABLE, WORKERS_VARIABLE
 from .settings import get_settings
 
@@ -193,6 +194,7 @@ def serve(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         workers=workers,
+        http=DeadlineHttpProtocol,  # httptools, with a deadline for request headers
         log_level=level,
         log_config=log_config,
         access_log=False,  # the app logs requests without query strings or values

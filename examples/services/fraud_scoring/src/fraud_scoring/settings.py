@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(32, ge=1)
     max_concurrency: int = Field(64, ge=1)
     request_timeout: float = Field(30.0, gt=0)
+    #: Seconds to receive a request's headers, and again its body (408).
     receive_timeout: float = Field(10.0, gt=0)
     drain_seconds: float = Field(5.0, ge=0)
     shutdown_timeout: float = Field(20.0, gt=0)
