@@ -224,7 +224,7 @@ def ks_statistic(profile: Mapping[str, Any], ordered: Sequence[float]) -> float:
     at the reference's CDF points (exact for up to CDF_POINTS distinct values)."""
     count = len(ordered)
     return max(
-        abs(bisect.bisect_right(ordered, x) / count - share)
+        abs(bisect.bisect_right(ordered, x) / count - float(share))
         for x, share in profile["cdf"]
     )
 

@@ -89,7 +89,7 @@ class DirectRoute(APIRoute):
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        return self.endpoint  # type: ignore[no-any-return]
+        return self.endpoint
 
 
 def _adapter(annotation: Any) -> TypeAdapter[Any]:
@@ -261,7 +261,7 @@ async def _request_error(request: Request, exc: Exception) -> Response:
 async def _invalid_request(request: Request, exc: Exception) -> Response:
     # Routes added in extensions.py may use FastAPI's own validation.
     assert isinstance(exc, RequestValidationError)
-    details = [
+    details: list[dict[str, object]] = [
         {
             "loc": [p if isinstance(p, int) else str(p) for p in err["loc"]],
             "msg": str(err.get("msg", "")),

@@ -650,7 +650,9 @@ def install(app: FastAPI, settings: Settings) -> Monitor:
     app.state.monitor = monitor
     if monitor.metrics or monitor.request_log:
         app.add_middleware(MonitoringMiddleware, monitor=monitor)
-    routes = [("/metadata", metadata, "Model and service metadata", JSONResponse)]
+    routes: list[tuple[str, Any, str, type[Response]]] = [
+        ("/metadata", metadata, "Model and service metadata", JSONResponse)
+    ]
     if monitor.metrics:
         routes += [
             ("/metrics", metrics, "Prometheus metrics", PlainTextResponse),
