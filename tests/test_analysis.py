@@ -331,6 +331,31 @@ def test_no_predict_and_no_example(tmp_path: Path) -> None:
     assert "no cell is marked 'example'" in one(a, "NB310").message
 
 
+def test_no_predict_points_at_the_cell_that_defines_it(tmp_path: Path) -> None:
+    a = analysed(
+        tmp_path,
+        [
+            ("code", "# nb2svc: imports\nimport math"),
+            ("code", "import math\n\n\ndef predict(x):\n    return math.floor(x)"),
+            EXAMPLE_CELL,
+        ],
+    )
+    problem = one(a, "NB302")
+    assert (problem.location.cell, problem.location.line) == (1, 4)
+    assert "this cell defines predict()" in problem.message
+    assert problem.hint is not None and problem.hint.startswith("mark this cell")
+
+
+def test_no_predict_in_a_cell_of_another_role(tmp_path: Path) -> None:
+    source = "# nb2svc: preprocess\ndef preprocess(x):\n    return x\n\n\n"
+    a = analysed(
+        tmp_path, [("code", source + "def predict(x):\n    return x"), EXAMPLE_CELL]
+    )
+    problem = one(a, "NB302")
+    assert (problem.location.cell, problem.location.line) == (0, 6)
+    assert problem.hint is not None and "'preprocess' cell" in problem.hint
+
+
 def test_example_must_assign_example_or_examples(tmp_path: Path) -> None:
     a = analysed(tmp_path, [PREDICT_CELL, ("code", "# nb2svc: example\nsample = 1")])
     assert one(a, "NB311").location.cell == 1

@@ -7,7 +7,7 @@ import builtins
 import posixpath
 import re
 import symtable
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from nb2svc.errors import Diagnostic, Location, Severity
@@ -342,24 +342,7 @@ def analyse(nb: RawNotebook, marked: list[MarkedCell], env_prefix: str) -> Analy
             )
         if not cells:
             if role is Role.PREDICT:
-                problems.append(
-                    Diagnostic(
-                        Severity.ERROR,
-                        (
-                            nb.cells[0].location(nb.name)
-                            if nb.cells
-                            else (
-                                marked[0].cell.location(nb.name)
-                                if marked
-                                else _nowhere(nb)
-                            )
-                        ),
-                        "no cell is marked 'predict'",
-                        "mark the cell that defines your predict function with "
-                        "'# nb2svc: predict' or the tag 'nb2svc:predict'",
-                        "NB302",
-                    )
-                )
+                problems.append(_no_predict(nb, marked, parsed))
             continue
         fn = _role_function(nb, cells[0], role, problems)
         if fn is not None:
@@ -616,6 +599,44 @@ def _reference(
         return None, False
     known = exported_bound | (example_cell.bound if example_cell else set())
     return cell, bool(cell.free - known - _BUILTINS)
+
+
+def _no_predict(
+    nb: RawNotebook, marked: Sequence[MarkedCell], parsed: Sequence[ParsedCell]
+) -> Diagnostic:
+    """NB302, at the cell that defines a function named predict when one does."""
+    hint = "'# nb2svc: predict' or the tag 'nb2svc:predict'"
+    for pc in parsed:
+        for node in pc.tree.body:
+            if (
+                isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                and node.name == "predict"
+            ):
+                role = pc.marked.role
+                return _diag(
+                    nb,
+                    pc.marked,
+                    node.lineno,
+                    "no cell is marked 'predict'; this cell defines predict()",
+                    (
+                        f"mark this cell with {hint}"
+                        if role is None
+                        else f"move predict() out of this '{role.value}' cell into a "
+                        f"cell of its own, marked with {hint}"
+                    ),
+                    "NB302",
+                )
+    if nb.cells:
+        where = nb.cells[0].location(nb.name)
+    else:
+        where = marked[0].cell.location(nb.name) if marked else _nowhere(nb)
+    return Diagnostic(
+        Severity.ERROR,
+        where,
+        "no cell is marked 'predict'",
+        f"mark the cell that defines your predict function with {hint}",
+        "NB302",
+    )
 
 
 def _nowhere(nb: RawNotebook) -> Location:
