@@ -215,3 +215,44 @@ def test_pre_commit_hook_with_try_repo(tmp_path: Path) -> None:
     assert (
         "out of date" in stale.stdout and "tests/golden/examples.json" in stale.stdout
     )
+
+
+def test_a_rebuild_that_fails_halfway_leaves_the_previous_output(
+    built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up as the new manifest moves in, after every other changed file
+    (pipeline.py among them) was replaced: each is put back, and no staging folder is
+    left behind."""
+    import errno
+
+    import nb2svc.writer
+
+    notebook, out = built
+    notebook.write_text(
+        notebook.read_text().replace('x[\\"a\\"] * 2', 'x[\\"a\\"] * 3')
+    )
+    before = tree_snapshot(out)
+    real_replace = os.replace
+    calls: list[str] = []
+    failed_at: list[int] = []
+
+    def replace_until_the_disk_is_full(src: Path, dst: Path) -> None:
+        calls.append(Path(dst).name)
+        if Path(dst) == out / "nb2svc.json" and not failed_at:  # the new manifest
+            failed_at.append(len(calls) - 1)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(nb2svc.writer.os, "replace", replace_until_the_disk_is_full)
+    code, output = run_cli("build", notebook, "-o", out)
+    monkeypatch.undo()
+    assert code == ExitCode.OUTPUT, output
+    assert "No space left on device" in output
+    assert "pipeline.py" in calls[: failed_at[0]], "pipeline.py was replaced first"
+    assert tree_snapshot(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(
+        ["svc", *(p.name for p in out.parent.iterdir() if p.suffix == ".ipynb")]
+    ), "a staging folder was left behind"
+    code, output = run_cli("build", notebook, "-o", out)
+    assert code == ExitCode.OK, output
+    assert tree_snapshot(out) != before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -156,7 +157,9 @@ def write_tree(
     """Stage every file in a temporary sibling folder, then move them into place.
 
     Nothing is written when any check fails; files the previous manifest doesn't know
-    are never touched.
+    are never touched. Moving into an existing folder is all or nothing: each file
+    replaced or deleted is first moved aside, and if any move fails, every file
+    already moved is put back (the manifest moves last).
     """
     check_output(out_dir, force=force)
     changes = plan_changes(out_dir, files, once)
@@ -185,12 +188,7 @@ def write_tree(
         if not out_dir.exists():
             os.replace(staging, out_dir)
             return changes
-        for change in changes:
-            if change.kind == "delete":
-                (out_dir / change.path).unlink()
-            else:
-                (out_dir / change.path).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staging / change.path, out_dir / change.path)
+        _move_into_place(out_dir, staging, changes)
     except OSError as exc:
         raise _output_error(
             out_dir,
@@ -200,3 +198,46 @@ def write_tree(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return changes
+
+
+def _move_into_place(out_dir: Path, staging: Path, changes: list[Change]) -> None:
+    """Apply ``changes`` from ``staging``; on failure, restore ``out_dir`` and raise."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.nb2svc-old-", dir=staging))
+    moved: list[tuple[Path, Path | None]] = []  # (target, where its old file went)
+    made: list[Path] = []  # folders created for new files
+    try:
+        for change in sorted(changes, key=lambda c: (c.path == MANIFEST, c.path)):
+            target = out_dir / change.path
+            old: Path | None = None
+            if target.exists():
+                old = aside / change.path
+                old.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(target, old)
+            moved.append((target, old))
+            if change.kind != "delete":
+                made += _make_folders(target.parent)
+                os.replace(staging / change.path, target)
+    except OSError:
+        # Restore what can be restored; the error raised names the cause.
+        for target, old in reversed(moved):
+            with contextlib.suppress(OSError):
+                if old is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(old, target)
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return the ones created, outermost
+    first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir()
+    return list(reversed(missing))
