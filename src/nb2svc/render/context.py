@@ -6,7 +6,7 @@ from typing import Any
 
 from nb2svc import __version__
 from nb2svc.model import Role, ServiceSpec
-from nb2svc.render.schema import build_schema
+from nb2svc.render.schema import build_schema, input_hint
 
 
 def _call(spec: ServiceSpec) -> str:
@@ -27,6 +27,13 @@ def _vectorised(spec: ServiceSpec) -> bool:
         isinstance(out, list) and len(out) == len(inp)
         for inp, out in zip(ex.inputs, ex.outputs, strict=True)
     )
+
+
+def _input_annotation(spec: ServiceSpec) -> str | None:
+    """The annotation of the first pipeline function's parameter, if any."""
+    by_role = {fn.role: fn for fn in spec.functions}
+    first = by_role.get(Role.PREPROCESS) or by_role.get(Role.PREDICT)
+    return first.param_annotation if first else None
 
 
 def _monitoring(spec: ServiceSpec) -> dict[str, Any]:
@@ -78,7 +85,10 @@ def build_context(spec: ServiceSpec) -> dict[str, Any]:
             "vectorised_batch": _vectorised(spec),
         },
         "examples_count": len(spec.examples.inputs),
-        "schema": build_schema(spec.examples),
+        "schema": build_schema(
+            spec.examples,
+            input_hint(_input_annotation(spec), [b.code for b in spec.blocks]),
+        ),
         "monitoring": _monitoring(spec),
         "pipeline": {
             "imports": list(spec.imports),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +105,159 @@ def dtype_type(dtype: str) -> str:
     return "str"
 
 
-def build_schema(examples: ExampleSet) -> dict[str, Any]:
+# --- type hints: the notebook's annotation of its input wins over the example's shape
+
+_SCALARS = frozenset({"int", "float", "str", "bool"})
+_MAPPINGS = frozenset({"dict", "Dict", "Mapping", "MutableMapping"})
+_SEQUENCES = frozenset({"list", "List", "Sequence"})
+_RECORD_BASES = frozenset({"TypedDict", "BaseModel"})
+
+
+@dataclass(frozen=True)
+class InputHint:
+    """What the annotation of the pipeline's first parameter says about the input."""
+
+    fields: dict[str, str] = field(default_factory=dict)  # key ("*": any) -> type
+    items: str | None = None  # the type of an array's items
+
+
+def _dotted(node: ast.expr) -> str:
+    """``typing.Optional`` -> ``Optional``; the last part of a (dotted) name."""
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def hinted_type(node: ast.expr) -> str | None:
+    """The schema type of a simple annotation (scalars, lists, optionals), else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            return hinted_type(ast.parse(node.value, mode="eval").body)
+        except SyntaxError:
+            return None
+    if isinstance(node, ast.Name) and node.id in _SCALARS:
+        return node.id
+    none = ast.Constant(value=None)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        sides = [node.left, node.right]
+        rest = [
+            n for n in sides if not (isinstance(n, ast.Constant) and n.value is None)
+        ]
+        if len(rest) == 1 and len(sides) == 2:
+            inner = hinted_type(rest[0])
+            return f"{inner} | None" if inner and "None" not in inner else None
+        return None
+    if isinstance(node, ast.Subscript):
+        base = _dotted(node.value)
+        if base == "Optional":
+            return hinted_type(ast.BinOp(node.slice, ast.BitOr(), none))
+        if base in _SEQUENCES:
+            inner = hinted_type(node.slice)
+            return f"list[{inner}]" if inner and "None" not in inner else None
+    return None
+
+
+def _record_classes(code: Sequence[str]) -> dict[str, dict[str, str]]:
+    """TypedDicts, pydantic models and dataclasses of the exported code: their fields'
+    schema types (fields of other types left out)."""
+    classes: dict[str, dict[str, str]] = {}
+    for source in code:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if not isinstance(node, ast.ClassDef):
+                continue
+            decorators = [
+                _dotted(d.func if isinstance(d, ast.Call) else d)
+                for d in node.decorator_list
+            ]
+            bases = {_dotted(b) for b in node.bases}
+            if not (bases & _RECORD_BASES or "dataclass" in decorators):
+                continue
+            fields = {}
+            for stmt in node.body:
+                if isinstance(stmt, ast.AnnAssign) and isinstance(
+                    stmt.target, ast.Name
+                ):
+                    hinted = hinted_type(stmt.annotation)
+                    if hinted is not None:
+                        fields[stmt.target.id] = hinted
+            classes[node.name] = fields
+    return classes
+
+
+def input_hint(annotation: str | None, code: Sequence[str]) -> InputHint | None:
+    """The hint in the annotation of the pipeline's input, when it says anything."""
+    if not annotation:
+        return None
+    try:
+        node = ast.parse(annotation, mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return input_hint(node.value, code)
+    if isinstance(node, ast.Subscript) and _dotted(node.value) in _MAPPINGS:
+        args = node.slice.elts if isinstance(node.slice, ast.Tuple) else []
+        if len(args) == 2 and _dotted(args[0]) == "str":
+            values = hinted_type(args[1])
+            return InputHint(fields={"*": values}) if values else None
+        return None
+    if isinstance(node, ast.Subscript) and _dotted(node.value) in _SEQUENCES:
+        items = hinted_type(node.slice)
+        return InputHint(items=items) if items else None
+    fields = _record_classes(code).get(_dotted(node))
+    return InputHint(fields=fields) if fields else None
+
+
+def _fits(value: Any, type_expr: str) -> bool:
+    """Whether a JSON value validates as ``type_expr`` (strictly, as requests are)."""
+    base, optional = type_expr.removesuffix(" | None"), type_expr.endswith(" | None")
+    if value is None:
+        return optional
+    if base.startswith("list[") and base.endswith("]"):
+        return isinstance(value, list) and all(_fits(v, base[5:-1]) for v in value)
+    checks = {
+        "bool": lambda v: isinstance(v, bool),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+    }
+    return base in checks and checks[base](value)
+
+
+def _widened(type_expr: str, values: list[Any]) -> str | None:
+    """``type_expr`` made optional if the examples hold None; None if they don't fit."""
+    if any(v is None for v in values) and not type_expr.endswith(" | None"):
+        type_expr += " | None"
+    return type_expr if all(_fits(v, type_expr) for v in values) else None
+
+
+def _apply_hint(
+    builder: SchemaBuilder, request: str, inputs: list[Any], kind: str, hint: InputHint
+) -> str:
+    if kind == "record":
+        model = next((m for m in builder.models if m.name == request), None)
+        for f in model.fields if model else []:
+            key = f["alias"] or f["name"]
+            assert isinstance(key, str)
+            hinted = hint.fields.get(key) or hint.fields.get("*")
+            values = [item.get(key) for item in inputs if isinstance(item, dict)]
+            widened = _widened(hinted, values) if hinted else None
+            if widened:
+                f["type"] = widened
+    elif kind == "array" and hint.items and request.startswith("list["):
+        widened = _widened(f"list[{hint.items}]", inputs)
+        if widened:
+            return widened
+    return request
+
+
+def build_schema(examples: ExampleSet, hint: InputHint | None = None) -> dict[str, Any]:
+    """Request and response models from the examples; where ``hint`` (the annotation
+    of the pipeline's input) gives a field's or an array item's type and every example
+    fits it, that type wins (an ``int`` example under a ``float`` hint takes floats)."""
     builder = SchemaBuilder()
     kind = examples.input_kind
     inputs = list(examples.inputs)
@@ -125,6 +279,8 @@ def build_schema(examples: ExampleSet) -> dict[str, Any]:
         request = builder.infer(inputs, "PredictInput", "forbid")
     else:
         request = "Any"
+    if hint is not None:
+        request = _apply_hint(builder, request, inputs, kind, hint)
     response = builder.infer(list(examples.outputs), "PredictOutput", "allow")
     return {
         "models": [

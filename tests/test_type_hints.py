@@ -1,0 +1,121 @@
+"""Type hints on the pipeline's input win over what the example suggests (the contract's
+"Data shapes"), wherever every example fits the hinted type."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from nb2svc.model import ExampleSet
+from nb2svc.render.schema import InputHint, build_schema, input_hint
+from tests.helpers import IMPORTS_CELL, make_notebook, run_cli
+
+TRANSACTION = """
+from typing import Optional, TypedDict
+
+
+class Transaction(TypedDict):
+    amount: float
+    note: Optional[str]
+    tags: "list[str]"
+    merchant: object  # not a schema type: the example decides
+"""
+
+
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [
+        ("dict[str, float]", InputHint(fields={"*": "float"})),
+        ("typing.Mapping[str, 'int | None']", InputHint(fields={"*": "int | None"})),
+        ("list[float]", InputHint(items="float")),
+        ("Sequence[Optional[float]]", InputHint(items="float | None")),
+        ("'dict[str, bool]'", InputHint(fields={"*": "bool"})),
+        (
+            "Transaction",
+            InputHint(
+                fields={"amount": "float", "note": "str | None", "tags": "list[str]"}
+            ),
+        ),
+        ("dict", None),
+        ("pd.DataFrame", None),
+        ("dict[int, float]", None),
+        ("dict[str, int | str]", None),
+        ("Unknown", None),
+        (None, None),
+    ],
+)
+def test_what_an_annotation_says(annotation: str | None, expected: object) -> None:
+    assert input_hint(annotation, [TRANSACTION]) == expected
+
+
+def _record_examples(*inputs: dict[str, object]) -> ExampleSet:
+    return ExampleSet("record", inputs, tuple({"y": 1} for _ in inputs))
+
+
+def _fields(schema: dict[str, object]) -> dict[str, str]:
+    models = schema["models"]
+    assert isinstance(models, list)
+    request = next(m for m in models if m["name"] == schema["request_type"])
+    return {f["alias"] or f["name"]: f["type"] for f in request["fields"]}
+
+
+def test_hinted_types_win_where_the_examples_fit() -> None:
+    examples = _record_examples(
+        {"a": 1, "b": 2, "c": "x"}, {"a": 3, "b": None, "c": "y"}
+    )
+    assert _fields(build_schema(examples)) == {
+        "a": "int",
+        "b": "int | None",
+        "c": "str",
+    }
+    hinted = build_schema(examples, InputHint(fields={"*": "float"}))
+    # c is a string in the examples: a float hint does not fit it, the example wins.
+    assert _fields(hinted) == {"a": "float", "b": "float | None", "c": "str"}
+
+
+def test_array_items_follow_the_hint() -> None:
+    examples = ExampleSet("array", ([1, 2, 3],), ([2, 4, 6],))
+    assert build_schema(examples)["request_type"] == "list[int]"
+    hinted = build_schema(examples, InputHint(items="float"))
+    assert hinted["request_type"] == "list[float]"
+    assert build_schema(examples, InputHint(items="str"))["request_type"] == "list[int]"
+
+
+def test_a_built_service_takes_what_the_hint_allows(tmp_path: Path) -> None:
+    """The example has whole numbers; the notebook's hint says floats. Without the hint
+    the service would refuse 1.5 (requests are strict)."""
+    notebook = make_notebook(
+        tmp_path,
+        [
+            IMPORTS_CELL,
+            (
+                "code",
+                "# nb2svc: predict\n"
+                "def predict(x: dict[str, float]) -> dict:\n"
+                '    return {"y": x["a"] * 2 + x["b"]}',
+            ),
+            ("code", '# nb2svc: example\nexample = {"a": 1, "b": 2}'),
+        ],
+    )
+    out = tmp_path / "svc"
+    code, output = run_cli("build", notebook, "-o", out)
+    assert code == 0, output
+    package = next(p.name for p in (out / "src").iterdir() if p.is_dir())
+    sys.path.insert(0, str(out / "src"))
+    try:
+        schemas = importlib.import_module(f"{package}.schemas")
+        adapter = TypeAdapter(schemas.PredictRequest)
+        request = adapter.validate_json(b'{"a": 1.5, "b": 2}', strict=True)
+        assert schemas.to_raw(request) == {"a": 1.5, "b": 2.0}
+        with pytest.raises(ValidationError):
+            adapter.validate_json(b'{"a": "1.5", "b": 2}', strict=True)
+    finally:
+        sys.path.remove(str(out / "src"))
+        for name in [
+            m for m in sys.modules if m == package or m.startswith(package + ".")
+        ]:
+            del sys.modules[name]
