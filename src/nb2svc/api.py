@@ -143,6 +143,7 @@ def _cached_capture(out: Path, key: str, profile: str | None = None) -> Captured
             inputs=tuple(e["input"] for e in data["examples"]),
             outputs=tuple(e["output"] for e in data["examples"]),
             columns=tuple((c, t) for c, t in meta["columns"]),
+            array_dtype=meta.get("array_dtype"),
         )
         return Captured(examples, tuple(meta["runtime_modules"]), profiled)
     except (OSError, ValueError, KeyError, TypeError):
@@ -164,6 +165,7 @@ def _golden(captured: Captured, key: str) -> bytes:
             "capture_key": key,
             "input_kind": ex.input_kind,
             "columns": [list(c) for c in ex.columns],
+            **({"array_dtype": ex.array_dtype} if ex.array_dtype else {}),
             "runtime_modules": list(captured.modules),
         },
         "examples": [

@@ -25,7 +25,7 @@ from nb2svc.model import (
 )
 from nb2svc.templates import jsonable_source, profile_source
 
-CAPTURE_VERSION = "2"
+CAPTURE_VERSION = "3"
 PROFILE_VERSION = "1"
 #: Reference rows profiled (evenly spaced when there are more), and pipeline calls
 #: made one input at a time when the pipeline cannot score them all in one call.
@@ -106,9 +106,16 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src):
     for name in load_globals:
         if name in g:
             walk(g[name], 0)
+    import sys
+    np = sys.modules.get("numpy")
+    array_dtype = None  # a numeric numpy example is rebuilt as such by the service
+    if kind == "array" and np is not None and isinstance(items[0], np.ndarray):
+        if items[0].dtype.kind in "biuf":
+            array_dtype = str(items[0].dtype)
     with open(out_path, "w", encoding="utf-8") as fh:
         json.dump({"kind": kind, "columns": columns, "inputs": inputs,
-                   "outputs": outputs, "modules": sorted(mods)}, fh)
+                   "outputs": outputs, "modules": sorted(mods),
+                   "array_dtype": array_dtype}, fh)
 """
 
 
@@ -457,6 +464,7 @@ def run_capture(
         inputs=tuple(data["inputs"]),
         outputs=tuple(data["outputs"]),
         columns=tuple((c, t) for c, t in data["columns"]),
+        array_dtype=data["array_dtype"],
     )
     return Captured(
         examples,

@@ -121,6 +121,7 @@ class ExampleSet:
     outputs: tuple[Any, ...]
     columns: tuple[tuple[str, str], ...] = ()  # frame: (column, dtype)
     capture_key: str = ""
+    array_dtype: str | None = None  # array: the numeric numpy example's dtype
 
 
 @dataclass(frozen=True)

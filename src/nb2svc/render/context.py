@@ -82,6 +82,7 @@ def build_context(spec: ServiceSpec) -> dict[str, Any]:
         "artifacts": [{"name": a.name, "sha256": a.sha256} for a in spec.artifacts],
         "io": {
             "input_kind": spec.examples.input_kind,
+            "array_dtype": spec.examples.array_dtype,
             "vectorised_batch": _vectorised(spec),
         },
         "examples_count": len(spec.examples.inputs),

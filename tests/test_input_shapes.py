@@ -1,11 +1,16 @@
-"""Type hints on the pipeline's input win over what the example suggests (the contract's
-"Data shapes"), wherever every example fits the hinted type."""
+"""The service hands the pipeline its input in the notebook's shape (the contract's
+"Data shapes"): type hints on the input win over what the example suggests, wherever
+every example fits the hinted type, and a numpy example comes back as a numpy array."""
 
 from __future__ import annotations
 
 import importlib
+import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
@@ -85,7 +90,27 @@ def test_array_items_follow_the_hint() -> None:
     assert build_schema(examples, InputHint(items="str"))["request_type"] == "list[int]"
 
 
-def test_a_built_service_takes_what_the_hint_allows(tmp_path: Path) -> None:
+@pytest.fixture
+def generated() -> Iterator[Any]:
+    """Import a built package's module from its src/; forget the package afterwards."""
+    added: list[tuple[str, str]] = []
+
+    def load(out: Path, module: str) -> ModuleType:
+        package = next(p.name for p in (out / "src").iterdir() if p.is_dir())
+        sys.path.insert(0, str(out / "src"))
+        added.append((str(out / "src"), package))
+        return importlib.import_module(f"{package}.{module}")
+
+    yield load
+    for path, package in added:
+        sys.path.remove(path)
+        for name in [m for m in sys.modules if m.split(".")[0] == package]:
+            del sys.modules[name]
+
+
+def test_a_built_service_takes_what_the_hint_allows(
+    tmp_path: Path, generated: Any
+) -> None:
     """The example has whole numbers; the notebook's hint says floats. Without the hint
     the service would refuse 1.5 (requests are strict)."""
     notebook = make_notebook(
@@ -104,18 +129,43 @@ def test_a_built_service_takes_what_the_hint_allows(tmp_path: Path) -> None:
     out = tmp_path / "svc"
     code, output = run_cli("build", notebook, "-o", out)
     assert code == 0, output
-    package = next(p.name for p in (out / "src").iterdir() if p.is_dir())
-    sys.path.insert(0, str(out / "src"))
-    try:
-        schemas = importlib.import_module(f"{package}.schemas")
-        adapter = TypeAdapter(schemas.PredictRequest)
-        request = adapter.validate_json(b'{"a": 1.5, "b": 2}', strict=True)
-        assert schemas.to_raw(request) == {"a": 1.5, "b": 2.0}
-        with pytest.raises(ValidationError):
-            adapter.validate_json(b'{"a": "1.5", "b": 2}', strict=True)
-    finally:
-        sys.path.remove(str(out / "src"))
-        for name in [
-            m for m in sys.modules if m == package or m.startswith(package + ".")
-        ]:
-            del sys.modules[name]
+    schemas = generated(out, "schemas")
+    adapter = TypeAdapter(schemas.PredictRequest)
+    request = adapter.validate_json(b'{"a": 1.5, "b": 2}', strict=True)
+    assert schemas.to_raw(request) == {"a": 1.5, "b": 2.0}
+    with pytest.raises(ValidationError):
+        adapter.validate_json(b'{"a": "1.5", "b": 2}', strict=True)
+
+
+def test_a_numpy_example_reaches_the_pipeline_as_a_numpy_array(
+    tmp_path: Path, generated: Any
+) -> None:
+    """The notebook's predict uses ndarray methods; a list would break every request."""
+    notebook = make_notebook(
+        tmp_path,
+        [
+            ("code", "# nb2svc: imports\nimport numpy as np"),
+            (
+                "code",
+                "# nb2svc: predict\n"
+                "def predict(x):\n"
+                '    return {"total": float(x.reshape(1, -1).sum()), '
+                '"dtype": str(x.dtype)}',
+            ),
+            (
+                "code",
+                "# nb2svc: example\nexample = np.array([1, 2, 3], dtype=np.float32)",
+            ),
+        ],
+    )
+    out = tmp_path / "svc"
+    code, output = run_cli("build", notebook, "-o", out)
+    assert code == 0, output
+    golden = json.loads((out / "tests/golden/examples.json").read_text())
+    assert golden["nb2svc"]["array_dtype"] == "float32"
+    schemas = generated(out, "schemas")
+    pipeline = generated(out, "pipeline")
+    request = TypeAdapter(schemas.PredictRequest).validate_json(b"[1, 2, 3]")
+    raw = schemas.to_raw(request)
+    assert raw.dtype.name == "float32" and raw.tolist() == [1.0, 2.0, 3.0]
+    assert pipeline.score(raw) == golden["examples"][0]["output"]
