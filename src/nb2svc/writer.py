@@ -203,20 +203,25 @@ def write_tree(
 def _move_into_place(out_dir: Path, staging: Path, changes: list[Change]) -> None:
     """Apply ``changes`` from ``staging``; on failure, restore ``out_dir`` and raise."""
     aside = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.nb2svc-old-", dir=staging))
-    moved: list[tuple[Path, Path | None]] = []  # (target, where its old file went)
+    # (target, where its old file went, or None for a new file): undone in reverse.
+    moved: list[tuple[Path, Path | None]] = []
     made: list[Path] = []  # folders created for new files
     try:
         for change in sorted(changes, key=lambda c: (c.path == MANIFEST, c.path)):
             target = out_dir / change.path
             old: Path | None = None
-            if target.exists():
+            # Only files move aside: a folder in a file's place makes the move fail
+            # below, and is never taken away.
+            if target.is_file() or target.is_symlink():
                 old = aside / change.path
                 old.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(target, old)
-            moved.append((target, old))
+                moved.append((target, old))
             if change.kind != "delete":
                 made += _make_folders(target.parent)
                 os.replace(staging / change.path, target)
+                if old is None:
+                    moved.append((target, None))
     except OSError:
         # Restore what can be restored; the error raised names the cause.
         for target, old in reversed(moved):
