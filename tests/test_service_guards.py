@@ -527,6 +527,35 @@ def test_sigterm_drains_and_exits_zero(
     assert "draining" in service.log_text()
 
 
+def test_a_worker_idle_at_sigterm_still_serves_its_idle_connections(
+    fraud: Path, tmp_path: Path
+) -> None:
+    """A client holds a kept-alive connection, idle for a while when SIGTERM comes, and
+    sends on it before it has noticed /readyz: the drain waits for that (quiet is
+    counted from the signal), answers with Connection: close, then exits 0."""
+    service = start(fraud, tmp_path / "log", "--workers", "1")
+    example = golden_examples(fraud)[0]
+    body = json.dumps(example["input"]).encode()
+    request = request_bytes(
+        service.port,
+        "/predict",
+        {"Content-Type": "application/json", "Content-Length": str(len(body))},
+        body,
+    )
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as held:
+        held.sendall(request)
+        assert status_of(held.recv(65536)) == 200
+        time.sleep(0.6)  # idle: longer than a drain's quiet period used to be
+        service.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.4)  # the client has not noticed yet
+        held.sendall(request)
+        answer = _read_closed(held)
+    assert answer, "the connection was closed without an answer"
+    assert status_of(answer) == 200, answer
+    assert b"connection: close" in answer.partition(b"\r\n\r\n")[0].lower()
+    assert service.proc.wait(30) == 0, service.log_text()
+
+
 def test_model_load_failure_exits_3_with_the_type_only(
     slow: Path, tmp_path: Path
 ) -> None:

@@ -31,7 +31,10 @@ from .middleware import ServiceState
 logger = logging.getLogger(__package__ or __name__)
 
 STARTUP_FAILURE = 3  # uvicorn's exit code for a start-up failure
-QUIET_SECONDS = 0.2  # no request for this long: the drain is over
+#: No request for this long, counted from the signal at the earliest: the drain is
+#: over. A worker that was idle when the signal came still waits this long, for a
+#: client may hold an idle connection to it and use it before it sees /readyz.
+QUIET_SECONDS = 1.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 SignalHandler = Callable[[int, FrameType | None], Any]
@@ -224,9 +227,10 @@ def _start_drain(
 async def _drain(
     state: ServiceState, drain_seconds: float, forward: SignalHandler, sig: int
 ) -> None:
-    give_up = time.monotonic() + drain_seconds
+    started = time.monotonic()
+    give_up = started + drain_seconds
     while time.monotonic() < give_up:
-        quiet = time.monotonic() - state.last_done >= QUIET_SECONDS
+        quiet = time.monotonic() - max(state.last_done, started) >= QUIET_SECONDS
         if state.active == 0 and quiet:
             break
         await asyncio.sleep(0.05)
