@@ -62,6 +62,7 @@ def __nb2svc_examples(fn_names, jsonable_src):
     post = g[fn_names["postprocess"]] if fn_names.get("postprocess") else ident
     first = items[0]
     columns = []
+    array_dtype = None  # a numeric numpy example: the service rebuilds one
     if pd is not None and isinstance(first, pd.DataFrame):
         kind = "frame"
         columns = [[str(c), str(t)] for c, t in first.dtypes.items()]
@@ -71,16 +72,18 @@ def __nb2svc_examples(fn_names, jsonable_src):
         kind = "string"
     elif (np is not None and isinstance(first, np.ndarray)) or isinstance(first, (list, tuple)):
         kind = "array"
+        if np is not None and isinstance(first, np.ndarray) and first.dtype.kind in "biuf":
+            array_dtype = str(first.dtype)
     else:
         kind = "json"
-    return ns["to_jsonable"], items, (pre, pred, post), kind, columns
+    return ns["to_jsonable"], items, (pre, pred, post), kind, columns, array_dtype
 """
 
 _CAPTURE_CODE = KERNEL_EXAMPLES_CODE + r"""
 def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src):
     import json
-    to_jsonable, items, (pre, pred, post), kind, columns = __nb2svc_examples(
-        fn_names, jsonable_src
+    to_jsonable, items, (pre, pred, post), kind, columns, array_dtype = (
+        __nb2svc_examples(fn_names, jsonable_src)
     )
     g = globals()
     inputs, outputs = [], []
@@ -106,12 +109,6 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src):
     for name in load_globals:
         if name in g:
             walk(g[name], 0)
-    import sys
-    np = sys.modules.get("numpy")
-    array_dtype = None  # a numeric numpy example is rebuilt as such by the service
-    if kind == "array" and np is not None and isinstance(items[0], np.ndarray):
-        if items[0].dtype.kind in "biuf":
-            array_dtype = str(items[0].dtype)
     with open(out_path, "w", encoding="utf-8") as fh:
         json.dump({"kind": kind, "columns": columns, "inputs": inputs,
                    "outputs": outputs, "modules": sorted(mods),

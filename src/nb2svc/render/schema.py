@@ -137,24 +137,27 @@ def hinted_type(node: ast.expr) -> str | None:
             return None
     if isinstance(node, ast.Name) and node.id in _SCALARS:
         return node.id
-    none = ast.Constant(value=None)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-        sides = [node.left, node.right]
-        rest = [
-            n for n in sides if not (isinstance(n, ast.Constant) and n.value is None)
-        ]
-        if len(rest) == 1 and len(sides) == 2:
-            inner = hinted_type(rest[0])
-            return f"{inner} | None" if inner and "None" not in inner else None
-        return None
+        if _is_none(node.right):
+            return _optional(node.left)
+        return _optional(node.right) if _is_none(node.left) else None
     if isinstance(node, ast.Subscript):
         base = _dotted(node.value)
         if base == "Optional":
-            return hinted_type(ast.BinOp(node.slice, ast.BitOr(), none))
+            return _optional(node.slice)
         if base in _SEQUENCES:
             inner = hinted_type(node.slice)
             return f"list[{inner}]" if inner and "None" not in inner else None
     return None
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _optional(node: ast.expr) -> str | None:
+    inner = hinted_type(node)
+    return f"{inner} | None" if inner and "None" not in inner else None
 
 
 def _record_classes(code: Sequence[str]) -> dict[str, dict[str, str]]:

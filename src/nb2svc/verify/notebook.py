@@ -34,7 +34,7 @@ from nb2svc.templates import jsonable_source
 _VERIFY_CODE = KERNEL_EXAMPLES_CODE + r"""
 def __nb2svc_verify(out_path, fn_names, jsonable_src):
     import copy, json, sys
-    to_jsonable, items, (pre, pred, post), kind, _ = __nb2svc_examples(
+    to_jsonable, items, (pre, pred, post), kind, _, _ = __nb2svc_examples(
         fn_names, jsonable_src
     )
     pd = sys.modules.get("pandas")

@@ -20,15 +20,12 @@ import logging
 import uuid
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .middleware import error_body
 from .settings import get_settings
 
 logger = logging.getLogger(__package__ or __name__)
-
-_REASONS = {400: b"Bad Request", 408: b"Request Timeout"}
-
 
 class DeadlineHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol; the headers of every request have a deadline."""
@@ -95,7 +92,7 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
     def _answer_and_close(self, status: int, code: str, message: str) -> None:
         request_id = uuid.uuid4().hex
         body = error_body(code, message, request_id)
-        head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])]
+        head = [STATUS_LINE[status]]  # as uvicorn writes it
         defaults = self.server_state.default_headers  # date, as uvicorn sends
         head += [name + b": " + value + b"\r\n" for name, value in defaults]
         head += [
