@@ -13,7 +13,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from fastapi import Request
+from fastapi.responses import PlainTextResponse, Response
 from fastapi.testclient import TestClient
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from diabetes_progression import pipeline, schemas
 from diabetes_progression.app import app, create_app
@@ -281,6 +285,46 @@ def test_openapi_documents_the_routes(client: TestClient) -> None:
     assert body["application/json"]["examples"]["notebook"]["value"] == (
         schemas.EXAMPLE_REQUEST
     )
+
+
+def test_predictions_pass_every_middleware_but_not_the_router(
+    golden_examples: list[dict[str, Any]], json_close: JsonClose
+) -> None:
+    """PredictionLane: a route put first in the router's way never sees a prediction,
+    but every middleware does, one that an extension adds included, and an error is
+    still the envelope. Under a root path a prediction takes the router's way."""
+    example = golden_examples[0]
+    seen: list[str] = []
+
+    class Extension:  # what extensions.configure may add
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                seen.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    async def the_router(request: Request) -> Response:
+        return PlainTextResponse("the router")
+
+    service = create_app(Settings())
+    service.add_middleware(Extension)
+    service.router.routes.insert(0, Route("/predict", the_router, methods=["POST"]))
+    with TestClient(service) as direct:
+        wait_until_ready(direct)
+        response = post_json(direct, "/predict", example["input"])
+        assert response.status_code == 200, response.text
+        json_close(response.json(), example["output"])
+        assert seen[-1] == "/predict"
+        assert_error(
+            post_json(direct, "/predict", [], **{"Content-Type": "text/csv"}),
+            415,
+            "unsupported_media_type",
+        )
+    with TestClient(service, root_path="/api") as mounted:
+        wait_until_ready(mounted)
+        assert post_json(mounted, "/predict", example["input"]).text == "the router"
 
 
 def test_request_id_is_echoed(client: TestClient) -> None:

@@ -300,6 +300,9 @@ class Monitor:
         self._drifted: dict[tuple[str, str], bool] = {}
         self._task: asyncio.Task[None] | None = None
         self._paths: frozenset[str] | None = None
+        # Each label set's counter and histogram, looked up once: routes, methods
+        # (httptools knows a fixed list) and statuses are few.
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         if self.metrics:
             MODEL_INFO.labels(
                 self.model, self.version, artifacts_sha256(), NB2SVC_VERSION
@@ -332,8 +335,12 @@ class Monitor:
         kind = _error_kind(status, error) if status >= 400 else None
         if self.metrics:
             labels = (method, route, str(status))
-            REQUESTS.labels(*labels).inc()
-            LATENCY.labels(*labels).observe(seconds)
+            series = self._series.get(labels)
+            if series is None:
+                series = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+                self._series[labels] = series
+            series[0].inc()
+            series[1].observe(seconds)
             if kind is not None:
                 ERRORS.labels(kind).inc()
         if self.request_log and request_logger.isEnabledFor(logging.INFO):

@@ -6,7 +6,8 @@ Edit the notebook and regenerate rather than editing this file.
 Request bodies are read by the guard middleware (size, deadline, nesting), parsed and
 validated in one pass from bytes by pydantic, turned into the notebook's input form
 and scored in a worker thread, and the answer serialised there with orjson: the event
-loop only moves bytes.
+loop only moves bytes. Prediction requests pass every middleware, then go straight to
+their endpoint (PredictionLane), past the parts of FastAPI they do not use.
 """
 
 import asyncio
@@ -24,6 +25,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__, _monitoring, extensions, lifecycle, pipeline, schemas
 from .batching import MicroBatcher
@@ -90,6 +92,47 @@ class DirectRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         return self.endpoint
+
+
+class PredictionLane:
+    """The innermost middleware: a POST to a DirectRoute's path goes to its endpoint.
+
+    Every other middleware, the guards, monitoring and any an extension adds, has seen
+    the request by then. What the lane skips is what FastAPI runs under them for any
+    route: the exception middleware, the router trying each route in turn and the
+    route's own wrapper. None of them does anything for these endpoints, and at one
+    request at a time they cost as much as the guards. The endpoints' RequestError
+    goes to the handler registered for it, as the exception middleware would send it.
+    Other methods, unknown paths and apps mounted under a root path take the usual way.
+    """
+
+    def __init__(
+        self, app: ASGIApp, routes: dict[str, APIRoute], handlers: dict[Any, Any]
+    ) -> None:
+        self.app = app
+        self.routes = routes  # filled once the routes are added
+        self.handlers = handlers  # the app's exception handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = (
+            self.routes.get(scope["path"])
+            if scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+            else None
+        )
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = route  # as the router sets them
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = {}
+        request = Request(scope, receive)
+        try:
+            response = await route.endpoint(request)
+        except RequestError as exc:
+            response = await self.handlers[RequestError](request, exc)
+        await response(scope, receive, send)
 
 
 def _adapter(annotation: Any) -> TypeAdapter[Any]:
@@ -423,6 +466,8 @@ def create_app(settings: Settings) -> FastAPI:
         api_key=api_key or None,
         debug_errors=settings.debug_errors,
     )
+    lanes: dict[str, APIRoute] = {}
+    app.add_middleware(PredictionLane, routes=lanes, handlers=app.exception_handlers)
     app.add_middleware(GuardMiddleware, limits=limits, state=state)
     # Outermost: times and counts every request, the guard's answers included.
     _monitoring.install(app, settings)
@@ -498,6 +543,7 @@ def create_app(settings: Settings) -> FastAPI:
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
+    lanes.update((r.path, r) for r in app.routes if isinstance(r, DirectRoute))
     extensions.configure(app)
     return app
 
