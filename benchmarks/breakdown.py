@@ -29,7 +29,7 @@ from benchmarks import serve
 HERE = Path(__file__).resolve().parent
 #: (segment, from mark, to mark), in the order a request passes them.
 SEGMENTS = (
-    ("HTTP in, guards, routing, body, validation", "asgi_start", "endpoint_score"),
+    ("HTTP in, guards, body, validation", "asgi_start", "endpoint_score"),
     ("hand-off to the worker thread", "endpoint_score", "thread_start"),
     ("building the DataFrame (to_raw)", "raw_start", "raw_end"),
     ("the pipeline call", "score_start", "score_end"),
