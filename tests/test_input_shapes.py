@@ -169,3 +169,39 @@ def test_a_numpy_example_reaches_the_pipeline_as_a_numpy_array(
     raw = schemas.to_raw(request)
     assert raw.dtype.name == "float32" and raw.tolist() == [1.0, 2.0, 3.0]
     assert pipeline.score(raw) == golden["examples"][0]["output"]
+
+
+def test_a_frame_keeps_the_notebooks_dtypes_and_pandas_parses_dates(
+    tmp_path: Path, generated: Any
+) -> None:
+    """The service rebuilds the notebook's frame, column dtypes included; a date
+    column's strings are parsed by pandas, in any form pandas reads (numpy's parser
+    would refuse 2024/01/02)."""
+    notebook = make_notebook(
+        tmp_path,
+        [
+            ("code", "# nb2svc: imports\nimport pandas as pd"),
+            (
+                "code",
+                "# nb2svc: predict\n"
+                "def predict(df):\n"
+                '    return [{"day": int(d.day), "n": int(n)} '
+                'for d, n in zip(df["when"], df["n"])]',
+            ),
+            (
+                "code",
+                "# nb2svc: example\n"
+                'example = pd.DataFrame({"when": pd.to_datetime(["2024-01-01"]), '
+                '"n": [1], "kind": pd.Categorical(["a"]), "note": ["x"]})',
+            ),
+        ],
+    )
+    out = tmp_path / "svc"
+    code, output = run_cli("build", notebook, "-o", out)
+    assert code == 0, output
+    schemas = generated(out, "schemas")
+    pipeline = generated(out, "pipeline")
+    body = b'[{"when": "2024/01/02", "n": 2, "kind": "a", "note": "y"}]'
+    raw = schemas.to_raw(TypeAdapter(schemas.PredictRequest).validate_json(body))
+    assert {c: str(t) for c, t in raw.dtypes.items()} == schemas.DTYPES
+    assert pipeline.score(raw) == [{"day": 2, "n": 2}]

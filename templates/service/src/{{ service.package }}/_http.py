@@ -27,6 +27,7 @@ from .settings import get_settings
 
 logger = logging.getLogger(__package__ or __name__)
 
+
 class DeadlineHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol; the headers of every request have a deadline."""
 

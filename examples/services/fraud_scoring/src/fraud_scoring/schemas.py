@@ -64,13 +64,17 @@ _ROW: type[BaseModel] = get_args(PredictRequest)[0]
 _FIELDS = [(name, field.alias or name) for name, field in _ROW.model_fields.items()]
 
 
-def _dtype(name: str) -> Any:
-    """numpy's dtype for a numeric column, pandas' own for the others (str, Int64...)."""
-    return np.dtype(name) if name in _NUMPY_DTYPES else pd.api.types.pandas_dtype(name)
-
-
-#: (attribute, dtype) of each column, in order, and the columns' labels.
-_COLUMNS = [(attribute, _dtype(DTYPES[column])) for attribute, column in _FIELDS]
+#: (attribute, dtype, numeric) of each column, in order, and the columns' labels. A
+#: numeric column's values go straight into numpy; pandas parses the others' (dates
+#: in any form it reads, categories, nullable integers, strings).
+_COLUMNS = [
+    (
+        attribute,
+        pd.api.types.pandas_dtype(DTYPES[column]),
+        DTYPES[column] in _NUMPY_DTYPES,
+    )
+    for attribute, column in _FIELDS
+]
 _LABELS = pd.Index([column for _, column in _FIELDS])
 
 EXAMPLE_REQUEST: Any = [
@@ -90,11 +94,10 @@ EXAMPLE_RESPONSE: Any = [
 
 def to_raw(body: Any) -> Any:
     """The validated request body in the form the notebook's preprocess received."""
-    # Column by column: numeric columns straight into numpy arrays of their dtype.
     arrays: list[Any] = []
-    for attribute, dtype in _COLUMNS:
+    for attribute, dtype, numeric in _COLUMNS:
         values = [getattr(row, attribute) for row in body]
-        if isinstance(dtype, np.dtype):
+        if numeric:
             arrays.append(np.array(values, dtype=dtype))
         else:
             arrays.append(pd.array(values, dtype=dtype))
