@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -9,9 +10,10 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVarTuple, Unpack
 
 from nb2svc.errors import Diagnostic, Location, NotebookExecutionError, Severity
 from nb2svc.model import (
@@ -361,10 +363,13 @@ def execute_in_kernel(
         on_notebook_start=on_notebook_start,
     )
     kernel_log = workdir / "kernel.log"
+    loop = _KernelLoop()
     try:
         with kernel_log.open("wb") as log:
             # cleanup_kc: shut the kernel down afterwards although we own km.
-            client.execute(cleanup_kc=True, stdout=log, stderr=log, env=env)
+            loop.run_until_complete(
+                client.async_execute(cleanup_kc=True, stdout=log, stderr=log, env=env)
+            )
     except CellTimeoutError as exc:
         raise KernelFailure(
             "timeout",
@@ -394,19 +399,50 @@ def execute_in_kernel(
             int(lines[-1]) if lines else None,
         ) from exc
     finally:
-        _shutdown(km, processes)
+        _shutdown(km, processes, loop)
 
 
-def _shutdown(km: Any, processes: list[Any]) -> None:
+_Ts = TypeVarTuple("_Ts")
+
+
+class _KernelLoop(asyncio.SelectorEventLoop):
+    """The event loop the kernel is driven from. It declines signal handlers:
+    nbclient would otherwise take SIGINT and SIGTERM for itself (stopping the kernel
+    under the running cell, then failing its own clean-up), and restore Python's
+    defaults afterwards over the CLI's handlers (nb2svc.interrupts)."""
+
+    def add_signal_handler(
+        self, sig: int, callback: Callable[[Unpack[_Ts]], object], *args: *_Ts
+    ) -> None:
+        raise RuntimeError("signals are handled by nb2svc.interrupts")
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        return False
+
+
+def _shutdown(km: Any, processes: list[Any], loop: asyncio.AbstractEventLoop) -> None:
     """Stop the kernel if nbclient left it running (an error on the way, Ctrl-C),
-    and reap its process."""
-    from jupyter_core.utils import run_sync
-
-    with contextlib.suppress(Exception):  # a kernel already gone needs no stopping
+    and reap its process. An interrupt leaves nbclient's task pending: cancelling it
+    runs nbclient's own clean-up, as asyncio.run would."""
+    with contextlib.suppress(BaseException):
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(
+                asyncio.wait_for(
+                    asyncio.gather(*pending, return_exceptions=True), timeout=20
+                )
+            )
+    with contextlib.suppress(BaseException):  # a kernel already gone needs no stopping
         if km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
-    with contextlib.suppress(Exception):
-        run_sync(km.cleanup_resources)()
+            loop.run_until_complete(
+                asyncio.wait_for(km.shutdown_kernel(now=True), timeout=20)
+            )
+    with contextlib.suppress(BaseException):
+        loop.run_until_complete(km.cleanup_resources())
+    with contextlib.suppress(BaseException):
+        loop.close()
     for process in processes:
         if process.poll() is None:
             process.kill()
@@ -564,12 +600,15 @@ def __nb2svc_dump(name, path, fmt):
             "import it from there"
         )
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    # Written aside, then moved: an interrupted save leaves the old file whole.
+    partial = f"{path}.partial"
     if fmt == "skops":
         import skops.io
-        skops.io.dump(obj, path)
+        skops.io.dump(obj, partial)
     else:
         import joblib
-        joblib.dump(obj, path)
+        joblib.dump(obj, partial)
+    os.replace(partial, path)
 """
 
 

@@ -42,9 +42,26 @@ def main_callback(
 
 
 def _fail(exc: BaseException, *, as_json: bool = False) -> NoReturn:
-    from nb2svc import console
+    from nb2svc import console, interrupts
     from nb2svc.errors import ExitCode, Nb2svcError, UserError
 
+    # An interrupt first, whatever a library made of it on its way up (nbclient
+    # reports a dead kernel, then fails its own clean-up).
+    signal_name = interrupts.received()
+    if signal_name is None and isinstance(exc, KeyboardInterrupt):
+        signal_name = "SIGINT"
+    if signal_name is not None:
+        message = interrupts.summary(signal_name)
+        if as_json:
+            console.print_json(
+                {
+                    "exit_code": int(ExitCode.INTERRUPTED),
+                    "diagnostics": [{"severity": "error", "message": message}],
+                }
+            )
+        else:
+            console.print_error(message)
+        raise typer.Exit(ExitCode.INTERRUPTED)
     if as_json and isinstance(exc, UserError):
         console.print_json(
             {
@@ -55,9 +72,6 @@ def _fail(exc: BaseException, *, as_json: bool = False) -> NoReturn:
         )
         raise typer.Exit(exc.exit_code)
 
-    if isinstance(exc, KeyboardInterrupt):
-        console.print_error("interrupted; nothing was written")
-        raise typer.Exit(ExitCode.INTERRUPTED)
     if isinstance(exc, UserError):
         if exc.diagnostics:
             console.print_diagnostics(exc.diagnostics)
@@ -538,7 +552,10 @@ def tag(
 
 
 def main() -> None:
-    app()
+    from nb2svc import interrupts
+
+    with interrupts.handled():
+        app()
 
 
 if __name__ == "__main__":

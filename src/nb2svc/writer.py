@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nb2svc import interrupts
 from nb2svc.errors import Diagnostic, HandEditedError, Location, OutputError, Severity
 
 MANIFEST = "nb2svc.json"
@@ -163,6 +164,16 @@ def write_tree(
     """
     check_output(out_dir, force=force)
     changes = plan_changes(out_dir, files, once)
+    # Ctrl-C or SIGTERM is held until the tree is in place or restored.
+    with interrupts.deferred():
+        _stage_and_move(out_dir, files, once, changes)
+        interrupts.record_written(out_dir)
+    return changes
+
+
+def _stage_and_move(
+    out_dir: Path, files: dict[str, bytes], once: frozenset[str], changes: list[Change]
+) -> None:
     parent = out_dir.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +198,7 @@ def write_tree(
             target.write_bytes(content)
         if not out_dir.exists():
             os.replace(staging, out_dir)
-            return changes
+            return
         _move_into_place(out_dir, staging, changes)
     except OSError as exc:
         raise _output_error(
@@ -197,7 +208,6 @@ def write_tree(
         ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return changes
 
 
 def _move_into_place(out_dir: Path, staging: Path, changes: list[Change]) -> None:
