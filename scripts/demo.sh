@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start #1: set everything up, build the bundled fraud-scoring example into a
 # service, verify it against the notebook, start it and ask it for a prediction.
+# KEEP=1 leaves the service running afterwards (open /docs in a browser; Ctrl-C stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -39,3 +40,10 @@ assert response.status_code == 200
 metrics = httpx.get(f"{base}/metrics", timeout=10).text
 print(next(line for line in metrics.splitlines() if line.startswith("model_info{")))
 PYEOF
+if [ "${KEEP:-0}" = 1 ]; then
+  echo "The service keeps running: open http://127.0.0.1:$PORT/docs (Ctrl-C stops it)."
+  wait "$SERVICE"
+else
+  echo "Done. To keep the service running and try it in a browser at /docs:"
+  echo "  KEEP=1 bash scripts/demo.sh      (then open http://127.0.0.1:$PORT/docs)"
+fi

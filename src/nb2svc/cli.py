@@ -20,6 +20,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help text is plain text: "[default: build/<notebook>]" and 'nb2svc[docker]'
+    # keep their brackets instead of being read as rich markup.
+    rich_markup_mode=None,
 )
 
 
