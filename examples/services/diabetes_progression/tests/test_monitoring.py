@@ -150,6 +150,37 @@ def test_request_values_are_logged_only_when_allowed(
     assert line["inputs"] == schemas.EXAMPLE_REQUEST
 
 
+def test_probes_while_not_ready_are_not_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 503 from /readyz means "not yet", not an error: no error count, no info line."""
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER), serving() as client:
+        before = client.get("/metrics").text
+        app: Any = client.app
+        app.state.ready = False  # as while the model loads
+        try:
+            assert client.get("/readyz").status_code == 503
+        finally:
+            app.state.ready = True
+        text = client.get("/metrics").text
+    probes = [
+        r
+        for r in caplog.records
+        if r.name == ACCESS_LOGGER and "/readyz" in r.getMessage()
+    ]
+    assert probes == []
+    assert sample(text, "service_errors_total", kind="http_503") == sample(
+        before, "service_errors_total", kind="http_503"
+    )
+    assert (
+        sample(text, "http_requests_total", method="GET", route="/readyz", status="503")
+        == sample(
+            before, "http_requests_total", method="GET", route="/readyz", status="503"
+        )
+        + 1
+    )
+
+
 def test_monitoring_can_be_switched_off() -> None:
     with serving(monitoring=False) as client:
         predict(client, schemas.EXAMPLE_REQUEST)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 ARTIFACTS: dict[str, str] = {
-    "diabetes_model.joblib": "17f30e7cfb9c3320126e41818841e44810bdfc3bc45320c1d1cf2e4727e11836",
+    "diabetes_model.joblib": "b6b4a52e6b83a8f577c360cff0521924835ab02ce5d1d48197e0016e0c01242c",
 }
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 ARTIFACTS: dict[str, str] = {
-    "ticket_model.joblib": "0e95596a2a2bc9eaa56f7648888c2a9383a1449e2eb528bd4e41605b8b7b6ca7",
+    "ticket_model.joblib": "bd29c4688a2026e8a07540ffeb4797d6e0baea7b1a2fe985b8aec5a263dda199",
 }
 
 

@@ -332,7 +332,10 @@ class Monitor:
         """Count and log one answered request (called by the middleware)."""
         route = self._route(scope)
         method = scope["method"]
-        kind = _error_kind(status, error) if status >= 400 else None
+        # A probe's 503 is an answer ("not ready yet"), not an error; probes come
+        # every few seconds, so their log lines are debug lines.
+        probe = route in PROBES
+        kind = _error_kind(status, error) if status >= 400 and not probe else None
         if self.metrics:
             labels = (method, route, str(status))
             series = self._series.get(labels)
@@ -343,7 +346,8 @@ class Monitor:
             series[1].observe(seconds)
             if kind is not None:
                 ERRORS.labels(kind).inc()
-        if self.request_log and request_logger.isEnabledFor(logging.INFO):
+        level = logging.DEBUG if probe else logging.INFO
+        if self.request_log and request_logger.isEnabledFor(level):
             state = scope.get("state") or {}
             line: dict[str, Any] = {
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -360,7 +364,7 @@ class Monitor:
                 line["error"] = kind
             if self.log_features and "nb2svc_inputs" in state:
                 line["inputs"] = _plain(state["nb2svc_inputs"])
-            request_logger.info(orjson.dumps(line, default=str).decode())
+            request_logger.log(level, orjson.dumps(line, default=str).decode())
 
     def _route(self, scope: Scope) -> str:
         """The route's path template; "unmatched" for paths no route serves."""
@@ -529,6 +533,10 @@ class Monitor:
                 await loop.run_in_executor(None, self.drift)
             except Exception as exc:  # the next round may do better
                 logger.error("measuring drift failed: %s", type(exc).__name__)
+
+
+#: Liveness and readiness probes: logged at debug level, their 503s not errors.
+PROBES = frozenset({"/healthz", "/readyz"})
 
 
 def _error_kind(status: int, body: bytes | None) -> str:
