@@ -121,3 +121,18 @@ def test_same_model_bytes_whatever_the_number_of_cpus(tmp_path: Path) -> None:
     model = "src/fraud_scoring/artifacts/fraud_model.joblib"
     assert tree(one)[model] == tree(four)[model]
     assert tree(one) == tree(four)
+
+
+def test_same_model_bytes_whatever_blas_kernels_the_machine_picks(
+    tmp_path: Path,
+) -> None:
+    """OpenBLAS chooses kernels by CPU (or OPENBLAS_CORETYPE), and kernels of another
+    vector width sum in another order: the diabetes notebook's ridge regression saved
+    other bytes on an AVX-512 machine than on an AVX2 one. The build's kernel asks
+    for the same kernels everywhere."""
+    name = "diabetes_progression.ipynb"
+    avx = build_in(tmp_path / "avx", name, {"OPENBLAS_CORETYPE": "Sandybridge"})
+    avx2 = build_in(tmp_path / "avx2", name, {"OPENBLAS_CORETYPE": "Haswell"})
+    model = "src/diabetes_progression/artifacts/diabetes_model.joblib"
+    assert tree(avx)[model] == tree(avx2)[model]
+    assert tree(avx) == tree(avx2)

@@ -207,6 +207,10 @@ NATIVE_THREAD_VARIABLES = (
 )
 
 
+#: The OpenBLAS kernels the build's kernel uses on every machine (see kernel_env).
+BLAS_CORETYPE = "Haswell"
+
+
 def kernel_env(hash_seed: int = 0) -> dict[str, str]:
     """The kernel's environment: ours, made reproducible on any machine.
 
@@ -216,9 +220,16 @@ def kernel_env(hash_seed: int = 0) -> dict[str, str]:
     gradient boosting's OpenMP loops, say), and floating-point sums depend on how they
     are split: with one thread each, a model trained in the kernel comes out the same
     whatever the machine. The generated service predicts with one thread too.
+
+    OpenBLAS picks its kernels for the CPU it finds, and kernels for other vector
+    widths add up in another order: a ridge regression trained on an AVX-512 machine
+    saved other bytes than on an AVX2 one. The kernel asks every machine for the same
+    ones, Haswell's (AVX2, which x86-64 servers of the last decade have), whatever
+    ``OPENBLAS_CORETYPE`` the machine sets.
     """
     env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
     env.update(dict.fromkeys(NATIVE_THREAD_VARIABLES, "1"))
+    env["OPENBLAS_CORETYPE"] = BLAS_CORETYPE
     return env
 
 
