@@ -10,4 +10,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 # constraints.txt locks every version: the same environment on every machine.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+# The runtime library (runtime/) and nb2svc, both editable, in one resolution.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+  -e ./runtime -e '.[dev]'

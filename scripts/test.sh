@@ -3,4 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-exec .venv/bin/python -m pytest "$@"
+# nb2svc's tests, then the runtime library's (its own pytest configuration).
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+(cd runtime && ../.venv/bin/python -m pytest -q) || status=$?
+exit "$status"
