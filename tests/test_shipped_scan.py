@@ -183,6 +183,16 @@ def test_redact_examples_ships_synthetic_values_and_verify_passes(
             assert card not in text, (name, card)
         assert KEY not in text, name
 
+    # --check compares with the build as it was made: redacted, up to date.
+    code, output = run_cli("build", notebook, "--out", out, "--check")
+    assert code == 0, output
+    # Deterministic: another build draws the same synthetic values.
+    again = tmp_path / "again"
+    code, output = run_cli("build", notebook, "--out", again, "--redact-examples")
+    assert code == 0, output
+    for rel in ("tests/golden/examples.json", "src/fraud/schemas.py"):
+        assert (again / rel).read_bytes() == (out / rel).read_bytes()
+
     # The OpenAPI example the service shows at /docs, served for real.
     with serving(out, tmp_path / "service.log") as service:
         openapi = httpx.get(f"{service.url}/openapi.json", trust_env=False).text
@@ -261,3 +271,20 @@ def test_a_profile_keeps_identifiers_without_their_values(tmp_path: Path) -> Non
     assert any(
         d.code == "NB603" and "features.email" in d.message for d in result.diagnostics
     )
+
+
+def test_a_printed_float_in_a_saved_output_is_no_card_number(tmp_path: Path) -> None:
+    import nbformat
+
+    from nb2svc.lint import lint_notebook
+
+    notebook = make_notebook(tmp_path, (("code", "x = 0.4010792443028479\nx"),))
+    nb = nbformat.read(str(notebook), as_version=4)
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "execute_result", {"text/plain": "0.4010792443028479"}, execution_count=1
+        )
+    ]
+    nbformat.write(nb, str(notebook))
+    codes = [d.code for d in lint_notebook(notebook).diagnostics]
+    assert "NB1103" not in codes and "NB1104" not in codes
