@@ -288,3 +288,53 @@ def test_a_printed_float_in_a_saved_output_is_no_card_number(tmp_path: Path) -> 
     nbformat.write(nb, str(notebook))
     codes = [d.code for d in lint_notebook(notebook).diagnostics]
     assert "NB1103" not in codes and "NB1104" not in codes
+
+
+@pytest.mark.parametrize(
+    ("example", "predict", "field"),
+    [
+        (
+            "example = {'card': '4111 1111 1111 1111', 'a': 1.5}",
+            "def predict(x: dict) -> dict:\n"
+            "    return {'groups': len(x['card'].split()), 'tail': x['card'][-2:]}",
+            "examples[0].input.card",
+        ),
+        (
+            "example = 'please refund card 4111111111111111 today'",
+            "def predict(x: str) -> dict:\n"
+            "    return {'words': len(x.split()), 'digits': sum(c.isdigit() for c in x)}",
+            "examples[0].input",
+        ),
+    ],
+)
+def test_records_and_texts_are_redacted_and_recomputed(
+    tmp_path: Path, example: str, predict: str, field: str
+) -> None:
+    cells: tuple[CellSpec, ...] = (
+        ("code", "# nb2svc: imports\nimport math"),
+        ("code", "# nb2svc: predict\n" + predict),
+        ("code", "# nb2svc: example\n" + example + "  # pragma: allowlist secret"),
+    )
+    notebook = make_notebook(tmp_path, cells)
+    with pytest.raises(ContractError) as caught:
+        build(BuildOptions(notebook, tmp_path / "refused"))
+    (problem,) = caught.value.diagnostics
+    assert (
+        problem.code == "NB1113"
+        and f"{field} holds a possible secret" in problem.message
+    )
+    assert not (tmp_path / "refused").exists()
+
+    result = build(BuildOptions(notebook, tmp_path / "out", redact_examples=True))
+    golden = json.loads(result.files["tests/golden/examples.json"])
+    ((given, output),) = [(e["input"], e["output"]) for e in golden["examples"]]
+    text = given["card"] if isinstance(given, dict) else given
+    assert "4111111111111111" not in text.replace(" ", "")
+    if isinstance(given, dict):
+        assert given["a"] == 1.5 and len(given["card"]) == 19
+        assert output == {"groups": 4, "tail": given["card"][-2:]}
+    else:
+        assert text.startswith("please refund card 4") and text.endswith(" today")
+        assert output == {"words": 5, "digits": 16}
+        assert not is_card_number(text.split()[3])
+    assert all(b"4111111111111111" not in content for content in result.files.values())
