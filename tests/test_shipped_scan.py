@@ -130,7 +130,7 @@ def test_build_refuses_card_numbers_and_keys_from_data(tmp_path: Path) -> None:
     assert "NB1113" in text
     assert "examples[0].input[0].card_number holds a possible secret" in text
     assert "examples[0].input[0].token holds a possible secret" in text
-    assert "reference profile: a key of features.token.frequencies" in text
+    assert "reference profile: features.token category holds a possible secret" in text
     assert "--redact-examples" in text
     for card in CARDS:
         assert card not in output

@@ -50,6 +50,8 @@ class DataHit:
 
     @property
     def where(self) -> str:
+        if self.key and self.path[-2:-1] == ("frequencies",):  # a profile's category
+            return f"{show_path(self.path[:-2])} category"
         if self.key:  # the key itself is the secret: name its mapping only
             return f"a key of {show_path(self.path[:-1]) or 'the document'}"
         return show_path(self.path)
