@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,12 +32,14 @@ from nb2svc.errors import (
     Severity,
 )
 from nb2svc.formatting import format_tree
+from nb2svc.lint import path_errors
 from nb2svc.lint.secrets import secret_leaks
 from nb2svc.model import (
     Artifact,
     ExampleSet,
     MarkedCell,
     RawNotebook,
+    Redaction,
     Role,
     ServiceSpec,
 )
@@ -46,6 +49,13 @@ from nb2svc.notebook.reader import read_notebook
 from nb2svc.render.context import build_context
 from nb2svc.render.engine import hash_templates, render_tree
 from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
+from nb2svc.shipped import (
+    DataHit,
+    check_shipped,
+    leaked,
+    redactions,
+    scan_examples,
+)
 from nb2svc.templates import service_template
 from nb2svc.writer import (
     MANIFEST,
@@ -77,6 +87,7 @@ class BuildOptions:
     check: bool = False
     template: Path | None = None
     capture: tuple[CaptureSpec, ...] = ()  # objects to save from the kernel
+    redact_examples: bool = False  # ship synthetic values for secrets in the data
 
 
 @dataclass
@@ -138,6 +149,7 @@ def _cached_capture(out: Path, key: str, profile: str | None = None) -> Captured
         )
         data = json.loads((out / GOLDEN).read_text(encoding="utf-8"))
         meta = data["nb2svc"]
+        redactions = tuple(Redaction.from_json(r) for r in meta.get("redacted", []))
         examples = ExampleSet(
             input_kind=meta["input_kind"],
             inputs=tuple(e["input"] for e in data["examples"]),
@@ -145,7 +157,9 @@ def _cached_capture(out: Path, key: str, profile: str | None = None) -> Captured
             columns=tuple((c, t) for c, t in meta["columns"]),
             array_dtype=meta.get("array_dtype"),
         )
-        return Captured(examples, tuple(meta["runtime_modules"]), profiled)
+        return Captured(
+            examples, tuple(meta["runtime_modules"]), profiled, (), redactions
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -167,6 +181,11 @@ def _golden(captured: Captured, key: str) -> bytes:
             "columns": [list(c) for c in ex.columns],
             **({"array_dtype": ex.array_dtype} if ex.array_dtype else {}),
             "runtime_modules": list(captured.modules),
+            **(
+                {"redacted": [r.as_json() for r in captured.redactions]}
+                if captured.redactions
+                else {}
+            ),
         },
         "examples": [
             {"input": i, "output": o}
@@ -194,6 +213,7 @@ def analyse_notebook(
     package = package_name(path.stem)
     analysis = analyse(nb, marked, env_prefix(package))
     diagnostics += analysis.diagnostics
+    diagnostics += path_errors(path, nb, marked)
     if any(d.severity is Severity.ERROR for d in diagnostics):
         raise ContractError(_sorted(diagnostics))
     return nb, marked, analysis, _sorted(diagnostics)
@@ -233,31 +253,86 @@ def _plan(
 
 
 def _missing_artifacts(
-    nb: RawNotebook, analysis: Analysis, folder: Path
+    nb: RawNotebook, analysis: Analysis, folder: Path, missing_ok: bool = False
 ) -> list[Diagnostic]:
-    """One error per declared artifact that is not a file next to the notebook."""
+    """One error per declared artifact that is not a regular file inside the
+    notebook's folder: missing (unless ``missing_ok``), or, symlinks followed, a
+    directory, a FIFO, a device, or a file outside the folder."""
     problems = []
     for pc in analysis.cells:
-        if pc.marked.role is not Role.LOAD or dict(pc.marked.params).get("capture"):
-            continue  # captured objects are saved by the run itself, or it fails
+        if pc.marked.role is not Role.LOAD:
+            continue
+        captured = bool(dict(pc.marked.params).get("capture"))
         cell = pc.marked.cell
         line = directive_line(cell)
         if line is not None and "artifacts=" not in cell.source.splitlines()[line - 1]:
             line = None  # declared by a tag
         for declared in pc.marked.artifacts:
             name = normalise_artifact(declared)
-            if name is not None and not (folder / name).is_file():
-                problems.append(
-                    Diagnostic(
-                        Severity.ERROR,
-                        cell.location(nb.name, line),
-                        f"declared artifact '{name}' does not exist next to the "
-                        "notebook, and running the notebook did not create it",
-                        "run the cell that saves it, or fix the artifacts= declaration",
-                        "NB402",
-                    )
+            if name is None:
+                continue  # NB401
+            problem = _artifact_problem(folder, name)
+            if problem is None or (problem == "missing" and (missing_ok or captured)):
+                continue  # captured objects are saved by the run itself, or it fails
+            if problem == "missing":
+                message = (
+                    f"declared artifact '{name}' does not exist next to the "
+                    "notebook, and running the notebook did not create it"
                 )
+                hint, code = (
+                    "run the cell that saves it, or fix the artifacts= declaration",
+                    "NB402",
+                )
+            else:
+                message = f"declared artifact '{name}' {problem}: it is not packaged"
+                hint = (
+                    "an artifact must be a regular file inside the notebook's folder "
+                    "(a symlink is followed and must stay inside it): copy the file "
+                    "next to the notebook and declare that copy"
+                )
+                code = "NB404"
+            problems.append(
+                Diagnostic(
+                    Severity.ERROR, cell.location(nb.name, line), message, hint, code
+                )
+            )
     return problems
+
+
+def _artifact_problem(folder: Path, name: str) -> str | None:
+    """Why ``folder/name`` cannot be packaged, or None (``folder`` is resolved)."""
+    path = folder / name
+    if not path.exists() and not path.is_symlink():
+        return "missing"
+    try:
+        resolved = path.resolve(strict=True)
+        mode = resolved.stat().st_mode
+    except (OSError, RuntimeError):  # a dangling symlink, a loop
+        return "is a symlink to nothing"
+    if not resolved.is_relative_to(folder):
+        return "resolves to a file outside the notebook's folder"
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        return f"is {kind}"
+    return None
+
+
+def _capture(
+    nb: RawNotebook,
+    analysis: Analysis,
+    folder: Path,
+    plan: CapturePlan,
+    timeout: int,
+    fixes: Sequence[Redaction] = (),
+) -> Captured:
+    try:
+        return run_capture(nb, folder, plan, timeout, fixes)
+    except NotebookExecutionError as exc:
+        # A load cell failing on a declared artifact that is still missing: say so.
+        missing = _missing_artifacts(nb, analysis, folder)
+        if missing:
+            raise ContractError([*missing, *exc.diagnostics]) from exc
+        raise
 
 
 def build(options: BuildOptions) -> BuildResult:
@@ -270,6 +345,9 @@ def build(options: BuildOptions) -> BuildResult:
     if not options.check:
         check_output(out, force=options.force)  # before a possibly long notebook run
 
+    unfit = _missing_artifacts(nb, analysis, folder, missing_ok=True)
+    if unfit:  # before the notebook runs: a FIFO would hang it, say
+        raise ContractError(unfit)
     plan = with_capture(
         _plan(nb, marked, analysis, folder), nb, marked, options.capture
     )
@@ -287,27 +365,45 @@ def build(options: BuildOptions) -> BuildResult:
             ]
         )
     profile_path = f"src/{package}/artifacts/{REFERENCE_PROFILE}"
+    # --check (diff, check) compares with the build as it was made.
+    redact = options.redact_examples or (
+        options.check and bool((read_manifest(out) or {}).get("redact_examples"))
+    )
     captured = _cached_capture(
         out,
-        plan.key(_artifact_hashes(folder, analysis.artifacts)),
+        plan.key(_artifact_hashes(folder, analysis.artifacts), redact),
         profile_path if plan.reference is not None else None,
     )
     executed = captured is None
+    hits: list[DataHit] = []  # secrets in the examples as the notebook made them
     if captured is None:
-        try:
-            captured = run_capture(nb, folder, plan, options.timeout)
-        except NotebookExecutionError as exc:
-            # A load cell failing on a declared artifact that is still missing: say so.
-            missing = _missing_artifacts(nb, analysis, folder)
-            if missing:
-                raise ContractError([*missing, *exc.diagnostics]) from exc
-            raise
+        captured = _capture(nb, analysis, folder, plan, options.timeout)
+        if redact:
+            hits = scan_examples(captured.examples)
+            fixes = redactions(hits)
+            if fixes:  # the notebook's outputs for the redacted inputs
+                captured = _capture(nb, analysis, folder, plan, options.timeout, fixes)
 
     missing = _missing_artifacts(nb, analysis, folder)
     if missing:
         raise ContractError(missing)
+    assert analysis.example_cell is not None
+    shipped = check_shipped(
+        captured,
+        redact,
+        analysis.example_cell.marked.cell.location(nb.name),
+        (
+            nb.cells[plan.reference].location(nb.name)
+            if plan.reference is not None
+            else None
+        ),
+    )
+    if shipped.errors:
+        raise ContractError(list(shipped.errors))  # nothing is written
+    captured = shipped.captured
+    diagnostics += shipped.warnings
     artifact_bytes = {name: (folder / name).read_bytes() for name in analysis.artifacts}
-    key = plan.key({n: sha256(b) for n, b in artifact_bytes.items()})
+    key = plan.key({n: sha256(b) for n, b in artifact_bytes.items()}, redact)
     packaged = dict(artifact_bytes)
     if captured.profile is not None:
         packaged[REFERENCE_PROFILE] = _profile_bytes(captured.profile)
@@ -378,9 +474,11 @@ def build(options: BuildOptions) -> BuildResult:
     }
     if options.capture:
         manifest["capture"] = [f"{c.name}:{c.fmt}" for c in options.capture]
+    if redact:
+        manifest["redact_examples"] = True
     files[MANIFEST] = manifest_bytes(manifest)
     files = dict(sorted(files.items()))
-    leaks = secret_leaks(path, nb, files)
+    leaks = secret_leaks(path, nb, files) + leaked(files, hits)
     if leaks:
         raise ContractError(leaks)  # nothing is written
 
@@ -501,6 +599,7 @@ def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> Verify
                     options.timeout,
                     check=True,
                     capture=options.capture or (),
+                    redact_examples=bool(manifest.get("redact_examples")),
                 )
             )
             if not result.changes:
@@ -518,7 +617,17 @@ def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> Verify
         build=state,
         artifacts=dict(manifest.get("artifacts", {})),
         diagnostics=tuple(notes),
+        redactions=_built_redactions(out),
     )
+
+
+def _built_redactions(out: Path) -> tuple[Redaction, ...]:
+    """The --redact-examples substitutions of the build in ``out`` (its fixtures)."""
+    try:
+        meta = json.loads((out / GOLDEN).read_text(encoding="utf-8"))["nb2svc"]
+        return tuple(Redaction.from_json(r) for r in meta.get("redacted", []))
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()
 
 
 def _built_capture(out: Path) -> tuple[CaptureSpec, ...]:

@@ -10,7 +10,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVarTuple, Unpack
@@ -22,13 +22,14 @@ from nb2svc.model import (
     ExampleSet,
     MarkedCell,
     RawNotebook,
+    Redaction,
     Role,
     RoleFunction,
 )
 from nb2svc.templates import jsonable_source, profile_source
 
 CAPTURE_VERSION = "3"
-PROFILE_VERSION = "1"
+PROFILE_VERSION = "2"
 #: Reference rows profiled (evenly spaced when there are more), and pipeline calls
 #: made one input at a time when the pipeline cannot score them all in one call.
 MAX_REFERENCE_ROWS = 100_000
@@ -39,7 +40,36 @@ _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
 #: Kernel-side: the notebook's examples and pipeline functions, from its globals.
 #: Shared by the build's capture and by verify, which run it in the kernel first.
 KERNEL_EXAMPLES_CODE = r"""
-def __nb2svc_examples(fn_names, jsonable_src):
+def __nb2svc_put(obj, path, value):
+    # A copy of obj with the value at path (the JSON form's path) replaced.
+    import sys
+    if not path:
+        return value
+    pd = sys.modules.get("pandas")
+    np = sys.modules.get("numpy")
+    head, rest = path[0], path[1:]
+    if pd is not None and isinstance(obj, pd.DataFrame):
+        obj = obj.copy()
+        col = [str(c) for c in obj.columns].index(rest[0])
+        obj.iat[head, col] = __nb2svc_put(obj.iat[head, col], rest[1:], value)
+        return obj
+    if pd is not None and isinstance(obj, pd.Series):
+        obj = obj.copy()
+        obj.iloc[head] = __nb2svc_put(obj.iloc[head], rest, value)
+        return obj
+    if np is not None and isinstance(obj, np.ndarray):
+        obj = obj.copy()
+        obj[head] = __nb2svc_put(obj[head], rest, value)
+        return obj
+    if isinstance(obj, dict):
+        key = next(k for k in obj if str(k) == head)
+        return {**obj, key: __nb2svc_put(obj[key], rest, value)}
+    items = list(obj)
+    items[head] = __nb2svc_put(items[head], rest, value)
+    return tuple(items) if isinstance(obj, tuple) else items
+
+
+def __nb2svc_examples(fn_names, jsonable_src, redactions=()):
     import sys
     ns = {}
     exec(jsonable_src, ns)
@@ -58,6 +88,8 @@ def __nb2svc_examples(fn_names, jsonable_src):
         items = [g["example"]]
     if not items:
         raise ValueError("the example cell's 'examples' is empty")
+    for index, path, value in redactions:  # nb2svc build --redact-examples
+        items[index] = __nb2svc_put(items[index], path, value)
     ident = lambda x: x
     pre = g[fn_names["preprocess"]] if fn_names.get("preprocess") else ident
     pred = g[fn_names["predict"]]
@@ -82,10 +114,10 @@ def __nb2svc_examples(fn_names, jsonable_src):
 """
 
 _CAPTURE_CODE = KERNEL_EXAMPLES_CODE + r"""
-def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src):
+def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src, redactions):
     import json
     to_jsonable, items, (pre, pred, post), kind, columns, array_dtype = (
-        __nb2svc_examples(fn_names, jsonable_src)
+        __nb2svc_examples(fn_names, jsonable_src, redactions)
     )
     g = globals()
     inputs, outputs = [], []
@@ -248,11 +280,14 @@ class CapturePlan:
     #: Every code cell a full run executes: what the captured values depend on.
     notebook: tuple[str, ...] = ()
 
-    def key(self, artifact_hashes: dict[str, str]) -> str:
+    def key(self, artifact_hashes: dict[str, str], redact: bool = False) -> str:
         """Identifies a capture: the same whether the whole notebook ran or only the
         exported cells (on artifacts already there), so output is the same either way.
+        ``redact``: the examples' secrets are replaced (--redact-examples).
         """
         digest = hashlib.sha256(f"capture-v{CAPTURE_VERSION}\n".encode())
+        if redact:
+            digest.update(b"redact-examples\n")
         if self.reference is not None:
             digest.update(f"profile-v{PROFILE_VERSION}\n".encode())
         for source in self.notebook:
@@ -270,6 +305,7 @@ class Captured:
     modules: tuple[str, ...]
     profile: dict[str, Any] | None = None  # the reference profile, when planned
     profile_notes: tuple[str, ...] = ()
+    redactions: tuple[Redaction, ...] = ()  # applied to the examples before the run
 
 
 def plan_capture(
@@ -461,10 +497,22 @@ def _shutdown(km: Any, processes: list[Any], loop: asyncio.AbstractEventLoop) ->
             process.wait(timeout=10)
 
 
+def kernel_redactions(redactions: Sequence[Redaction]) -> str:
+    """The redactions as the Python literal the kernel's code takes."""
+    return repr([(r.example, list(r.path), r.value) for r in redactions])
+
+
 def run_capture(
-    nb: RawNotebook, notebook_dir: Path, plan: CapturePlan, timeout: int
+    nb: RawNotebook,
+    notebook_dir: Path,
+    plan: CapturePlan,
+    timeout: int,
+    redactions: Sequence[Redaction] = (),
 ) -> Captured:
-    """Run the plan in a fresh python3 kernel from the notebook's folder."""
+    """Run the plan in a fresh python3 kernel from the notebook's folder.
+
+    ``redactions`` replace values of the examples before the pipeline runs on them.
+    """
     import nbformat
 
     fn_names = {fn.role.value: fn.name for fn in plan.functions}
@@ -472,7 +520,8 @@ def run_capture(
         out_path = Path(tmp) / "capture.json"
         call = (
             f"{_CAPTURE_CODE}\n__nb2svc_capture({str(out_path)!r}, {fn_names!r}, "
-            f"{list(plan.load_globals)!r}, {jsonable_source()!r})\n"
+            f"{list(plan.load_globals)!r}, {jsonable_source()!r}, "
+            f"{kernel_redactions(redactions)})\n"
         )
         cells = [nbformat.v4.new_code_cell(c.source) for c in plan.cells]
         cells.append(nbformat.v4.new_code_cell(call))
@@ -515,6 +564,7 @@ def run_capture(
         tuple(data["modules"]),
         profiled["profile"],
         tuple(profiled["notes"]),
+        tuple(redactions),
     )
 
 

@@ -183,6 +183,15 @@ def build(
             "(joblib, or :skops) and load them in the service.",
         ),
     ] = None,
+    redact_examples: Annotated[
+        bool,
+        typer.Option(
+            "--redact-examples",
+            help="Secrets found in the examples' data (card numbers, keys) ship as "
+            "synthetic values of the same shape, the notebook's outputs recomputed "
+            "for them; instead of refusing the build.",
+        ),
+    ] = False,
 ) -> None:
     """Build an installable service package from NOTEBOOK."""
     from nb2svc import api, console
@@ -196,6 +205,7 @@ def build(
         check=check,
         template=template,
         capture=_capture_specs(capture),
+        redact_examples=redact_examples,
     )
     result = _run_build(options, as_json=as_json)
     code = ExitCode.DRIFT if check and result.changes else ExitCode.OK

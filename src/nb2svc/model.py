@@ -6,6 +6,7 @@ notebook file -> RawNotebook -> (markers) MarkedCell -> (analysis) ServiceSpec
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,22 @@ class ExampleSet:
     columns: tuple[tuple[str, str], ...] = ()  # frame: (column, dtype)
     capture_key: str = ""
     array_dtype: str | None = None  # array: the numeric numpy example's dtype
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """A synthetic value for one leaf of one example's input (JSON path inside it)."""
+
+    example: int
+    path: tuple[str | int, ...]
+    value: Any
+
+    def as_json(self) -> dict[str, Any]:
+        return {"example": self.example, "path": list(self.path), "value": self.value}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Redaction:
+        return cls(int(data["example"]), tuple(data["path"]), data["value"])
 
 
 @dataclass(frozen=True)

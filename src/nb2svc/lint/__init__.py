@@ -30,7 +30,14 @@ from nb2svc.lint.running import (
 )
 from nb2svc.model import MarkedCell, RawNotebook, Role
 
-__all__ = ["RULES", "LintReport", "Rule", "lint_notebook", "sort_diagnostics"]
+__all__ = [
+    "RULES",
+    "LintReport",
+    "Rule",
+    "lint_notebook",
+    "path_errors",
+    "sort_diagnostics",
+]
 
 Check = Callable[[LintContext], Iterable[Diagnostic]]
 #: Rules that read Python code; skipped for notebooks in another language.
@@ -102,12 +109,36 @@ def _contract(
 
 
 def _context(
-    nb: RawNotebook, extras: NotebookExtras, marked: list[MarkedCell]
+    nb: RawNotebook, extras: NotebookExtras, marked: list[MarkedCell], folder: Path
 ) -> LintContext:
-    roles = {mc.cell.index: mc.role for mc in marked if mc.cell.cell_type == "code"}
+    from nb2svc.analysis import normalise_artifact
+
+    # Load cells nb2svc writes for --capture stand for no cell of the notebook.
+    own = [mc for mc in marked if not dict(mc.params).get("capture")]
+    roles = {mc.cell.index: mc.role for mc in own if mc.cell.cell_type == "code"}
     cells = {c.index: parse_cell(c.source) for c in nb.cells if c.cell_type == "code"}
     python = extras.language in (None, "python", "python3", "ipython")
-    return LintContext(nb, extras, roles, cells, python)
+    artifacts = {
+        clean
+        for mc in marked
+        for declared in mc.artifacts
+        if (clean := normalise_artifact(declared)) is not None
+    }
+    return LintContext(
+        nb, extras, roles, cells, python, frozenset(artifacts), folder.resolve()
+    )
+
+
+def path_errors(
+    path: Path, nb: RawNotebook, marked: list[MarkedCell]
+) -> list[Diagnostic]:
+    """What build refuses of lint's path rules: exported code opening a file the
+    service will not have (NB1105 absolute, NB1106 outside the notebook's folder,
+    NB1114 not declared as an artifact)."""
+    ctx = _context(nb, read_extras(path), marked, path.parent)
+    if not ctx.python:
+        return []
+    return [d for d in check_paths(ctx) if d.severity is Severity.ERROR]
 
 
 def lint_notebook(path: Path) -> LintReport:
@@ -134,7 +165,7 @@ def lint_notebook(path: Path) -> LintReport:
                 "NB1100",
             )
         )
-    ctx = _context(nb, extras, marked)
+    ctx = _context(nb, extras, marked, path.parent)
     if not ctx.python:
         diagnostics.append(
             Diagnostic(

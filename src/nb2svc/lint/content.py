@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from nb2svc.errors import Diagnostic, Severity
 from nb2svc.lint.context import LintContext, diag
 from nb2svc.lint.secrets import find_secrets
+from nb2svc.model import Role
 
 #: Outputs above this many bytes (as stored) make a cell's outputs "very large".
 LARGE_OUTPUT_BYTES = 1_000_000
@@ -56,6 +57,34 @@ _ABS_PREFIX = re.compile(r"^/(?P<root>[^\s/:*?\"<>|{}]+)/")
 _FILE_EXT = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 _ABS_WINDOWS = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\[\w.-]+\\)")
 _HOME = re.compile(r"^~[\\/]")
+#: Functions whose string argument names a file they open (read_csv, joblib.load,
+#: np.load, Path(...), ...), by their last name.
+_OPENERS = frozenset(
+    {
+        "open",
+        "load",
+        "Path",
+        "read_text",
+        "read_bytes",
+        "loadtxt",
+        "genfromtxt",
+        "fromfile",
+        "load_model",
+        "load_state_dict",
+        "read_csv",
+        "read_table",
+        "read_json",
+        "read_parquet",
+        "read_feather",
+        "read_excel",
+        "read_pickle",
+        "read_orc",
+        "read_sql",
+        "connect",
+        "File",
+        "load_workbook",
+    }
+)
 _SEED_CALLS = frozenset({"random.seed", "numpy.random.seed", "torch.manual_seed"})
 _RNG_CONSTRUCTORS = frozenset(
     {
@@ -187,12 +216,68 @@ def _string_nodes(tree: ast.Module) -> Iterator[tuple[int, str, bool]]:
             yield node.lineno, node.value, False
 
 
+def _call_name(call: ast.Call) -> str | None:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else None
+
+
+def _file_arguments(tree: ast.Module) -> Iterator[tuple[int, str, str | None]]:
+    """(line, text, called function) for string literals passed to a call."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            for arg in (*node.args, *(k.value for k in node.keywords)):
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    yield arg.lineno, arg.value, _call_name(node)
+
+
+def _undeclared(ctx: LintContext, text: str, function: str | None) -> bool:
+    """A relative file that exported code opens but no load cell declares."""
+    if (
+        not _FILE_EXT.search(text)
+        or "://" in text
+        or any(ch.isspace() for ch in text)
+        or _path_problem(text, False) is not None
+        or len(text) > 400
+    ):
+        return False
+    clean = posixpath.normpath(text.replace("\\", "/"))
+    if clean in ctx.artifacts:
+        return False
+    exists = ctx.folder is not None and (ctx.folder / clean).exists()
+    return exists or function in _OPENERS
+
+
+def _undeclared_files(ctx: LintContext, index: int) -> Iterator[Diagnostic]:
+    cell = ctx.cells[index]
+    assert cell.tree is not None
+    seen: set[tuple[int, str]] = set()
+    for line, text, function in sorted(_file_arguments(cell.tree), key=str):
+        if (line, text) in seen or not _undeclared(ctx, text, function):
+            continue
+        seen.add((line, text))
+        yield diag(
+            ctx,
+            index,
+            line,
+            f"exported code opens {text!r}, which is not declared as an artifact: "
+            "the service will not have it",
+            "declare it on the load cell (# nb2svc: load artifacts=...), so that it "
+            "is packaged and found inside the service",
+            "NB1114",
+            Severity.ERROR,
+        )
+
+
 def check_paths(ctx: LintContext) -> Iterator[Diagnostic]:
     for index, cell in ctx.cells.items():
         if cell.tree is None or not ctx.runs(index):
             continue
         exported = ctx.exported(index)
         severity = Severity.ERROR if exported else Severity.WARNING
+        if exported and ctx.roles.get(index) is not Role.CONFIG:
+            yield from _undeclared_files(ctx, index)
         seen: set[tuple[int, str]] = set()
         for line, text, prefix in sorted(_string_nodes(cell.tree)):
             problem = _path_problem(text, prefix)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from nb2svc.errors import Diagnostic, Severity
 from nb2svc.lint.outputs import NotebookExtras
@@ -17,6 +18,8 @@ class LintContext:
     roles: dict[int, Role | None]  # by cell index; code cells only
     cells: dict[int, PyCell]  # code cells by index
     python: bool  # the kernel is Python (or unknown)
+    artifacts: frozenset[str] = frozenset()  # declared artifacts, normalised
+    folder: Path | None = None  # the notebook's folder, resolved
 
     def exported(self, index: int) -> bool:
         return self.roles.get(index) in EXPORTED_ORDER

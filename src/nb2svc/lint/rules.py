@@ -35,6 +35,12 @@ _RULES = (
     Rule("NB1109", Severity.WARNING, "very large cell outputs"),
     Rule("NB1110", Severity.ERROR, "build: a secret would be written into the service"),
     Rule("NB1111", Severity.WARNING, "cell is not valid Python; other rules skip it"),
+    Rule("NB1113", Severity.ERROR, "build: a secret in the data that would ship"),
+    Rule(
+        "NB1114",
+        Severity.ERROR,
+        "exported code opens a file not declared as an artifact",
+    ),
     Rule("NB1112", Severity.WARNING, "not a Python notebook; code rules skipped"),
     Rule("NB1199", Severity.WARNING, "a lint rule failed on this notebook (a bug)"),
 )

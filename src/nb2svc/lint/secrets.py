@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +35,9 @@ _FILTERS = (
     "detect_secrets.filters.heuristic.is_not_alphanumeric_string",
 )
 _ALLOWLISTED = re.compile(r"pragma:\s*allowlist[ -]secret", re.IGNORECASE)
-_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
+#: 13 to 19 digits, maybe grouped by spaces or dashes; not the digits of a decimal
+#: number (``0.4010792443028479``, ``4111111111111111.5``), which are no card.
+_CARD = re.compile(r"(?<![\w.,-])(?:\d[ -]?){12,18}\d(?![\w-]|[.,]\d)")
 _GOOGLE_KEY = re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")
 _TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.:@]+")
 _MAX_LINE = 4000  # longer lines are scanned in overlapping windows
@@ -187,6 +189,91 @@ def find_secrets(nb: RawNotebook, extras: NotebookExtras) -> list[Secret]:
     return _drop_contained(
         sorted(secrets, key=lambda s: (s.cell, s.output or 0, s.line, s.value))
     )
+
+
+def scan_texts(texts: Sequence[str]) -> list[list[tuple[tuple[str, ...], str]]]:
+    """The probable secrets in each of ``texts`` (values of data, not code): per text,
+    (kinds, value) sorted by value, a value inside a longer one dropped.
+
+    The same detectors as for cells; a text is scanned as it is, line by line, so
+    detectors that need code around a value (a quoted string, ``password = ...``)
+    stay quiet and format detectors (card numbers, key shapes, tokens) speak.
+    """
+    from detect_secrets.settings import transient_settings
+
+    lines: list[tuple[int, str]] = []
+    owner: dict[int, int] = {}
+    for index, text in enumerate(texts):
+        for line in text.splitlines()[:_MAX_LINES_PER_TEXT]:
+            lines.append((len(lines) + 1, line))
+            owner[len(lines)] = index
+    found: list[dict[str, set[str]]] = [{} for _ in texts]
+    if lines:
+        with _lock, transient_settings(_settings()):
+            for number, kind, value in _scan(lines, "data.txt"):
+                found[owner[number]].setdefault(value, set()).add(kind)
+    results = []
+    for hits in found:
+        kept = sorted(
+            (tuple(sorted(kinds)), value)
+            for value, kinds in hits.items()
+            if not any(value in other and value != other for other in hits)
+        )
+        results.append(sorted(kept, key=lambda hit: hit[1]))
+    return results
+
+
+def is_card_number(text: str) -> bool:
+    """A payment card number by issuer prefix, length and Luhn check."""
+    digits = re.sub(r"[ -]", "", text)
+    return (
+        digits.isdigit()
+        and 13 <= len(digits) <= 19
+        and _card_issuer(digits)
+        and _luhn(digits)
+    )
+
+
+def synthetic(value: str, seed: str) -> str:
+    """A stand-in for a secret: same length and shape (digits stay digits, letters
+    letters of the same case, anything else as it is), drawn from ``seed`` (so the
+    same field always gets the same stand-in), never a valid card number, and found
+    by no detector. A leading digit is kept (a card's issuer, not its account), so a
+    number keeps its order of magnitude and fits where the original did."""
+    for attempt in range(100):
+        stream = _digest_stream(f"{seed}\x00{attempt}")
+        chars = []
+        for i, ch in enumerate(value):
+            byte = next(stream)
+            if i == 0 and ch.isdigit():
+                chars.append(ch)
+            elif ch.isdigit():
+                low = 1 if i == 0 or not value[i - 1].isdigit() else 0
+                chars.append(str(low + byte % (10 - low)))
+            elif "a" <= ch <= "z":
+                chars.append(chr(ord("a") + byte % 26))
+            elif "A" <= ch <= "Z":
+                chars.append(chr(ord("A") + byte % 26))
+            else:
+                chars.append(ch)
+        candidate = "".join(chars)
+        digits = re.sub(r"[ -]", "", candidate)
+        if digits.isdigit() and _luhn(digits):  # one digit less makes it invalid
+            last = max(i for i, ch in enumerate(candidate) if ch.isdigit())
+            flipped = str((int(candidate[last]) + 1) % 10)
+            candidate = candidate[:last] + flipped + candidate[last + 1 :]
+        if candidate != value and not scan_texts([candidate])[0]:
+            return candidate
+    return "x" * len(value)  # pragma: no cover - a hundred hits in a row
+
+
+def _digest_stream(seed: str) -> Iterator[int]:
+    import hashlib
+
+    counter = 0
+    while True:
+        yield from hashlib.sha256(f"{seed}\x00{counter}".encode()).digest()
+        counter += 1
 
 
 def _drop_contained(secrets: list[Secret]) -> list[Secret]:

@@ -127,6 +127,9 @@ def render_html(report: Report) -> str:
 
 
 def write_html(report: Report, path: Path) -> None:
+    from nb2svc.shipped import check_report
+
+    check_report(report, "HTML")  # refuses to write a possible secret
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(report), encoding="utf-8")
 

@@ -25,17 +25,18 @@ from nb2svc.capture import (
     KernelFailure,
     execute_in_kernel,
     kernel_env,
+    kernel_redactions,
     notebook_failure,
     plan_capture,
 )
-from nb2svc.model import MarkedCell, RawNotebook, Role, RoleFunction
+from nb2svc.model import MarkedCell, RawNotebook, Redaction, Role, RoleFunction
 from nb2svc.templates import jsonable_source
 
 _VERIFY_CODE = KERNEL_EXAMPLES_CODE + r"""
-def __nb2svc_verify(out_path, fn_names, jsonable_src):
+def __nb2svc_verify(out_path, fn_names, jsonable_src, redactions):
     import copy, json, sys
     to_jsonable, items, (pre, pred, post), kind, _, _ = __nb2svc_examples(
-        fn_names, jsonable_src
+        fn_names, jsonable_src, redactions
     )
     pd = sys.modules.get("pandas")
     np = sys.modules.get("numpy")
@@ -121,13 +122,15 @@ def run_notebook(
     timeout: int,
     startup_timeout: int = 60,
     hash_seed: int = 0,
+    redactions: Sequence[Redaction] = (),
 ) -> NotebookRun:
     """Execute ``plan`` in a new python3 kernel whose working directory is ``folder``.
 
     The kernel runs in the build's environment (capture.kernel_env), with
     ``PYTHONHASHSEED=hash_seed``: 0 is what the build's capture uses, so artifacts
     the notebook saves come out byte for byte as at build time; other seeds expose
-    outputs that depend on the order of sets of strings.
+    outputs that depend on the order of sets of strings. ``redactions`` replace
+    values of the examples as the build did (``--redact-examples``).
 
     A cell that raises, runs longer than ``timeout`` seconds or kills the kernel
     raises NotebookExecutionError naming the cell. The kernel is shut down whatever
@@ -141,7 +144,7 @@ def run_notebook(
         out_path = Path(tmp) / "outputs.json"
         call = (
             f"{_VERIFY_CODE}\n__nb2svc_verify({str(out_path)!r}, {fn_names!r}, "
-            f"{jsonable_source()!r})\n"
+            f"{jsonable_source()!r}, {kernel_redactions(redactions)})\n"
         )
         new_cell: Callable[[str], Any] = nbformat.v4.new_code_cell
         cells = [new_cell(c.source) for c in plan.cells]

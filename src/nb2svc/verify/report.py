@@ -93,5 +93,8 @@ def render_json(report: Report) -> str:
 
 
 def write_report(report: Report, path: Path) -> None:
+    from nb2svc.shipped import check_report
+
+    check_report(report, "JSON")  # refuses to write a possible secret
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_json(report), encoding="utf-8")

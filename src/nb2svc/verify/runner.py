@@ -22,7 +22,7 @@ from nb2svc.errors import (
     ServiceError,
     Severity,
 )
-from nb2svc.model import RawNotebook
+from nb2svc.model import RawNotebook, Redaction
 from nb2svc.verify.compare import Comparison, Difference, Tolerance, compare_values
 from nb2svc.verify.model import ExampleResult, Outcome, Report
 from nb2svc.verify.notebook import NotebookRun, run_notebook
@@ -43,6 +43,8 @@ class Target:
     build: str  # "built", "rebuilt", "up to date", "not rebuilt: hand-edited", ...
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> packaged sha256
     diagnostics: tuple[Diagnostic, ...] = ()
+    #: The build's --redact-examples substitutions (from its golden fixtures).
+    redactions: tuple[Redaction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,14 @@ def verify_service(
             # so the artifacts it leaves next to the notebook are the build's.
             seed = settings.runs - number
             runs.append(
-                run_notebook(nb, folder, plan, settings.timeout, hash_seed=seed)
+                run_notebook(
+                    nb,
+                    folder,
+                    plan,
+                    settings.timeout,
+                    hash_seed=seed,
+                    redactions=target.redactions,
+                )
             )
     except NotebookExecutionError as exc:
         return replace(
