@@ -1,0 +1,113 @@
+"""SIGTERM under load loses no request that reached the server.
+
+Each round starts the service, puts it under a load of 32 connections, sends SIGTERM
+and keeps the load going: clients keep sending through the whole drain, until the
+listener is closed and their connects are refused. A refused connect is no loss (the
+request never reached the server); any other failure is: a reset, a connection closed
+without an answer, an error status or a wrong answer for a request whose bytes were
+written. Ten rounds, one service start each, loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.service_support import built_service, golden_examples, start
+
+pytestmark = pytest.mark.slow
+
+ROUNDS = 10
+CONNECTIONS = 32
+LOAD_BEFORE_SIGNAL = 0.5  # seconds of load before each SIGTERM
+ROUND_LIMIT = 60.0  # seconds; a round's load stops by then whatever happens
+
+
+@pytest.fixture(scope="module")
+def fraud(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return built_service(tmp_path_factory, "fraud_scoring")
+
+
+@dataclass
+class Round:
+    answered: int = 0
+    after_signal: int = 0
+    closing: int = 0  # answers during the drain that carried Connection: close
+    refused: int = 0
+    losses: list[str] = field(default_factory=list)
+
+
+async def load(
+    url: str, body: bytes, expected: Any, signalled: asyncio.Event, tally: Round
+) -> None:
+    """One client: requests back to back on a kept-alive connection, until refused."""
+    deadline = time.monotonic() + ROUND_LIMIT
+    async with httpx.AsyncClient(base_url=url, timeout=30, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            after = signalled.is_set()
+            try:
+                response = await client.post(
+                    "/predict",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                )
+            except httpx.ConnectError:  # the listener is closed: never sent
+                tally.refused += 1
+                return
+            except httpx.HTTPError as exc:  # written, then reset or unanswered
+                tally.losses.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if response.status_code != 200 or response.json() != expected:
+                tally.losses.append(f"{response.status_code} {response.text}")
+                continue
+            tally.answered += 1
+            if after:
+                tally.after_signal += 1
+                if response.headers.get("connection") == "close":
+                    tally.closing += 1
+
+
+def test_sigterm_under_load_loses_no_request(fraud: Path, tmp_path: Path) -> None:
+    example = golden_examples(fraud)[0]
+    body = json.dumps(example["input"]).encode()
+    for number in range(ROUNDS):
+        service = start(
+            fraud,
+            tmp_path / f"service-{number}.log",
+            "--workers",
+            "1",
+            drain_seconds=1,
+        )
+        tally = Round()
+
+        async def scenario() -> None:
+            signalled = asyncio.Event()
+            clients = [
+                asyncio.create_task(
+                    load(service.url, body, example["output"], signalled, tally)
+                )
+                for _ in range(CONNECTIONS)
+            ]
+            await asyncio.sleep(LOAD_BEFORE_SIGNAL)
+            service.proc.send_signal(signal.SIGTERM)
+            signalled.set()
+            await asyncio.wait_for(asyncio.gather(*clients), ROUND_LIMIT + 10)
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            code = service.stop()
+        report = f"round {number}: {tally}\n{service.log_text()[-3000:]}"
+        assert tally.losses == [], report
+        assert code == 0, report
+        assert tally.refused == CONNECTIONS, report  # every client ran to the end
+        assert tally.after_signal > 0, report  # the drain served requests
+        assert tally.closing == tally.after_signal, report
