@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,3 +124,39 @@ def test_sigterm_under_load_loses_no_request(fraud: Path, tmp_path: Path) -> Non
         assert tally.refused == CONNECTIONS, report  # every client ran to the end
         assert tally.draining > 0, report  # the drain served requests
         assert tally.closing == tally.draining, report
+
+
+def test_a_connection_silent_when_the_server_stops_is_still_answered(
+    fraud: Path, tmp_path: Path
+) -> None:
+    """A client connected during the drain and sends its request only once uvicorn is
+    shutting down (a client a little slow to write): it is answered, with
+    Connection: close, where uvicorn closed such a connection on the spot."""
+    service = start(fraud, tmp_path / "service.log", "--workers", "1", drain_seconds=1)
+    example = golden_examples(fraud)[0]
+    body = json.dumps(example["input"]).encode()
+    request = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    try:
+        service.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # draining: still accepting
+        with socket.create_connection(("127.0.0.1", service.port), timeout=10) as late:
+            deadline = time.monotonic() + 10
+            while "Shutting down" not in service.log_text():
+                assert time.monotonic() < deadline, service.log_text()
+                time.sleep(0.01)
+            time.sleep(0.2)  # past uvicorn's first look at its connections
+            late.sendall(request)
+            answer = b""
+            while chunk := late.recv(65536):
+                answer += chunk
+        assert answer, "closed without an answer"
+        head, _, content = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), answer
+        assert b"connection: close" in head.lower()
+        assert json.loads(content) == example["output"]
+    finally:
+        code = service.stop()
+    assert code == 0, service.log_text()
