@@ -139,8 +139,9 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
             return
         while self._in_head:
             room = self._head_budget - self._head_bytes
-            if room <= 0:
-                self._refuse_head()
+            if room <= 0:  # a line or header still arriving: stop reading it
+                self._refusal = self._headers_too_large()
+                self._refuse()
                 return
             if len(data) <= room:
                 self._head_bytes += len(data)
@@ -183,7 +184,8 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
             )
             raise _HeadRefused
         if self._header_bytes > self.max_header_bytes:
-            self._refuse_head(raise_=True)
+            self._refusal = self._headers_too_large()
+            raise _HeadRefused
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -193,6 +195,11 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self._stopping and self.cycle is not None:  # the last on this connection
             self.cycle.keep_alive = False
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True  # what follows on this connection is the next request
+        self._head_bytes = 0
 
     def shutdown(self) -> None:
         """uvicorn stops: close this connection unless a request is on its way."""
@@ -225,30 +232,28 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
             return 0
         return int(struct.unpack("i", answer)[0])
 
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._in_head = True  # what follows on this connection is the next request
-        self._head_bytes = 0
-
     def send_400_response(self, msg: str) -> None:
-        """Malformed HTTP, or a head over a limit: answered in the error envelope."""
-        self._disarm()
+        """Malformed HTTP, or a parser callback refused the head (HttpParserError)."""
         if self._refusal is not None:
-            status, code, message = self._refusal
-            logger.warning("request head refused: %s (%d)", code, status)
-            self._answer_and_close(status, code, message, linger=True)
+            self._refuse()
             return
+        self._disarm()
         self._answer_and_close(400, "bad_request", "The request is not valid HTTP/1.1.")
 
-    def _refuse_head(self, raise_: bool = False) -> None:
-        self._refusal = (
+    def _headers_too_large(self) -> tuple[int, str, str]:
+        return (
             431,
             "headers_too_large",
             f"The request headers are larger than {self.max_header_bytes} bytes.",
         )
-        if raise_:  # inside a parser callback: the parser stops, then the answer
-            raise _HeadRefused
-        self.send_400_response("")
+
+    def _refuse(self) -> None:
+        """Answer ``_refusal`` in the error envelope, then a lingering close."""
+        assert self._refusal is not None
+        self._disarm()
+        status, code, message = self._refusal
+        logger.warning("request head refused: %s (%d)", code, status)
+        self._answer_and_close(status, code, message, linger=True)
 
     def _arm(self) -> None:
         self._header_deadline = self.loop.call_later(
