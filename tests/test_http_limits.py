@@ -187,6 +187,7 @@ def test_endless_headers_from_many_clients_leave_memory_bounded(
         for sock in sent:
             sock.close()
     growth = peak - baseline
+    print(f"resident memory grew by {growth / 2**20:.1f} MiB")
     assert growth < MAX_GROWTH, f"the worker grew by {growth / 2**20:.0f} MiB"
     response = httpx.post(service.url + "/predict", json=example["input"], timeout=30)
     assert response.status_code == 200, response.text
