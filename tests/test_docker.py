@@ -211,6 +211,16 @@ def test_image_builds_runs_as_non_root_and_serves_the_examples(
             package,
             "healthcheck",
         ]
+        # As built, the image listens on 0.0.0.0: without an API key it refuses to
+        # start, saying what to set (no network: nothing is reachable meanwhile).
+        refused = engine.containers.run(tag, detach=True, network_mode="none")
+        try:
+            assert refused.wait(timeout=120)["StatusCode"] == 3
+            refusal = refused.logs().decode()
+            assert f"{package.upper()}_ALLOW_UNAUTHENTICATED=true" in refusal, refusal
+            assert "Traceback" not in refusal
+        finally:
+            refused.remove(force=True)
         port = free_port()
         container = engine.containers.run(
             tag,
