@@ -21,6 +21,7 @@ from nb2svc.model import (
     RoleFunction,
     Setting,
 )
+from nb2svc.literals import python_literal
 from nb2svc.naming import field_name
 
 #: Line magics that only affect the interactive session; removed with a warning.
@@ -738,7 +739,7 @@ def _settings(
                 target.id,
                 f"{env_prefix}{name.upper()}",
                 _setting_type(literal),
-                repr(literal),
+                python_literal(literal),
             )
         )
     return settings
