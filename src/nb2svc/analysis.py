@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from nb2svc.errors import Diagnostic, Location, Severity
+from nb2svc.literals import python_literal
 from nb2svc.model import (
     EXPORTED_ORDER,
     FUNCTION_ROLES,
@@ -21,7 +22,6 @@ from nb2svc.model import (
     RoleFunction,
     Setting,
 )
-from nb2svc.literals import python_literal
 from nb2svc.naming import field_name
 
 #: Line magics that only affect the interactive session; removed with a warning.

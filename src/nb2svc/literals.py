@@ -87,15 +87,18 @@ def markdown_code(text: str, table: bool = False) -> str:
     them so), NUL becomes U+FFFD (as CommonMark reads it). ``table``: in a table cell,
     where ``|`` must be escaped even inside a code span."""
     text = "".join(
-        " " if c in "\r\n\v\f\x85\u2028\u2029" else c for c in text.replace("\0", "\ufffd")
+        " " if c in "\r\n\v\f\x85\u2028\u2029" else c
+        for c in text.replace("\0", "\ufffd")
     )
     text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates: "?"
     if table:
         text = text.replace("|", "\\|")
     longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
     fence = "`" * (longest + 1)
-    if text.startswith("`") or text.endswith("`") or (
-        text.startswith(" ") and text.endswith(" ") and text.strip(" ")
+    if (
+        text.startswith("`")
+        or text.endswith("`")
+        or (text.startswith(" ") and text.endswith(" ") and text.strip(" "))
     ):
         text = f" {text} "
     return f"{fence}{text}{fence}"

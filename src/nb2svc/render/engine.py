@@ -84,6 +84,18 @@ def render_tree(root: Path, context: dict[str, Any]) -> RenderedTree:
                     )
                 ]
             ) from exc
+        except UnicodeEncodeError as exc:  # a lone surrogate no serialiser escaped
+            raise UserError(
+                [
+                    Diagnostic(
+                        Severity.ERROR,
+                        Location(f"template {relative}"),
+                        f"rendered text is not valid Unicode: {exc.reason}",
+                        "write the value through a serialiser (pyrepr, tojson...)",
+                        "NB703",
+                    )
+                ]
+            ) from exc
         except jinja2.TemplateSyntaxError as exc:
             raise UserError(
                 [

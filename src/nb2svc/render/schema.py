@@ -233,7 +233,7 @@ def _apply_hint(
     if kind == "record":
         model = next((m for m in builder.models if m.name == request), None)
         for f in model.fields if model else []:
-            key = f["alias"] or f["name"]
+            key = f["name"] if f["alias"] is None else f["alias"]
             assert isinstance(key, str)
             hinted = hint.fields.get(key) or hint.fields.get("*")
             values = [item.get(key) for item in inputs if isinstance(item, dict)]
