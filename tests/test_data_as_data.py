@@ -164,7 +164,9 @@ def test_base_model_attributes_match_installed_pydantic() -> None:
     assert public == BASE_MODEL_ATTRIBUTES
 
 
-@pytest.mark.parametrize("stem", ["json", "typing", "logging", "os", "pandas", "nb2svc"])
+@pytest.mark.parametrize(
+    "stem", ["json", "typing", "logging", "os", "pandas", "nb2svc"]
+)
 def test_package_names_shadow_no_module(stem: str) -> None:
     name = package_name(stem)
     assert name == f"{stem}_service"
@@ -235,8 +237,10 @@ def test_generated_file_errors_exit_as_internal_errors() -> None:
 #: Hostile text: quotes, backslashes, line breaks (U+2028 too), template syntax, code,
 #: NUL and the rest. Not lone surrogates: a JSON request cannot carry them as UTF-8.
 _PIECES = st.sampled_from(
-    ['"', "'", '"""', "\\", "\n", "\r", "\u2028", "{{", "}}", "{%", "%}", "#", "`"]
-    + ["\0", "__import__('os').system('touch INJECTED')", "model_config", " ", "é"]
+    [
+        *('"', "'", '"""', "\\", "\n", "\r", "\u2028", "\0", "#", "`", " ", "é"),
+        *("{{", "}}", "{%", "%}", "model_config", INJECTED_COLUMN),
+    ]
 )
 _TEXT = st.lists(
     st.one_of(_PIECES, st.text(alphabet=st.characters(exclude_categories=["Cs"]))),
@@ -273,7 +277,7 @@ def _frame_request(columns: list[str], value: str) -> list[dict[str, Any]]:
     value='"""\0',
     label="\\'''\n",
     notebook='n"""\n{{ x }}\u2028.ipynb',
-    artifacts=["it's `a` \"model\".pkl"],
+    artifacts=['it\'s `a` "model".pkl'],
     frame=True,
 )
 @example(
