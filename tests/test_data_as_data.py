@@ -19,15 +19,20 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from nb2svc.analysis import analyse
 from nb2svc.errors import ExitCode, GeneratedFileError
 from nb2svc.formatting import format_tree
 from nb2svc.literals import markdown_code, prose, python_literal, toml_value
 from nb2svc.model import ServiceSpec
 from nb2svc.naming import (
     BASE_MODEL_ATTRIBUTES,
+    SERVICE_SETTINGS,
     field_names,
     package_name,
+    setting_name,
 )
+from nb2svc.notebook.markers import mark_cells
+from nb2svc.notebook.reader import read_notebook
 from nb2svc.render.context import build_context
 from nb2svc.render.engine import render_tree
 from nb2svc.render.syntax import syntax_errors
@@ -41,6 +46,7 @@ from tests.data_as_data_support import (
     side_effects,
     write_package,
 )
+from tests.helpers import EXAMPLE_CELL, PREDICT_CELL, make_notebook
 
 #: A CSV header crafted as Python: spliced into a string literal, it runs a command.
 INJECTED_COLUMN = f"\"+__import__('os').system('touch {SENTINEL}')*0*\""
@@ -175,6 +181,43 @@ def test_package_names_shadow_no_module(stem: str) -> None:
 
 def test_other_package_names_are_unchanged() -> None:
     assert package_name("Fraud Scoring-v2") == "fraud_scoring_v2"
+
+
+def test_service_settings_match_the_generated_settings_class() -> None:
+    spec = make_spec("nb.ipynb", record_examples({"a": 1}, "l"))
+    tree = ast.parse(render(spec)["src/nb/settings.py"])
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    fields = {
+        n.target.id
+        for n in cls.body
+        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+    }
+    assert fields - {"label"} == SERVICE_SETTINGS
+
+
+def test_notebook_config_never_takes_a_service_setting(tmp_path: Path) -> None:
+    """A config named HOST, JSON or STR neither overrides the service's own host nor
+    breaks the Settings class: each gets a field of its own."""
+    nb, _ = read_notebook(
+        make_notebook(
+            tmp_path,
+            [
+                ("code", '# nb2svc: config\nHOST = "0.0.0.0"\nJSON = 1\nSTR = "s"'),
+                PREDICT_CELL,
+                EXAMPLE_CELL,
+            ],
+        )
+    )
+    marked, _ = mark_cells(nb)
+    analysis = analyse(nb, marked, "NB_")
+    assert analysis.diagnostics == []
+    names = [(s.name, s.env) for s in analysis.settings]
+    assert names == [
+        ("notebook_host", "NB_NOTEBOOK_HOST"),
+        ("json_", "NB_JSON_"),
+        ("str_", "NB_STR_"),
+    ]
+    assert setting_name("threshold") == "threshold"
 
 
 # --- the rendered package

@@ -22,7 +22,7 @@ from nb2svc.model import (
     RoleFunction,
     Setting,
 )
-from nb2svc.naming import field_name
+from nb2svc.naming import setting_name
 
 #: Line magics that only affect the interactive session; removed with a warning.
 HARMLESS_MAGICS = frozenset(
@@ -732,7 +732,7 @@ def _settings(
                 )
             )
             continue
-        name = field_name(target.id)
+        name = setting_name(target.id)
         settings.append(
             Setting(
                 name,

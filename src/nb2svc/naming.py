@@ -82,6 +82,40 @@ SCHEMA_MODULE_NAMES = frozenset(
 )
 
 
+#: The generated Settings' own fields (settings.py.jinja; tests/test_data_as_data.py
+#: checks this list against the rendered class): notebook config may not take them.
+SERVICE_SETTINGS = frozenset(
+    {
+        "access_log",
+        "api_key",
+        "debug_errors",
+        "drain_seconds",
+        "drift_interval",
+        "drift_min_rows",
+        "drift_threshold",
+        "drift_window",
+        "host",
+        "log_features",
+        "log_level",
+        "max_batch_rows",
+        "max_body_bytes",
+        "max_concurrency",
+        "max_json_depth",
+        "micro_batch",
+        "monitoring",
+        "native_threads",
+        "port",
+        "receive_timeout",
+        "request_timeout",
+        "shutdown_timeout",
+        "threads",
+        "workers",
+    }
+)
+#: Prefix of a notebook config whose name is one of the service's own settings.
+SETTING_PREFIX = "notebook_"
+
+
 @functools.cache
 def taken_module_names() -> frozenset[str]:
     """Top-level modules a package must not shadow, lower-cased: the standard library,
@@ -141,6 +175,14 @@ def field_name(text: str) -> str:
     """A Python identifier for a column/key name (an alias keeps the original)."""
     name = _clean(text)
     return name if _allowed(name) else f"{name}_"
+
+
+def setting_name(constant: str) -> str:
+    """The settings field (and, upper-cased, environment variable) of a notebook
+    config name: ``THRESHOLD`` -> ``threshold``; a service setting's name gets a
+    prefix: ``HOST`` -> ``notebook_host``, so the service's ``host`` stays its own."""
+    name = field_name(constant)
+    return f"{SETTING_PREFIX}{name}" if name in SERVICE_SETTINGS else name
 
 
 def field_names(keys: Sequence[str]) -> list[str]:
