@@ -136,5 +136,6 @@ def call_service(out: Path, package: str, request: Any) -> dict[str, Any]:
 
 
 def side_effects(out: Path) -> list[str]:
-    """Files the injected code would have created (anywhere under ``out``)."""
-    return sorted(p.name for p in out.rglob(f"*{SENTINEL}*"))
+    """Files the injected code would have created (``touch INJECTED``, anywhere under
+    ``out``; an artifact whose name merely holds the text does not count)."""
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob(SENTINEL))

@@ -16,7 +16,7 @@ from typing import Any
 import pydantic
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from nb2svc.analysis import analyse
@@ -306,6 +306,7 @@ def _frame_request(columns: list[str], value: str) -> list[dict[str, Any]]:
     deadline=None,  # each example starts an interpreter: seconds on a busy machine
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,  # CI runs the same examples every time
+    phases=[Phase.explicit, Phase.generate],  # shrinking would take minutes
 )
 @given(
     columns=st.lists(_TEXT, min_size=1, max_size=4, unique=True),

@@ -42,7 +42,7 @@ CELLS = [
 
 
 def _sentinels(*folders: Path) -> list[Path]:
-    return [p for folder in folders for p in folder.rglob(f"*{SENTINEL}*")]
+    return [p for folder in folders for p in folder.rglob(SENTINEL)]
 
 
 def test_a_hostile_csv_header_builds_a_safe_service(tmp_path: Path) -> None:
