@@ -46,7 +46,7 @@ from tests.data_as_data_support import (
     side_effects,
     write_package,
 )
-from tests.helpers import EXAMPLE_CELL, PREDICT_CELL, make_notebook
+from tests.helpers import EXAMPLE_CELL, PREDICT_CELL, make_notebook, run_cli
 
 #: A CSV header crafted as Python: spliced into a string literal, it runs a command.
 INJECTED_COLUMN = f"\"+__import__('os').system('touch {SENTINEL}')*0*\""
@@ -269,6 +269,16 @@ def test_a_file_that_does_not_parse_is_named_with_its_line() -> None:
     assert problems["b.toml"].location.line == 2
     assert problems["d.json"].location.line == 2
     assert all(d.code == "NB802" for d in problems.values())
+
+
+def test_a_notebook_name_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    notebook = make_notebook(tmp_path, [PREDICT_CELL, EXAMPLE_CELL])
+    odd = notebook.with_name(os.fsdecode(b"n\xff.ipynb"))
+    notebook.rename(odd)
+    code, output = run_cli("build", odd, "--out", tmp_path / "out")
+    assert code == ExitCode.INPUT, output
+    assert "n\\udcff.ipynb" in output and "not valid UTF-8" in output
+    assert not (tmp_path / "out").exists()
 
 
 def test_generated_file_errors_exit_as_internal_errors() -> None:
