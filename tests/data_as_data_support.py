@@ -91,10 +91,10 @@ def make_spec(
 
 
 def frame_examples(columns: Sequence[str], value: str, label: str) -> ExampleSet:
-    """One row: an integer in every column but the last, which holds ``value``."""
+    """One row: an integer in every column but the last, a category holding ``value``."""
     row: dict[str, Any] = {c: i for i, c in enumerate(columns[:-1])}
     row[columns[-1]] = value
-    dtypes = (*((c, "int64") for c in columns[:-1]), (columns[-1], "object"))
+    dtypes = (*((c, "int64") for c in columns[:-1]), (columns[-1], "category"))
     output = {"columns": list(columns), "label": label, "first": list(row.values())}
     return ExampleSet("frame", ([row],), (output,), columns=dtypes)
 
