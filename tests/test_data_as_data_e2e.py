@@ -77,6 +77,22 @@ def test_a_hostile_csv_header_builds_a_safe_service(tmp_path: Path) -> None:
     )
     assert imported.returncode == 0, imported.stderr
     assert _sentinels(tmp_path) == []
+    # Lint-clean, formatted and typed, hostile names and all.
+    for tool in (
+        ["ruff", "check", "--no-cache", "."],
+        ["black", "--check", "-q", "."],
+        ["mypy", "--cache-dir", str(tmp_path / "mypy")],
+    ):
+        checked = subprocess.run(
+            [sys.executable, "-m", *tool],
+            cwd=out,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert checked.returncode == 0, tool[0] + checked.stdout + checked.stderr
+    assert _sentinels(tmp_path) == []
     # The service takes the original column names and the pipeline sees them.
     (example,) = golden_examples(out)
     assert list(example["input"][0]) == [INJECTED, TRIPLE, "a b", "a_b"]
