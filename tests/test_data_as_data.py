@@ -108,6 +108,14 @@ def test_a_python_literal_is_the_value(text: str) -> None:
     )
 
 
+def test_python_string_literals_show_every_character() -> None:
+    """Homoglyphs, zero-width and bidirectional controls are escapes, not look-alikes."""
+    text = "am\u043eunt\u200b\u202eé"
+    literal = python_literal(text)
+    assert literal == "'am\\u043eunt\\u200b\\u202e\\xe9'"
+    assert literal.isascii() and ast.literal_eval(literal) == text
+
+
 def test_python_literals_are_deterministic() -> None:
     assert python_literal({"b", "a", "c"}) == "{'a', 'b', 'c'}"
     assert python_literal(float("nan")) == 'float("nan")'

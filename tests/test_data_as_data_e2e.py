@@ -26,6 +26,8 @@ pytestmark = pytest.mark.slow
 
 INJECTED = f"\"+__import__('os').system('touch {SENTINEL}')*0*\""
 TRIPLE = 'amount"""\nusd'
+#: "amount" with a Cyrillic o (U+043E): an escape in the package, nothing to flag.
+HOMOGLYPH = "am\u043eunt"
 LABEL = 'x"""\n\\'
 
 CELLS = [
@@ -48,9 +50,10 @@ def _sentinels(*folders: Path) -> list[Path]:
 def test_a_hostile_csv_header_builds_a_safe_service(tmp_path: Path) -> None:
     folder = tmp_path / "nb"
     folder.mkdir()
-    pd.DataFrame({INJECTED: [1, 2], TRIPLE: [2.5, 3.5], "a b": [1, 1], "a_b": [2, 2]})[
-        [INJECTED, TRIPLE, "a b", "a_b"]
-    ].to_csv(folder / "data.csv", index=False)
+    columns = [INJECTED, TRIPLE, "a b", "a_b", HOMOGLYPH]
+    pd.DataFrame(
+        dict(zip(columns, [[1, 2], [2.5, 3.5], [1, 1], [2, 2], [3, 3]], strict=True))
+    ).to_csv(folder / "data.csv", index=False)
     notebook = make_notebook(folder, CELLS, name="hostile.ipynb")
     out = tmp_path / "out"
     proc = run_module("build", notebook, "--out", out, cwd=folder)
@@ -95,7 +98,7 @@ def test_a_hostile_csv_header_builds_a_safe_service(tmp_path: Path) -> None:
     assert _sentinels(tmp_path) == []
     # The service takes the original column names and the pipeline sees them.
     (example,) = golden_examples(out)
-    assert list(example["input"][0]) == [INJECTED, TRIPLE, "a b", "a_b"]
+    assert list(example["input"][0]) == columns
     logs = tmp_path / "logs"
     logs.mkdir()
     with serving(out, logs / "service.log") as service:

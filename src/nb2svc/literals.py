@@ -25,8 +25,13 @@ _BACKTICKS = re.compile(r"`+")
 
 def python_literal(value: Any) -> str:
     """A Python expression that evaluates to ``value``: the same text on every machine
-    (sets and frozensets sorted by their items' literals, floats by repr)."""
-    if value is None or isinstance(value, bool | int | str | bytes):
+    (sets and frozensets sorted by their items' literals, floats by repr). Strings are
+    ASCII, every other character escaped (``\\xe9``, ``\\u200b``): a reviewer sees
+    exactly which characters the data holds (homoglyphs, zero-width and bidirectional
+    controls), and linters find nothing to flag."""
+    if isinstance(value, str):
+        return ascii(value)
+    if value is None or isinstance(value, bool | int | bytes):
         return repr(value)
     if isinstance(value, float):
         if math.isnan(value):
