@@ -370,6 +370,7 @@ def test_hostile_text_anywhere_is_data(
         request: Any = _frame_request(columns, value)
     else:
         request = {c: value for c in columns}
+        request[columns[0]] = {c: value for c in columns}  # a model of its own
         examples = record_examples(request, label)
     spec = make_spec(notebook, examples, label, artifacts)
     files = render(spec)

@@ -62,9 +62,11 @@ def _check_names(spec: ServiceSpec) -> None:
         value = getattr(spec, attribute)
         if not pattern.fullmatch(value):
             raise ValueError(f"{attribute} {value!r} was not derived by naming.py")
-    for s in spec.settings:
-        if not (s.name.isidentifier() and s.constant.isidentifier()):
-            raise ValueError(f"setting {s.constant!r} was not derived by naming.py")
+    code_names = [s.name for s in spec.settings] + [s.constant for s in spec.settings]
+    code_names += [fn.name for fn in spec.functions] + list(spec.load_globals)
+    for name in code_names:  # written into code as they are
+        if not name.isidentifier():
+            raise ValueError(f"{name!r} is not an identifier")
 
 
 def build_context(spec: ServiceSpec) -> dict[str, Any]:
