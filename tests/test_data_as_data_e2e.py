@@ -149,4 +149,6 @@ def test_a_generated_file_that_does_not_parse_writes_nothing(tmp_path: Path) -> 
     message = " ".join(proc.stderr.split())
     assert "src/tiny/schemas.py: line" in message
     assert "pyproject.toml: line" in message
-    assert "NB802" in message or "does not parse" in message
+    assert message.count("NB802") == 2
+    assert "does not parse" in message and "nothing was written" in message
+    assert "fix the template" in message
