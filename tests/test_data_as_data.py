@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -189,6 +190,35 @@ def test_package_names_shadow_no_module(stem: str) -> None:
 
 def test_other_package_names_are_unchanged() -> None:
     assert package_name("Fraud Scoring-v2") == "fraud_scoring_v2"
+
+
+def test_an_installed_generated_service_is_not_a_collision(tmp_path: Path) -> None:
+    """A built service installed next to nb2svc keeps its name when rebuilt; any
+    other installed module is a collision. Checked in a fresh interpreter that finds
+    two distributions' metadata on its path: a generated service and another one."""
+    for dist, summary in (
+        ("fraud_demo", "Fraud Demo prediction service, generated from x by nb2svc"),
+        ("churn_demo", "Something else"),
+    ):
+        info = tmp_path / f"{dist}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\nSummary: {summary}\n"
+        )
+        (info / "top_level.txt").write_text(f"{dist}\n")
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from nb2svc.naming import package_name;"
+        "print(package_name('fraud_demo'), package_name('churn_demo'))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert proc.stdout.split() == ["fraud_demo", "churn_demo_service"]
 
 
 def test_service_settings_match_the_generated_settings_class() -> None:
