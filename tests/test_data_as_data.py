@@ -27,6 +27,7 @@ from nb2svc.literals import markdown_code, prose, python_literal, toml_value
 from nb2svc.model import ServiceSpec
 from nb2svc.naming import (
     BASE_MODEL_ATTRIBUTES,
+    GENERATED_SUMMARY_END,
     SERVICE_SETTINGS,
     field_names,
     package_name,
@@ -219,6 +220,14 @@ def test_an_installed_generated_service_is_not_a_collision(tmp_path: Path) -> No
         check=True,
     )
     assert proc.stdout.split() == ["fraud_demo", "churn_demo_service"]
+
+
+def test_generated_services_are_recognised_by_their_description() -> None:
+    spec = make_spec('a"b\\.ipynb', record_examples({"a": 1}, "l"))
+    pyproject = tomllib.loads(render(spec)["pyproject.toml"].decode())
+    description = pyproject["project"]["description"]
+    assert description.endswith(GENERATED_SUMMARY_END)
+    assert 'a"b\\.ipynb' in description  # the notebook's name, as data
 
 
 def test_service_settings_match_the_generated_settings_class() -> None:
