@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from nb2svc.errors import Diagnostic, Location, Severity
+from nb2svc.literals import python_literal
 from nb2svc.model import (
     EXPORTED_ORDER,
     FUNCTION_ROLES,
@@ -21,7 +22,7 @@ from nb2svc.model import (
     RoleFunction,
     Setting,
 )
-from nb2svc.naming import field_name
+from nb2svc.naming import setting_name
 
 #: Line magics that only affect the interactive session; removed with a warning.
 HARMLESS_MAGICS = frozenset(
@@ -731,14 +732,14 @@ def _settings(
                 )
             )
             continue
-        name = field_name(target.id)
+        name = setting_name(target.id)
         settings.append(
             Setting(
                 name,
                 target.id,
                 f"{env_prefix}{name.upper()}",
                 _setting_type(literal),
-                repr(literal),
+                python_literal(literal),
             )
         )
     return settings

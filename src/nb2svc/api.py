@@ -26,6 +26,7 @@ from nb2svc.capture import (
 from nb2svc.errors import (
     ContractError,
     Diagnostic,
+    GeneratedFileError,
     InputError,
     Location,
     NotebookExecutionError,
@@ -48,6 +49,7 @@ from nb2svc.notebook.markers import directive_line, mark_cells
 from nb2svc.notebook.reader import read_notebook
 from nb2svc.render.context import build_context
 from nb2svc.render.engine import hash_templates, render_tree
+from nb2svc.render.syntax import syntax_errors
 from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
 from nb2svc.shipped import (
     DataHit,
@@ -478,6 +480,10 @@ def build(options: BuildOptions) -> BuildResult:
         manifest["redact_examples"] = True
     files[MANIFEST] = manifest_bytes(manifest)
     files = dict(sorted(files.items()))
+    user_data = {f"src/{package}/artifacts/{name}" for name in artifact_bytes}
+    unparsed = syntax_errors(files, user_data, _syntax_hint(options.template))
+    if unparsed:
+        raise GeneratedFileError(unparsed)  # nothing is written
     leaks = secret_leaks(path, nb, files) + leaked(files, hits)
     if leaks:
         raise ContractError(leaks)  # nothing is written
@@ -489,6 +495,12 @@ def build(options: BuildOptions) -> BuildResult:
         )
     changes = write_tree(out, files, force=options.force, once=once)
     return BuildResult(out, package, files, changes, diagnostics, executed, True, once)
+
+
+def _syntax_hint(template: Path | None) -> str:
+    if template is not None:
+        return f"the template in {template} generates it: fix the template"
+    return "please report this nb2svc bug, with the notebook if you can"
 
 
 @dataclass(frozen=True)

@@ -137,3 +137,10 @@ class ServiceError(UserError):
     """The generated service did not start or did not answer."""
 
     exit_code = ExitCode.SERVICE_FAILED
+
+
+class GeneratedFileError(UserError):
+    """A generated file does not parse: nothing was written (an nb2svc bug, or one of
+    a custom template)."""
+
+    exit_code = ExitCode.INTERNAL

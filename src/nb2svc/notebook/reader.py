@@ -26,6 +26,16 @@ def _source(value: Any) -> str:
 def read_notebook(path: Path) -> tuple[RawNotebook, list[Diagnostic]]:
     """Read and validate a notebook. Returns it with any warnings (a v3 upgrade, say)."""
     name = path.name
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the file system decoded as lone surrogates
+        shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise _input_error(
+            shown,
+            "the file name is not valid UTF-8: the service and its manifest could "
+            "not record it",
+            hint="rename the notebook",
+        ) from None
     if not path.exists():
         raise _input_error(name, "no such file", hint=f"check the path {path.name!r}")
     if path.is_dir():

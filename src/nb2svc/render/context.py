@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from nb2svc import __version__
@@ -47,7 +48,30 @@ def _monitoring(spec: ServiceSpec) -> dict[str, Any]:
     }
 
 
+#: Names templates write as they are, since naming.py derived them: checked here.
+_NAMES = {
+    "package": re.compile(r"[a-z_][a-z0-9_]*"),
+    "dist_name": re.compile(r"[a-z0-9][a-z0-9-]*"),
+    "title": re.compile(r"[A-Za-z0-9][A-Za-z0-9 ]*"),
+    "env_prefix": re.compile(r"[A-Z_][A-Z0-9_]*"),
+}
+
+
+def _check_names(spec: ServiceSpec) -> None:
+    for attribute, pattern in _NAMES.items():
+        value = getattr(spec, attribute)
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{attribute} {value!r} was not derived by naming.py")
+    code_names = [s.name for s in spec.settings] + [s.constant for s in spec.settings]
+    code_names += [fn.name for fn in spec.functions] + list(spec.load_globals)
+    for name in code_names:  # written into code as they are
+        if not name.isidentifier():
+            raise ValueError(f"{name!r} is not an identifier")
+
+
 def build_context(spec: ServiceSpec) -> dict[str, Any]:
+    _check_names(spec)
+
     def block(b: Any) -> dict[str, Any]:
         return {
             "role": b.role.value,

@@ -9,6 +9,13 @@ from typing import Any
 import jinja2
 
 from nb2svc.errors import Diagnostic, Location, Severity, UserError
+from nb2svc.literals import (
+    markdown_code,
+    prose,
+    python_literal,
+    shell_word,
+    toml_value,
+)
 
 SUFFIX = ".jinja"
 #: A file whose rendered name ends in ``.once`` belongs to the user: it is created when
@@ -22,8 +29,21 @@ class RenderedTree:
     once: frozenset[str] = frozenset()  # paths created once, then owned by the user
 
 
+#: The serialisers templates write data with (see nb2svc.literals): ``pyrepr`` a Python
+#: literal, ``toml`` a TOML value, ``prose`` text for a comment or docstring, ``mdcode``
+#: a Markdown code span (``mdcode(table=True)`` in a table), ``shell`` a POSIX shell
+#: word; ``tojson`` is Jinja's own.
+FILTERS = {
+    "pyrepr": python_literal,
+    "toml": toml_value,
+    "prose": prose,
+    "mdcode": markdown_code,
+    "shell": shell_word,
+}
+
+
 def make_environment(root: Path) -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(root)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -31,6 +51,8 @@ def make_environment(root: Path) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,  # we generate code, not HTML
     )
+    env.filters.update(FILTERS)
+    return env
 
 
 def render_tree(root: Path, context: dict[str, Any]) -> RenderedTree:
@@ -59,6 +81,18 @@ def render_tree(root: Path, context: dict[str, Any]) -> RenderedTree:
                         f"template uses an undefined variable: {exc.message}",
                         "see docs/generated-package.md for the template context",
                         "NB701",
+                    )
+                ]
+            ) from exc
+        except UnicodeEncodeError as exc:  # a lone surrogate no serialiser escaped
+            raise UserError(
+                [
+                    Diagnostic(
+                        Severity.ERROR,
+                        Location(f"template {relative}"),
+                        f"rendered text is not valid Unicode: {exc.reason}",
+                        "write the value through a serialiser (pyrepr, tojson...)",
+                        "NB703",
                     )
                 ]
             ) from exc

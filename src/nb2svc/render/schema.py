@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nb2svc.model import ExampleSet
-from nb2svc.naming import class_name, field_name
+from nb2svc.naming import class_name, field_names, unique_class_name
 
 _DTYPE_TYPES = (
     ("bool", "bool"),
@@ -30,20 +30,14 @@ class SchemaBuilder:
     models: list[ModelDef] = field(default_factory=list)
 
     def _unique(self, name: str) -> str:
-        taken = {m.name for m in self.models}
-        candidate, n = name, 2
-        while candidate in taken:
-            candidate, n = f"{name}{n}", n + 1
-        return candidate
+        return unique_class_name(name, {m.name for m in self.models})
 
     def model(self, name: str, items: list[tuple[str, str]], extra: str) -> str:
+        """A model of one field per (key, type); attribute names from naming.py, the
+        original key kept as the field's alias whenever the two differ."""
         model = ModelDef(self._unique(name), extra=extra)
-        used: set[str] = set()
-        for key, type_expr in items:
-            fname = field_name(key)
-            while fname in used:
-                fname += "_"
-            used.add(fname)
+        names = field_names([key for key, _ in items])
+        for (key, type_expr), fname in zip(items, names, strict=True):
             model.fields.append(
                 {
                     "name": fname,
@@ -84,11 +78,7 @@ class SchemaBuilder:
             )
         if kinds == {dict}:
             keys = list(dict.fromkeys(k for v in values for k in v))
-            if (
-                keys
-                and all(k.isidentifier() or field_name(k) for k in keys)
-                and len(keys) <= 64
-            ):
+            if keys and len(keys) <= 64:
                 items = [
                     (k, self.infer([v.get(k) for v in values], class_name(k), extra))
                     for k in keys
@@ -243,7 +233,7 @@ def _apply_hint(
     if kind == "record":
         model = next((m for m in builder.models if m.name == request), None)
         for f in model.fields if model else []:
-            key = f["alias"] or f["name"]
+            key = f["name"] if f["alias"] is None else f["alias"]
             assert isinstance(key, str)
             hinted = hint.fields.get(key) or hint.fields.get("*")
             values = [item.get(key) for item in inputs if isinstance(item, dict)]
@@ -293,8 +283,8 @@ def build_schema(examples: ExampleSet, hint: InputHint | None = None) -> dict[st
         "request_type": request,
         "response_type": response,
         "columns": [list(c) for c in examples.columns],
-        "example_request": repr(inputs[0]),
-        "example_response": repr(examples.outputs[0]),
+        "example_request": inputs[0],  # data: templates write it with pyrepr
+        "example_response": examples.outputs[0],
     }
 
 
