@@ -60,6 +60,7 @@ class RawNotebook:
     name: str  # file name shown in messages, e.g. "fraud.ipynb"
     cells: tuple[Cell, ...]
     nbformat: int = 4
+    service_name: str | None = None  # metadata.nb2svc.name: overrides the file's stem
 
 
 @dataclass(frozen=True)
