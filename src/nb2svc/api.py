@@ -306,10 +306,17 @@ def build(options: BuildOptions) -> BuildResult:
         try:
             captured = run_capture(nb, folder, plan, options.timeout)
         except NotebookExecutionError as exc:
-            # A load cell failing on a declared artifact that is still missing: say so.
             missing = _missing_artifacts(nb, analysis, folder)
-            if missing:
+            failed = {d.location.cell for d in exc.diagnostics}
+            if any(d.location.cell in failed for d in missing):
+                # The load cell failed on its own declared artifact, still missing:
+                # that is the cause.
                 raise ContractError([*missing, *exc.diagnostics]) from exc
+            if missing:
+                # Another cell failed (the one that would have saved it, say): that
+                # cause first, what follows from it after, the exit code of a run
+                # that failed.
+                raise NotebookExecutionError([*exc.diagnostics, *missing]) from exc
             raise
 
     missing = _missing_artifacts(nb, analysis, folder)

@@ -88,7 +88,7 @@ def verify_service(
         return replace(
             base,
             outcome=Outcome.NOTEBOOK_FAILED,
-            diagnostics=(*notes, *exc.diagnostics),
+            diagnostics=(*exc.diagnostics, *notes),  # the cause first
             environment=_environment(runs, None),
         )
     notes += _python_notes(nb.name, runs[0])
