@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,7 @@ from nb2svc.model import (
     Artifact,
     ExampleSet,
     MarkedCell,
+    Progress,
     RawNotebook,
     Role,
     ServiceSpec,
@@ -267,8 +267,11 @@ def _missing_artifacts(
     return problems
 
 
-def build(options: BuildOptions) -> BuildResult:
-    """Build (or, with check=True, compare) the service package for a notebook."""
+def build(options: BuildOptions, progress: Progress | None = None) -> BuildResult:
+    """Build (or, with check=True, compare) the service package for a notebook.
+
+    ``progress`` hears what is happening (the notebook's cells as they run, say).
+    """
     path = options.notebook
     nb, marked, analysis, diagnostics = analyse_notebook(
         path, options.capture, options.name
@@ -303,8 +306,10 @@ def build(options: BuildOptions) -> BuildResult:
     )
     executed = captured is None
     if captured is None:
+        if progress is not None:
+            progress(f"running {len(plan.cells)} cells of {nb.name} in a fresh kernel")
         try:
-            captured = run_capture(nb, folder, plan, options.timeout)
+            captured = run_capture(nb, folder, plan, options.timeout, progress)
         except NotebookExecutionError as exc:
             missing = _missing_artifacts(nb, analysis, folder)
             failed = {d.location.cell for d in exc.diagnostics}
@@ -424,9 +429,7 @@ class VerifyOptions:
     name: str | None = None  # the service's name, as given to build --name
 
 
-def verify(
-    options: VerifyOptions, progress: Callable[[str], None] | None = None
-) -> VerifyReport:
+def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyReport:
     """Prove the generated service answers what the notebook returns.
 
     With ``build`` (the default) the service is built into ``out`` first if it is
@@ -446,7 +449,7 @@ def verify(
     nb, marked, analysis, _ = analyse_notebook(
         path, options.capture or (), options.name
     )
-    target = _verify_target(options, nb, out, package)
+    target = _verify_target(options, nb, out, package, progress)
     settings = Settings(
         tolerance=Tolerance(options.rtol, options.atol),
         runs=options.runs,
@@ -460,7 +463,11 @@ def verify(
 
 
 def _verify_target(
-    options: VerifyOptions, nb: RawNotebook, out: Path, package: str
+    options: VerifyOptions,
+    nb: RawNotebook,
+    out: Path,
+    package: str,
+    progress: Progress | None = None,
 ) -> VerifyTarget:
     """The service to verify in ``out``: built, rebuilt, or taken as it is."""
     from nb2svc.verify.runner import Target
@@ -488,7 +495,8 @@ def _verify_target(
                 options.timeout,
                 capture=options.capture or (),
                 name=options.name,
-            )
+            ),
+            progress,
         )
         state = "built"
     elif manifest.get("notebook") != nb.name:
@@ -528,7 +536,8 @@ def _verify_target(
                     check=True,
                     capture=options.capture or (),
                     name=options.name,
-                )
+                ),
+                progress,
             )
             if not result.changes:
                 state = "up to date"

@@ -110,8 +110,9 @@ def _run_build(options: BuildOptions, *, as_json: bool) -> BuildResult:
     from nb2svc import api, console
 
     try:
-        with console.err.status("building service from " + options.notebook.name):
-            return api.build(options)
+        title = "building service from " + options.notebook.name
+        with console.NotebookProgress(title) as progress:
+            return api.build(options, progress)
     except BaseException as exc:  # one edge where every failure becomes an exit code
         if isinstance(exc, typer.Exit | SystemExit):
             raise
@@ -420,8 +421,8 @@ def _verify(
     from nb2svc.verify.report import write_report
 
     try:
-        with console.err.status("verifying " + options.notebook.name) as status:
-            result = api.verify(options, progress=status.update)
+        with console.NotebookProgress("verifying " + options.notebook.name) as progress:
+            result = api.verify(options, progress)
         for path, write in ((report, write_report), (html, write_html)):
             if path is not None:
                 try:
