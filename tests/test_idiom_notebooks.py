@@ -59,6 +59,7 @@ def test_the_answer_key_covers_every_notebook_consistently() -> None:
         assert (e.model_type is None) == refuses, stem
         assert (e.input_kind is None) == refuses, stem
         assert bool(e.candidates) == refuses, stem
+        assert (e.raw_input is None) == refuses, stem
         assert e.note, stem
 
 
@@ -114,6 +115,27 @@ def __idiom_check(expected, out_path):
                         check_is_fitted(model)
                     except Exception as exc:
                         found["problems"].append(f"model not fitted: {exc}")
+    if expected["raw_input"] is not None:
+        try:
+            raw = eval(expected["raw_input"], g)
+        except Exception as exc:
+            found["problems"].append(f"raw input {expected['raw_input']!r}: {exc!r}")
+        else:
+            kind = expected["input_kind"]
+            import pandas as pd
+
+            ok = {
+                "record": isinstance(raw, dict),
+                "frame": isinstance(raw, pd.DataFrame) and len(raw) > 0,
+                "string": isinstance(raw, list)
+                and all(isinstance(t, str) for t in raw),
+                "horizon": isinstance(raw, int) and raw > 0,
+            }[kind]
+            if not ok:
+                found["problems"].append(
+                    f"raw input {expected['raw_input']} is a {type(raw).__name__}, "
+                    f"not {kind} input"
+                )
     for name in expected["companions"] + expected["decoys"]:
         if name not in g:
             found["missing"].append(name)
@@ -150,6 +172,8 @@ def test_idiom_notebook_runs_and_holds_its_expected_model(
     expected: dict[str, Any] = {
         "model": e.model,
         "model_type": e.model_type,
+        "raw_input": e.raw_input,
+        "input_kind": e.input_kind,
         "companions": list(e.companions),
         "decoys": list(e.decoys),
         "saves": list(e.saves),

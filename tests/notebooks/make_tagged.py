@@ -47,6 +47,10 @@ class Expected:
     input_kind: str | None
     note: str
     style: str  # course | kaggle | messy | plain
+    #: Expression over the kernel's globals giving raw inputs as the notebook last
+    #: scored them (new or held-out data, before its own cleaning): a dict, rows of a
+    #: DataFrame, a list of strings, or the forecast horizon.
+    raw_input: str | None = None
     #: Other notebook globals serving needs (fitted encoders, the cleaning function).
     companions: tuple[str, ...] = ()
     #: Files the notebook writes next to itself (the saved model); not committed.
@@ -898,7 +902,7 @@ pd.Series(gbm.feature_importance("gain"), index=gbm.feature_name()).sort_values(
     (
         "code",
         """
-applications = pd.DataFrame(
+incoming = pd.DataFrame(
     {
         "income": [42000.0, 91000.0, 28500.0],
         "loan_amount": [12000.0, 8000.0, 15000.0],
@@ -910,11 +914,12 @@ applications = pd.DataFrame(
         "revol_util": [0.62, 0.21, 0.88],
     }
 )
+applications = incoming.copy()
 for col in CATEGORICAL:
     applications[col] = pd.Categorical(
         applications[col], categories=loans[col].cat.categories
     )
-applications.assign(p_default=gbm.predict(applications, num_iteration=gbm.best_iteration))
+incoming.assign(p_default=gbm.predict(applications, num_iteration=gbm.best_iteration))
 """,
     ),
 ]
@@ -1473,10 +1478,11 @@ person = pd.DataFrame([{
     "age": 37, "workclass": "Private", "education": "Masters", "marital_status": "Married",
     "occupation": "Exec-managerial", "sex": "Female", "hours_per_week": 45, "capital_gain": 0,
 }])
+p = person.copy()
 for col in cats:
-    person[col] = encoders[col].transform(person[col])
-person[num_cols] = scaler.transform(person[num_cols])
-model.predict_proba(person)
+    p[col] = encoders[col].transform(p[col])
+p[num_cols] = scaler.transform(p[num_cols])
+model.predict_proba(p)
 """,
     ),
     ("code", ""),
@@ -2277,11 +2283,12 @@ print("Holt-Winters MAPE:", round((abs(hw_pred - holdout) / holdout).mean() * 10
 """,
     ),
     ("md", "Holt-Winters wins: refit on everything and forecast the next 12 months."),
+    ("code", "HORIZON = 12  # months ahead"),
     (
         "code",
         """
 hw_final = ExponentialSmoothing(sales, trend="add", seasonal="mul", seasonal_periods=12).fit()
-forecast = hw_final.forecast(12).round()
+forecast = hw_final.forecast(HORIZON).round()
 forecast
 """,
     ),
@@ -2317,6 +2324,7 @@ EXPECTED: dict[str, Expected] = {
         model="model",
         model_type="sklearn.linear_model.LogisticRegression",
         input_kind="record",
+        raw_input="customer",
         companions=("dv",),
         saves=("model_C=1.0.bin",),
         decoys=(),
@@ -2329,6 +2337,7 @@ EXPECTED: dict[str, Expected] = {
         model="final_model",
         model_type="sklearn.pipeline.Pipeline",
         input_kind="frame",
+        raw_input="X_holdout",
         saves=("wine_classifier.joblib",),
         style="plain",
         note="cross_validate(..., return_estimator=True); final_model is "
@@ -2339,6 +2348,7 @@ EXPECTED: dict[str, Expected] = {
         model="grid.best_estimator_",
         model_type="sklearn.ensemble.RandomForestClassifier",
         input_kind="frame",
+        raw_input="X_test",
         saves=("cancer_rf.joblib",),
         style="kaggle",
         note="GridSearchCV; joblib.dump(grid.best_estimator_, ...) with no name of "
@@ -2348,6 +2358,7 @@ EXPECTED: dict[str, Expected] = {
         model="best_model",
         model_type="sklearn.ensemble.HistGradientBoostingRegressor",
         input_kind="frame",
+        raw_input="X_test",
         saves=("progression_hgb.joblib",),
         decoys=("lin",),
         style="plain",
@@ -2358,6 +2369,7 @@ EXPECTED: dict[str, Expected] = {
         model="booster",
         model_type="xgboost.Booster",
         input_kind="frame",
+        raw_input="test[FEATURES]",
         companions=("FEATURES", "best_rounds"),
         saves=("conversion_xgb.json",),
         style="kaggle",
@@ -2368,6 +2380,7 @@ EXPECTED: dict[str, Expected] = {
         model="gbm",
         model_type="lightgbm.Booster",
         input_kind="frame",
+        raw_input="incoming",
         companions=("CATEGORICAL", "loans"),
         saves=("loan_default_lgb.txt",),
         style="plain",
@@ -2379,6 +2392,7 @@ EXPECTED: dict[str, Expected] = {
         model="logit_res",
         model_type="statsmodels.discrete.discrete_model.BinaryResultsWrapper",
         input_kind="frame",
+        raw_input="applicants",
         decoys=("lpm",),
         style="course",
         note="smf.ols then smf.logit(formula).fit(); not saved; logit_res is the "
@@ -2388,6 +2402,7 @@ EXPECTED: dict[str, Expected] = {
         model="kmeans",
         model_type="sklearn.cluster.KMeans",
         input_kind="frame",
+        raw_input="new_flowers",
         companions=("scaler",),
         saves=("iris_clusters.joblib",),
         decoys=("km",),
@@ -2399,6 +2414,7 @@ EXPECTED: dict[str, Expected] = {
         model="segmenter",
         model_type="sklearn.pipeline.Pipeline",
         input_kind="frame",
+        raw_input="mall[features]",
         saves=("mall_segmenter.pkl",),
         style="kaggle",
         note="a scaler + KMeans pipeline fitted by fit_predict (no .fit call); "
@@ -2408,6 +2424,7 @@ EXPECTED: dict[str, Expected] = {
         model="clf",
         model_type="sklearn.linear_model.LogisticRegression",
         input_kind="string",
+        raw_input="new_tickets",
         companions=("vectorizer", "clean_text"),
         decoys=("nb",),
         style="kaggle",
@@ -2418,6 +2435,7 @@ EXPECTED: dict[str, Expected] = {
         model="model",
         model_type="sklearn.ensemble.RandomForestClassifier",
         input_kind="frame",
+        raw_input="person",
         companions=("encoders", "scaler", "cats", "num_cols"),
         saves=("income_rf.joblib", "income_encoders.joblib", "income_scaler.joblib"),
         decoys=("gb",),
@@ -2430,6 +2448,7 @@ EXPECTED: dict[str, Expected] = {
         model="price_pipeline",
         model_type="sklearn.pipeline.Pipeline",
         input_kind="frame",
+        raw_input="X_test",
         companions=("RatioFeatures", "QuantileClipper"),
         saves=("house_value_pipeline.joblib",),
         decoys=("boosted",),
@@ -2442,6 +2461,7 @@ EXPECTED: dict[str, Expected] = {
         model="loan_model",
         model_type="sklearn.pipeline.Pipeline",
         input_kind="frame",
+        raw_input="todays",
         companions=("engineer",),
         decoys=("baseline",),
         style="plain",
@@ -2452,6 +2472,7 @@ EXPECTED: dict[str, Expected] = {
         model="fraud_clf",
         model_type="sklearn.pipeline.Pipeline",
         input_kind="frame",
+        raw_input="incoming",
         saves=("fraud_hgb.joblib",),
         config=("THRESHOLD",),
         style="kaggle",
@@ -2462,6 +2483,7 @@ EXPECTED: dict[str, Expected] = {
         model="model",
         model_type="sklearn.ensemble.RandomForestClassifier",
         input_kind="frame",
+        raw_input="X_test",
         saves=("failure_rf.joblib",),
         decoys=("demo",),
         style="messy",
@@ -2472,6 +2494,7 @@ EXPECTED: dict[str, Expected] = {
         model="reg",
         model_type="sklearn.linear_model.Ridge",
         input_kind="frame",
+        raw_input="X_test",
         saves=("diabetes_ridge.pkl",),
         decoys=("r", "lasso"),
         style="course",
@@ -2482,6 +2505,7 @@ EXPECTED: dict[str, Expected] = {
         model="bst",
         model_type="xgboost.Booster",
         input_kind="frame",
+        raw_input="new_users",
         companions=("X_train",),
         saves=("subscription_xgb.json",),
         decoys=("rf",),
@@ -2509,9 +2533,10 @@ EXPECTED: dict[str, Expected] = {
         model="hw_final",
         model_type="statsmodels.tsa.holtwinters.results.HoltWintersResultsWrapper",
         input_kind="horizon",
+        raw_input="HORIZON",
         decoys=("hw",),
         style="plain",
-        note="Holt-Winters refit on all data, hw_final.forecast(12): serve a "
+        note="Holt-Winters refit on all data, hw_final.forecast(HORIZON): serve a "
         "horizon (number of steps) -> dated values, or refuse clearly saying so",
     ),
 }
