@@ -522,7 +522,8 @@ def tag(
     saves, else the last one fitted on the full feature set); the steps from raw
     data to its input (preprocess); the model call (predict); held-out rows as the
     example; a save/load pair for a model that lives only in memory. Training cells
-    stay unmarked. Nothing is written without --write or --output.
+    stay unmarked. The tagged notebook keeps the service's name in its metadata, so
+    a copy builds the same service. Nothing is written without --write or --output.
     Exit codes: 0 proposed (or nothing to do), 1 no model to serve, 3 not a
     notebook, 5 cannot write.
     """
