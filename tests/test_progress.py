@@ -80,6 +80,11 @@ def test_plain_lines_when_not_a_terminal() -> None:
         f"nb2svc: cell 2/2 (notebook cell 5): {long_line[:79]}…",
         "nb2svc: capturing the examples' outputs",
     ]
+    # Nothing happened (a rebuild from the cache, say): nothing is printed.
+    quiet = io.StringIO()
+    with NotebookProgress("building service from nb.ipynb", Console(file=quiet)):
+        pass
+    assert quiet.getvalue() == ""
 
 
 def test_build_command_logs_the_cells_when_not_a_terminal(tmp_path: Path) -> None:

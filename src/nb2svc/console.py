@@ -173,6 +173,7 @@ class NotebookProgress:
         self.console = console or err
         self._live: Progress | None = None
         self._task: TaskID | None = None
+        self._titled = False
 
     def __enter__(self) -> NotebookProgress:
         if self.console.is_terminal:
@@ -186,8 +187,6 @@ class NotebookProgress:
             )
             self._live.start()
             self._task = self._live.add_task(escape(self.title), total=None)
-        else:
-            self._plain(self.title)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -222,4 +221,8 @@ class NotebookProgress:
         )
 
     def _plain(self, text: str) -> None:
+        # The title only once something happens: a rebuild from the cache stays quiet.
+        if not self._titled:
+            self._titled = True
+            self.console.print(f"nb2svc: {self.title}", markup=False, highlight=False)
         self.console.print(f"nb2svc: {text}", markup=False, highlight=False)
