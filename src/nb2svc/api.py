@@ -6,7 +6,7 @@ import hashlib
 import json
 import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ from nb2svc.model import (
     Artifact,
     ExampleSet,
     MarkedCell,
+    Progress,
     RawNotebook,
     Redaction,
     Role,
@@ -90,6 +91,7 @@ class BuildOptions:
     template: Path | None = None
     capture: tuple[CaptureSpec, ...] = ()  # objects to save from the kernel
     redact_examples: bool = False  # ship synthetic values for secrets in the data
+    name: str | None = None  # the service's name [default: the notebook's, or its stem]
 
 
 @dataclass
@@ -104,8 +106,14 @@ class BuildResult:
     once: frozenset[str] = frozenset()  # user-owned files, created only when missing
 
 
-def default_out(notebook: Path) -> Path:
-    return Path("build") / package_name(notebook.stem)
+def service_package(nb: RawNotebook, notebook: Path, name: str | None = None) -> str:
+    """The service's package name: ``name`` (``--name``), else the name the notebook
+    stores (``metadata.nb2svc.name``, kept by ``nb2svc tag``), else its file's stem."""
+    return package_name(name or nb.service_name or notebook.stem)
+
+
+def default_out(notebook: Path, package: str | None = None) -> Path:
+    return Path("build") / (package or package_name(notebook.stem))
 
 
 def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -200,7 +208,7 @@ def _golden(captured: Captured, key: str) -> bytes:
 
 
 def analyse_notebook(
-    path: Path, capture: tuple[CaptureSpec, ...] = ()
+    path: Path, capture: tuple[CaptureSpec, ...] = (), name: str | None = None
 ) -> tuple[RawNotebook, list[MarkedCell], Analysis, list[Diagnostic]]:
     """Read, mark and analyse; raise ContractError with every problem at once.
 
@@ -212,7 +220,7 @@ def analyse_notebook(
     captured_cells, problems = capture_cells(nb, marked, capture)
     marked += captured_cells
     diagnostics += problems
-    package = package_name(path.stem)
+    package = service_package(nb, path, name)
     analysis = analyse(nb, marked, env_prefix(package))
     diagnostics += analysis.diagnostics
     diagnostics += path_errors(path, nb, marked)
@@ -326,24 +334,36 @@ def _capture(
     plan: CapturePlan,
     timeout: int,
     fixes: Sequence[Redaction] = (),
+    progress: Progress | None = None,
 ) -> Captured:
     try:
-        return run_capture(nb, folder, plan, timeout, fixes)
+        return run_capture(nb, folder, plan, timeout, fixes, progress)
     except NotebookExecutionError as exc:
-        # A load cell failing on a declared artifact that is still missing: say so.
         missing = _missing_artifacts(nb, analysis, folder)
-        if missing:
+        failed = {d.location.cell for d in exc.diagnostics}
+        if any(d.location.cell in failed for d in missing):
+            # The load cell failed on its own declared artifact, still missing: that
+            # is the cause.
             raise ContractError([*missing, *exc.diagnostics]) from exc
+        if missing:
+            # Another cell failed (the one that would have saved it, say): that cause
+            # first, what follows from it after, the exit code of a run that failed.
+            raise NotebookExecutionError([*exc.diagnostics, *missing]) from exc
         raise
 
 
-def build(options: BuildOptions) -> BuildResult:
-    """Build (or, with check=True, compare) the service package for a notebook."""
+def build(options: BuildOptions, progress: Progress | None = None) -> BuildResult:
+    """Build (or, with check=True, compare) the service package for a notebook.
+
+    ``progress`` hears what is happening (the notebook's cells as they run, say).
+    """
     path = options.notebook
-    nb, marked, analysis, diagnostics = analyse_notebook(path, options.capture)
+    nb, marked, analysis, diagnostics = analyse_notebook(
+        path, options.capture, options.name
+    )
     folder = path.resolve().parent
-    package = package_name(path.stem)
-    out = options.out or default_out(path)
+    package = service_package(nb, path, options.name)
+    out = options.out or default_out(path, package)
     if not options.check:
         check_output(out, force=options.force)  # before a possibly long notebook run
 
@@ -379,12 +399,18 @@ def build(options: BuildOptions) -> BuildResult:
     executed = captured is None
     hits: list[DataHit] = []  # secrets in the examples as the notebook made them
     if captured is None:
-        captured = _capture(nb, analysis, folder, plan, options.timeout)
+        if progress is not None:
+            progress(f"running {len(plan.cells)} cells of {nb.name} in a fresh kernel")
+        captured = _capture(
+            nb, analysis, folder, plan, options.timeout, progress=progress
+        )
         if redact:
             hits = scan_examples(captured.examples)
             fixes = redactions(hits)
             if fixes:  # the notebook's outputs for the redacted inputs
-                captured = _capture(nb, analysis, folder, plan, options.timeout, fixes)
+                captured = _capture(
+                    nb, analysis, folder, plan, options.timeout, fixes, progress
+                )
 
     missing = _missing_artifacts(nb, analysis, folder)
     if missing:
@@ -515,11 +541,10 @@ class VerifyOptions:
     startup_timeout: float = 120.0
     request_timeout: float = 60.0
     capture: tuple[CaptureSpec, ...] | None = None  # None: as the last build did
+    name: str | None = None  # the service's name, as given to build --name
 
 
-def verify(
-    options: VerifyOptions, progress: Callable[[str], None] | None = None
-) -> VerifyReport:
+def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyReport:
     """Prove the generated service answers what the notebook returns.
 
     With ``build`` (the default) the service is built into ``out`` first if it is
@@ -531,11 +556,15 @@ def verify(
     from nb2svc.verify.runner import Settings, verify_service
 
     path = options.notebook
-    out = options.out or default_out(path)
+    raw, _ = read_notebook(path)
+    package = service_package(raw, path, options.name)
+    out = options.out or default_out(path, package)
     if options.capture is None:
         options = replace(options, capture=_built_capture(out))
-    nb, marked, analysis, _ = analyse_notebook(path, options.capture or ())
-    target = _verify_target(options, nb, out)
+    nb, marked, analysis, _ = analyse_notebook(
+        path, options.capture or (), options.name
+    )
+    target = _verify_target(options, nb, out, package, progress)
     settings = Settings(
         tolerance=Tolerance(options.rtol, options.atol),
         runs=options.runs,
@@ -548,11 +577,16 @@ def verify(
     return verify_service(nb, folder, plan, target, settings, progress)
 
 
-def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> VerifyTarget:
+def _verify_target(
+    options: VerifyOptions,
+    nb: RawNotebook,
+    out: Path,
+    package: str,
+    progress: Progress | None = None,
+) -> VerifyTarget:
     """The service to verify in ``out``: built, rebuilt, or taken as it is."""
     from nb2svc.verify.runner import Target
 
-    package = package_name(options.notebook.stem)
     manifest = read_manifest(out) if out.is_dir() else None
     notes: list[Diagnostic] = []
     if manifest is None:
@@ -571,8 +605,13 @@ def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> Verify
             )
         build(
             BuildOptions(
-                options.notebook, out, options.timeout, capture=options.capture or ()
-            )
+                options.notebook,
+                out,
+                options.timeout,
+                capture=options.capture or (),
+                name=options.name,
+            ),
+            progress,
         )
         state = "built"
     elif manifest.get("notebook") != nb.name:
@@ -612,7 +651,9 @@ def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> Verify
                     check=True,
                     capture=options.capture or (),
                     redact_examples=bool(manifest.get("redact_examples")),
-                )
+                    name=options.name,
+                ),
+                progress,
             )
             if not result.changes:
                 state = "up to date"

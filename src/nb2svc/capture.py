@@ -13,12 +13,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVarTuple, Unpack
+from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
 
 from nb2svc.errors import Diagnostic, Location, NotebookExecutionError, Severity
 from nb2svc.model import (
     EXPORTED_ORDER,
     Cell,
+    CellStarted,
     ExampleSet,
     MarkedCell,
     RawNotebook,
@@ -27,6 +28,11 @@ from nb2svc.model import (
     RoleFunction,
 )
 from nb2svc.templates import jsonable_source, profile_source
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from nb2svc.model import Progress
 
 CAPTURE_VERSION = "3"
 PROFILE_VERSION = "2"
@@ -359,6 +365,42 @@ class KernelFailure(Exception):
         self.line = line
 
 
+def first_line(source: str) -> str:
+    """A cell's first line of code, for progress: no blank lines, no nb2svc directive."""
+    for line in source.splitlines():
+        text = line.strip()
+        if text and not text.replace(" ", "").startswith("#nb2svc:"):
+            return text
+    return ""
+
+
+def cell_progress(
+    plan: CapturePlan, steps: Sequence[str], progress: Progress | None
+) -> Callable[[int], None] | None:
+    """The kernel's on-cell callback that reports ``plan``'s cells as CellStarted
+    events; the cells the run appends after them are nb2svc's own ``steps``."""
+    if progress is None:
+        return None
+    from nb2svc.lint.secrets import redact_lines
+
+    report = progress
+    total = len(plan.cells)
+    # Shown on terminals and in CI logs: never a credential in clear.
+    lines = redact_lines([first_line(cell.source) for cell in plan.cells])
+
+    def started(index: int) -> None:
+        if index < total:
+            event = CellStarted(
+                index + 1, total, plan.cells[index].origin, lines[index]
+            )
+        else:
+            step = steps[min(index - total, len(steps) - 1)] if steps else ""
+            event = CellStarted(total, total, None, step)
+        report(event)
+
+    return started
+
+
 def execute_in_kernel(
     cells: list[Any],
     folder: Path,
@@ -366,8 +408,10 @@ def execute_in_kernel(
     env: dict[str, str],
     workdir: Path,
     startup_timeout: int = 60,
+    on_cell: Callable[[int], None] | None = None,
 ) -> None:
-    """Run ``cells`` in a new python3 kernel whose working directory is ``folder``.
+    """Run ``cells`` in a new python3 kernel whose working directory is ``folder``;
+    ``on_cell(i)`` is called as cell ``i`` starts.
 
     The kernel listens on IPC files in ``workdir`` (no TCP ports) and is shut down
     whatever happens, Ctrl-C included. An async kernel manager: with a blocking one,
@@ -388,6 +432,8 @@ def execute_in_kernel(
 
     def on_cell_execute(cell: Any, cell_index: int) -> None:
         current[0] = cell_index
+        if on_cell is not None:
+            on_cell(cell_index)
 
     def on_notebook_start(notebook: Any) -> None:
         # Held until the end, then reaped: jupyter_client may drop its handle on a
@@ -508,10 +554,12 @@ def run_capture(
     plan: CapturePlan,
     timeout: int,
     redactions: Sequence[Redaction] = (),
+    progress: Progress | None = None,
 ) -> Captured:
     """Run the plan in a fresh python3 kernel from the notebook's folder.
 
-    ``redactions`` replace values of the examples before the pipeline runs on them.
+    ``redactions`` replace values of the examples before the pipeline runs on them;
+    each cell is reported to ``progress`` as it starts.
     """
     import nbformat
 
@@ -534,8 +582,12 @@ def run_capture(
                     f"{profile_source()!r}, {MAX_REFERENCE_ROWS}, {MAX_SINGLE_CALLS})\n"
                 )
             )
+        steps = ["capturing the examples' outputs", "profiling the reference data"]
+        on_cell = cell_progress(plan, steps, progress)
         try:
-            execute_in_kernel(cells, notebook_dir, timeout, kernel_env(), Path(tmp))
+            execute_in_kernel(
+                cells, notebook_dir, timeout, kernel_env(), Path(tmp), on_cell=on_cell
+            )
         except KernelFailure as failure:
             if (
                 failure.kind == "error"

@@ -257,3 +257,27 @@ def unique_class_name(name: str, taken: Iterable[str] = ()) -> str:
     while candidate in used:
         candidate, n = f"{name}{n}", n + 1
     return candidate
+
+
+def setting_env(prefix: str, name: str, others: frozenset[str] = frozenset()) -> str:
+    """The environment variable of the config setting ``name`` (a field name).
+
+    ``<PREFIX><NAME>``, except that a name which already starts with the prefix is
+    not prefixed twice: ``churn_threshold`` in service ``churn`` is read from
+    ``CHURN_THRESHOLD``, not ``CHURN_CHURN_THRESHOLD``. That shortcut is taken only
+    when the variable is nobody else's: not that of another setting in ``others``
+    (a ``threshold`` next to ``churn_threshold`` keeps ``CHURN_CHURN_THRESHOLD``
+    for the latter) nor of one of the service's own options (``churn_port`` stays
+    ``CHURN_CHURN_PORT``). So every setting gets a distinct variable, and the
+    same notebook always gets the same ones.
+    """
+    upper = name.upper()
+    rest = upper[len(prefix) :].lower()
+    if (
+        upper.startswith(prefix)
+        and rest
+        and rest not in others
+        and rest not in SERVICE_SETTINGS
+    ):
+        return upper
+    return f"{prefix}{upper}"
