@@ -243,6 +243,36 @@ def test_api_key_is_required_when_set() -> None:
         assert secured.get("/readyz").status_code == 200
 
 
+@pytest.mark.parametrize("key", ["", "  "])
+def test_a_blank_api_key_is_invalid(key: str) -> None:
+    with pytest.raises(ValueError, match="is empty"):
+        Settings(api_key=key)
+
+
+def test_monitoring_is_behind_the_key_unless_waived() -> None:
+    with serving(api_key=SECRET) as secured:
+        assert_error(secured.get("/metadata"), 401, "unauthorized")
+        assert (
+            secured.get("/metadata", headers={"X-API-Key": SECRET}).status_code == 200
+        )
+    with serving(api_key=SECRET, public_monitoring=True) as waived:
+        assert waived.get("/metadata").status_code == 200
+        assert_error(
+            post_json(waived, "/predict", schemas.EXAMPLE_REQUEST), 401, "unauthorized"
+        )
+
+
+def test_a_trailing_slash_is_not_redirected(client: TestClient) -> None:
+    response = client.post(
+        "/predict/",
+        content=json.dumps(schemas.EXAMPLE_REQUEST).encode(),
+        headers={"Content-Type": "application/json", "Host": "attacker.example"},
+        follow_redirects=False,
+    )
+    assert_error(response, 404, "not_found")
+    assert "location" not in response.headers
+
+
 def test_failure_in_notebook_code_is_500_without_leaks(
     client: TestClient,
     monkeypatch: pytest.MonkeyPatch,

@@ -9,12 +9,14 @@ Generated from diabetes_progression.ipynb by nb2svc 0.1.0.
 
 import argparse
 import copy
+import ipaddress
 import logging
 import logging.config
 import math
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import urllib.request
@@ -35,6 +37,7 @@ from .settings import get_settings
 
 APP = "diabetes_progression.app:app"
 LOGGER = "diabetes_progression"
+ENV_PREFIX = "DIABETES_PROGRESSION_"
 #: prometheus-client's multiprocess mode: where every worker keeps its metrics.
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 #: Environment variables sizing native thread pools (OpenMP, BLAS), read at import.
@@ -137,6 +140,66 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     sys.exit(0)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` stands for is a loopback address."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: what it resolves to
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False
+    return bool(infos) and all(
+        ipaddress.ip_address(str(info[4][0]).partition("%")[0]).is_loopback
+        for info in infos
+    )
+
+
+def check_authentication(host: str, port: int) -> str | None:
+    """Why serving on ``host`` without an API key is refused, or None.
+
+    Logs what is open either way: a service without a key answers anyone who can
+    reach it, which on loopback is this machine, elsewhere a network.
+    """
+    settings = get_settings()
+    logger = logging.getLogger(LOGGER)
+    if settings.api_key is not None:
+        logger.info("API key required on every route but /healthz and /readyz")
+        return None
+    if is_loopback(host):
+        logger.info(
+            "no API key set: every route is open to clients on this machine (%s)",
+            host,
+        )
+        return None
+    if not settings.allow_unauthenticated:
+        return (
+            f"no API key set and {host}:{port} is not a loopback address: set "
+            f"{ENV_PREFIX}API_KEY, or {ENV_PREFIX}ALLOW_UNAUTHENTICATED=true to serve "
+            "every route to anyone who can reach it"
+        )
+    logger.warning(
+        "no API key set: every route is open to anyone who can reach %s:%d "
+        "(%sALLOW_UNAUTHENTICATED=true)",
+        host,
+        port,
+        ENV_PREFIX,
+    )
+    return None
+
+
+def settings_errors(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, named by its environment variable."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        if not name.startswith(ENV_PREFIX) and name != "PORT":
+            name = ENV_PREFIX + name
+        lines.append(f"invalid setting {name}: {error['msg']}")
+    return lines
+
+
 def available_cpus() -> int:
     """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota."""
     try:
@@ -164,11 +227,16 @@ def serve(args: argparse.Namespace) -> int:
         raise SystemExit(f"log level must be one of {choices}, not {level!r}")
     log_config = _log_config(level)
     logging.config.dictConfig(log_config)
-    # Refuse tampered or missing artifacts before binding the port: one log line.
+    # Refuse tampered or missing artifacts, and an open service on a network, before
+    # binding the port: one log line.
     try:
         verify_artifacts()
     except ArtifactError as exc:
         logging.getLogger(LOGGER).error("start-up stopped: %s", exc)
+        return STARTUP_FAILURE
+    refusal = check_authentication(host, port)
+    if refusal is not None:
+        logging.getLogger(LOGGER).error("start-up stopped: %s", refusal)
         return STARTUP_FAILURE
     logging.getLogger(LOGGER).info(
         "starting %d worker%s (%d CPUs available)",
@@ -235,7 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "healthcheck":
             return healthcheck(args)
     except ValidationError as exc:
-        raise SystemExit(f"invalid settings:\n{exc}") from None
+        # One line per setting, never the value (it may be a key): a start-up failure.
+        logging.config.dictConfig(_log_config("info"))
+        for line in settings_errors(exc):
+            logging.getLogger(LOGGER).error("start-up stopped: %s", line)
+        return STARTUP_FAILURE if args.command == "serve" else 1
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -5,7 +5,7 @@ Every field can be set by an environment variable `DIABETES_PROGRESSION_<NAME>`.
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,10 +36,22 @@ class Settings(BaseSettings):
     access_log: bool = True
     #: Log exception messages and tracebacks, which may contain input values.
     debug_errors: bool = False
-    #: When set, every route but /healthz and /readyz needs this key.
+    #: When set, every route but /healthz and /readyz needs this key; an empty or
+    #: blank key is refused at start-up rather than taken as no key.
     api_key: SecretStr | None = None
+    #: Serve without an API key on an interface other than loopback (e.g. behind a
+    #: gateway that authenticates); without it, serve refuses to start so.
+    allow_unauthenticated: bool = False
+    #: /metrics, /metadata and /monitoring/* without the API key (a private network).
+    public_monitoring: bool = False
 
     # Limits, per worker process
+    #: Longest request line (method, path with query, version) in bytes (414).
+    max_request_line: int = Field(8192, ge=256)
+    #: Largest request headers, every header line counted (431).
+    max_header_bytes: int = Field(65536, ge=1024)
+    #: Most header fields in one request (431).
+    max_headers: int = Field(100, ge=10)
     max_body_bytes: int = Field(1_048_576, ge=1)
     max_batch_rows: int = Field(1000, ge=1)
     max_json_depth: int = Field(32, ge=1)
@@ -66,6 +78,15 @@ class Settings(BaseSettings):
 
     # Notebook config (diabetes_progression.ipynb)
     high_risk: float = 200.0
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_blank(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and not key.get_secret_value().strip():
+            raise ValueError(
+                "is empty: set a key, or unset the variable to serve without one"
+            )
+        return key
 
 
 @lru_cache(maxsize=1)

@@ -450,6 +450,9 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # No 307 from /predict/ to /predict: the redirect's Location is built from the
+        # request's Host header, so a forged Host sent clients elsewhere. 404 instead.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.service = state = ServiceState()
@@ -463,7 +466,8 @@ def create_app(settings: Settings) -> FastAPI:
         max_concurrency=settings.max_concurrency,
         request_timeout=settings.request_timeout,
         receive_timeout=settings.receive_timeout,
-        api_key=api_key or None,
+        api_key=api_key,
+        public_monitoring=settings.public_monitoring,
         debug_errors=settings.debug_errors,
     )
     lanes: dict[str, APIRoute] = {}

@@ -61,7 +61,10 @@ _NUMPY_DTYPES = frozenset(
 )
 _ROW: type[BaseModel] = get_args(PredictRequest)[0]
 #: (attribute, column) of each field of a row.
-_FIELDS = [(name, field.alias or name) for name, field in _ROW.model_fields.items()]
+_FIELDS = [
+    (name, name if field.alias is None else field.alias)
+    for name, field in _ROW.model_fields.items()
+]
 
 
 #: (attribute, dtype, numeric) of each column, in order, and the columns' labels. A

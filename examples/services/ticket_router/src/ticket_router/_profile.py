@@ -9,6 +9,10 @@ A profile holds, per feature, no raw rows: for a numeric feature its quantile bi
 summary numbers and its missing rate; for any other feature the frequencies of its
 most common values and its missing rate. The service's predictions on the same data
 are profiled the same way.
+
+An identifier (an id, a card number, an e-mail address: a feature whose values are
+nearly all distinct) is profiled without its values: only its count, missing rate and
+number of distinct values are kept, under ``unprofiled``, and no drift is measured.
 """
 
 from __future__ import annotations
@@ -29,6 +33,13 @@ TOP_CATEGORIES = 50
 #: Smallest share a bin counts with in the PSI (an empty bin would make it infinite).
 EPSILON = 1e-4
 _SCALARS = (str, bool, int, float)
+#: A feature is an identifier when more than this share of its values present are
+#: distinct, and more than ID_MIN_DISTINCT of them ...
+ID_DISTINCT_SHARE = 0.9
+ID_MIN_DISTINCT = 10
+#: ... and, for numbers, every value is whole and at least this large (an account or
+#: card number; counts and amounts are features however varied they are).
+ID_MIN_MAGNITUDE = 10**6
 
 
 def _scalar(value: Any) -> bool:
@@ -128,13 +139,37 @@ def bin_counts(ordered: Sequence[float], edges: Sequence[float]) -> list[int]:
     return counts
 
 
+def is_identifier(present: Sequence[Any]) -> bool:
+    """Whether values (none missing) are identifiers rather than a feature's values."""
+    distinct = len({category(v) for v in present})
+    if distinct <= ID_MIN_DISTINCT or distinct <= ID_DISTINCT_SHARE * len(present):
+        return False
+    numbers = [_number(v) for v in present]
+    if any(n is not None for n in numbers):
+        return all(
+            n is not None and n == int(n) and abs(n) >= ID_MIN_MAGNITUDE
+            for n in numbers
+        )
+    return True
+
+
 def profile_feature(values: Sequence[Any]) -> dict[str, Any] | None:
-    """The profile of one feature's values, or None when they are not scalars."""
+    """The profile of one feature's values, or None when they are not scalars.
+
+    An identifier's profile is of kind ``identifier``: counts, no values.
+    """
     present = [v for v in values if not _missing(v)]
     if not all(_scalar(v) for v in present):
         return None
     total = len(values)
     missing_rate = _share(total - len(present), total)
+    if is_identifier(present):
+        return {
+            "kind": "identifier",
+            "count": len(present),
+            "missing_rate": missing_rate,
+            "distinct": len({category(v) for v in present}),
+        }
     numbers = [_number(v) for v in present]
     if present and all(n is not None for n in numbers):
         ordered = sorted(n for n in numbers if n is not None)
@@ -200,14 +235,26 @@ def build_profile(
     outputs: Sequence[Mapping[str, Any]],
     features: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The reference profile: input rows and the pipeline's predictions on them."""
-    return {
-        "format": FORMAT,
-        "rows": len(inputs),
-        "features": profile_table(inputs, features),
-        "prediction_rows": len(outputs),
-        "predictions": profile_table(outputs),
-    }
+    """The reference profile: input rows and the pipeline's predictions on them.
+
+    Identifiers leave ``features``/``predictions`` for ``unprofiled`` (present only
+    when there are some), where they keep their counts and no values.
+    """
+    profile: dict[str, Any] = {"format": FORMAT, "rows": len(inputs)}
+    unprofiled: dict[str, Any] = {}
+    for key, rows, names in (
+        ("features", inputs, features),
+        ("predictions", outputs, None),
+    ):
+        table = profile_table(rows, names)
+        ids = {n: p for n, p in table.items() if p["kind"] == "identifier"}
+        profile[key] = {n: p for n, p in table.items() if n not in ids}
+        if ids:
+            unprofiled[key] = ids
+    profile["prediction_rows"] = len(outputs)
+    if unprofiled:
+        profile["unprofiled"] = unprofiled
+    return profile
 
 
 def psi(expected: Sequence[float], actual: Sequence[float]) -> float:

@@ -1,6 +1,7 @@
 """The service's guards, as one pure ASGI middleware: cheap on every request.
 
-In order: request id (honoured or generated, always returned), API key, concurrency
+In order: request id (honoured or generated, always returned), API key (every path
+but the probes, and the monitoring paths unless waived), concurrency
 limit (503 + Retry-After), request body read under a size limit and a deadline (413,
 408; chunked bodies too, memory bounded by the limit), JSON nesting depth (422), a
 per-request timeout (504), and draining on shutdown. Every error it answers is the
@@ -29,6 +30,10 @@ logger = logging.getLogger(__package__ or __name__)
 REQUEST_ID_HEADER = "X-Request-ID"
 #: Paths that need no API key and are exempt from the concurrency limit and timeout.
 PROBES = frozenset({"/healthz", "/readyz"})
+#: Monitoring paths (and everything under /monitoring/): behind the API key like any
+#: route, unless ``Limits.public_monitoring`` waives it for them.
+MONITORING = frozenset({"/metrics", "/metadata"})
+MONITORING_PREFIX = "/monitoring/"
 _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _STRUCTURE = bytes.maketrans(b"[{]}", b"(())")
@@ -43,6 +48,7 @@ class Limits:
     request_timeout: float = 30.0
     receive_timeout: float = 10.0
     api_key: str | None = None
+    public_monitoring: bool = False
     debug_errors: bool = False
 
 
@@ -181,8 +187,9 @@ class GuardMiddleware:
             state.in_flight += 1
         try:
             if (
-                not probe
-                and self._api_key is not None
+                self._api_key is not None
+                and not probe
+                and not self._public(path)
                 and not self._authorised(headers)
             ):
                 raise RequestError(
@@ -252,6 +259,12 @@ class GuardMiddleware:
         )
         if not response_started:
             await fail(RequestError(500, "internal_error", "Internal server error."))
+
+    def _public(self, path: str) -> bool:
+        """A monitoring path, when the key is waived for them."""
+        return self.limits.public_monitoring and (
+            path in MONITORING or path.startswith(MONITORING_PREFIX)
+        )
 
     def _authorised(self, headers: dict[bytes, bytes]) -> bool:
         assert self._api_key is not None
