@@ -29,9 +29,11 @@ from nb2svc.errors import (
     Location,
     NotebookExecutionError,
     Severity,
+    UserError,
 )
 from nb2svc.formatting import format_tree
 from nb2svc.lint.secrets import secret_leaks
+from nb2svc.lock import LOCK_FILE, HashSource, Platform, make_lock
 from nb2svc.model import (
     Artifact,
     ExampleSet,
@@ -40,12 +42,19 @@ from nb2svc.model import (
     Role,
     ServiceSpec,
 )
-from nb2svc.naming import dist_name, env_prefix, package_name, title
+from nb2svc.naming import (
+    dist_name,
+    env_prefix,
+    is_image_reference,
+    package_name,
+    title,
+)
 from nb2svc.notebook.markers import directive_line, mark_cells
 from nb2svc.notebook.reader import read_notebook
 from nb2svc.render.context import build_context
 from nb2svc.render.engine import hash_templates, render_tree
 from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
+from nb2svc.syslibs import system_packages
 from nb2svc.templates import service_template
 from nb2svc.writer import (
     MANIFEST,
@@ -77,6 +86,9 @@ class BuildOptions:
     check: bool = False
     template: Path | None = None
     capture: tuple[CaptureSpec, ...] = ()  # objects to save from the kernel
+    # The Dockerfile's base image, e.g. python:3.11-slim@sha256:...; None: the tag.
+    base_image: str | None = None
+    find_links: tuple[Path, ...] = ()  # local wheels for the lock's hashes
 
 
 @dataclass
@@ -260,9 +272,20 @@ def _missing_artifacts(
     return problems
 
 
+def _previous_lock(out: Path) -> bytes | None:
+    try:
+        return (out / LOCK_FILE).read_bytes()
+    except OSError:
+        return None
+
+
 def build(options: BuildOptions) -> BuildResult:
     """Build (or, with check=True, compare) the service package for a notebook."""
     path = options.notebook
+    if options.base_image is not None and not is_image_reference(options.base_image):
+        raise UserError(
+            f"--base-image {options.base_image!r} is not an image reference"
+        )
     nb, marked, analysis, diagnostics = analyse_notebook(path, options.capture)
     folder = path.resolve().parent
     package = package_name(path.stem)
@@ -354,20 +377,35 @@ def build(options: BuildOptions) -> BuildResult:
         cells_sha256=_cells_hash(marked),
         reference_profile=REFERENCE_PROFILE if captured.profile is not None else None,
     )
+    lock_bytes, locked = make_lock(
+        spec.requirements,
+        Platform(spec.python_version),
+        HashSource.from_environment(options.find_links),
+        _previous_lock(out),
+    )
+    packages, lib_problems = system_packages(p.name for p in locked)
+    diagnostics += lib_problems
+    base_image = options.base_image or f"python:{spec.python_version}-slim"
     template_root = options.template or service_template()
-    rendered = render_tree(template_root, build_context(spec))
+    context = build_context(spec)
+    context["base_image"] = base_image
+    context["lock_file"] = LOCK_FILE
+    context["system_packages"] = packages
+    rendered = render_tree(template_root, context)
     once = rendered.once
     files, format_problems = format_tree(rendered.files, package)
     diagnostics += format_problems
     for name, content in packaged.items():
         files[f"src/{package}/artifacts/{name}"] = content
     files[GOLDEN] = _golden(captured, key)
+    files[LOCK_FILE] = lock_bytes
     manifest: dict[str, Any] = {
         "nb2svc_version": __version__,
         "notebook": nb.name,
         "templates_sha256": hash_templates(template_root),
         "cells_sha256": spec.cells_sha256,
         "capture_key": key,
+        "base_image": base_image,
         "artifacts": {a.name: a.sha256 for a in spec.artifacts},
         "files": {
             rel: sha256(content)

@@ -122,6 +122,18 @@ def _build_json(result: BuildResult, exit_code: int) -> dict[str, object]:
     }
 
 
+def _base_image(value: str | None) -> str | None:
+    from nb2svc.naming import is_image_reference
+
+    if value is not None and not is_image_reference(value):
+        raise typer.BadParameter(
+            f"{value!r} is not an image reference like "
+            "python:3.11-slim or python:3.11-slim@sha256:<64 hex digits>",
+            param_hint="--base-image",
+        )
+    return value
+
+
 @app.command()
 def build(
     notebook: Annotated[
@@ -156,6 +168,25 @@ def build(
     ] = None,
     template: TemplateOption = None,
     as_json: JsonOption = False,
+    base_image: Annotated[
+        str | None,
+        typer.Option(
+            "--base-image",
+            metavar="IMAGE",
+            help="The Dockerfile's base image, best pinned by digest "
+            "(python:3.11-slim@sha256:...); default python:X.Y-slim, X.Y the "
+            "Python nb2svc runs on. Recorded in the manifest.",
+        ),
+    ] = None,
+    find_links: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--find-links",
+            metavar="DIR",
+            help="A folder of wheels: their hashes go into requirements.lock "
+            "without asking the package index.",
+        ),
+    ] = None,
     capture: Annotated[
         list[str] | None,
         typer.Option(
@@ -179,6 +210,8 @@ def build(
         check=check,
         template=template,
         capture=_capture_specs(capture),
+        base_image=_base_image(base_image),
+        find_links=tuple(find_links or ()),
     )
     result = _run_build(options, as_json=as_json)
     code = ExitCode.DRIFT if check and result.changes else ExitCode.OK

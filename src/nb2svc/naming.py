@@ -44,3 +44,18 @@ def field_name(text: str) -> str:
 
 def class_name(text: str) -> str:
     return "".join(word.capitalize() for word in field_name(text).split("_")) or "Model"
+
+
+#: A container image reference: [registry[:port]/]path[:tag][@sha256:digest], as the
+#: OCI distribution spec's grammar allows (lower-case path components).
+_IMAGE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@sha256:[0-9a-f]{64})?$"
+)
+
+
+def is_image_reference(value: str) -> bool:
+    return bool(_IMAGE.match(value))

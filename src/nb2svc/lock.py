@@ -1,0 +1,441 @@
+"""The generated image's lock: every distribution the service needs, with wheel hashes.
+
+Versions come from the environment nb2svc runs in (like the direct pins of
+``requirements.py``); the closure follows the ``Requires-Dist`` metadata of the installed
+distributions, evaluated for the image's platform (Linux x86_64, the service's CPython).
+Hashes are those of the wheels the image's pip may pick for that platform, read from the
+package index's JSON Simple API (PEP 691) or from local wheels (``find_links``), and
+cached per ``name==version`` and platform so that a rebuild needs no network. A lock
+whose inputs did not change is reused as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.utils import (
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+from nb2svc.errors import Diagnostic, ExitCode, Location, Severity, UserError
+
+LOCK_FILE = "requirements.lock"
+DEFAULT_INDEX = "https://pypi.org/simple"
+#: The newest glibc of the base image (Debian bookworm: 2.36); manylinux wheels up to it.
+GLIBC = (2, 36)
+_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+class LockError(UserError):
+    """The lock cannot be made: no index reached and no cached hashes, or no wheel."""
+
+    exit_code = ExitCode.LOCK_FAILED
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The image's platform: CPython ``python`` (``"3.11"``) on Linux ``machine``."""
+
+    python: str
+    machine: str = "x86_64"
+
+    @property
+    def key(self) -> str:
+        return f"cp{self.python.replace('.', '')}-manylinux_{self.machine}"
+
+    def environment(self) -> dict[str, str]:
+        """PEP 508 marker variables for the image (no extra)."""
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": f"{self.python}.0",
+            "os_name": "posix",
+            "platform_machine": self.machine,
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_system": "Linux",
+            "platform_version": "",
+            "python_full_version": f"{self.python}.0",
+            "python_version": self.python,
+            "sys_platform": "linux",
+            "extra": "",
+        }
+
+    def tags(self) -> frozenset[Tag]:
+        major, minor = (int(p) for p in self.python.split("."))
+        platforms = [
+            f"manylinux_{GLIBC[0]}_{m}_{self.machine}" for m in range(GLIBC[1], 4, -1)
+        ]
+        platforms += [
+            f"manylinux2014_{self.machine}",
+            f"manylinux2010_{self.machine}",
+            f"manylinux1_{self.machine}",
+        ]
+        version = (major, minor)
+        return frozenset(
+            [
+                *cpython_tags(version, platforms=platforms),
+                *compatible_tags(version, "cp" + f"{major}{minor}", platforms),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class Pinned:
+    name: str  # canonical
+    version: str
+    via: tuple[str, ...]  # canonical names of the distributions that require it
+    hashes: tuple[str, ...] = ()  # "sha256:<hex>", sorted
+
+
+@dataclass(frozen=True)
+class HashSource:
+    """Where wheel hashes come from, in this order: local wheels, the cache, the index."""
+
+    index_url: str = DEFAULT_INDEX
+    find_links: tuple[Path, ...] = ()
+    cache_dir: Path | None = None  # None: no cache
+    offline: bool = False  # never ask the index
+
+    @classmethod
+    def from_environment(cls, find_links: Iterable[Path] = ()) -> HashSource:
+        """``NB2SVC_INDEX_URL``, ``NB2SVC_CACHE_DIR`` (default: the user cache dir)
+        and ``NB2SVC_OFFLINE=1`` (use only local wheels and the cache)."""
+        import platformdirs
+
+        cache = os.environ.get("NB2SVC_CACHE_DIR") or platformdirs.user_cache_dir(
+            "nb2svc"
+        )
+        return cls(
+            index_url=os.environ.get("NB2SVC_INDEX_URL", DEFAULT_INDEX).rstrip("/"),
+            find_links=tuple(find_links),
+            cache_dir=Path(cache) / "wheel-hashes",
+            offline=os.environ.get("NB2SVC_OFFLINE") == "1",
+        )
+
+
+@dataclass
+class _Metadata:
+    """The installed distributions' requirements, read once."""
+
+    requires: dict[str, list[Requirement]] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def installed(cls) -> _Metadata:
+        import importlib.metadata as md
+
+        found = cls()
+        for dist in md.distributions():
+            name = dist.metadata["Name"]
+            if not name:
+                continue
+            key = canonicalize_name(name)
+            if key in found.versions:
+                continue  # the first on sys.path wins, as for import
+            found.versions[key] = dist.version
+            reqs = []
+            for text in dist.requires or ():
+                try:
+                    reqs.append(Requirement(text))
+                except InvalidRequirement:
+                    continue
+            found.requires[key] = reqs
+        return found
+
+
+def _location(name: str) -> Location:
+    return Location(LOCK_FILE + f" ({name})")
+
+
+def closure(
+    pins: Iterable[str],
+    platform: Platform,
+    metadata: _Metadata | None = None,
+) -> tuple[list[Pinned], list[Diagnostic]]:
+    """Every distribution the pinned ``name==version`` requirements need on ``platform``,
+    with the versions installed here. Sorted by name."""
+    meta = metadata or _Metadata.installed()
+    env = platform.environment()
+    via: dict[str, set[str]] = {}
+    extras_done: set[tuple[str, str]] = set()
+    problems: list[Diagnostic] = []
+    queue: list[tuple[str, frozenset[str], str | None]] = []
+    for pin in pins:
+        req = Requirement(pin)
+        queue.append((canonicalize_name(req.name), frozenset(req.extras), None))
+    while queue:
+        name, extras, parent = queue.pop()
+        via.setdefault(name, set())
+        if parent is not None:
+            via[name].add(parent)
+        if name not in meta.versions:
+            if not any(d.message.startswith(f"'{name}'") for d in problems):
+                problems.append(
+                    Diagnostic(
+                        Severity.ERROR,
+                        _location(name),
+                        f"'{name}' is needed by the service ({parent or 'direct'}) "
+                        "but is not installed where nb2svc runs, so it cannot be locked",
+                        f"pip install {name} where nb2svc runs",
+                        "NB1201",
+                    )
+                )
+            continue
+        for extra in ("", *sorted(extras)):
+            if (name, extra) in extras_done:
+                continue
+            extras_done.add((name, extra))
+            for req in meta.requires.get(name, []):
+                if req.marker is not None and not req.marker.evaluate(
+                    {**env, "extra": extra}
+                ):
+                    continue
+                if req.marker is None and extra:
+                    continue  # already followed without the extra
+                queue.append((canonicalize_name(req.name), frozenset(req.extras), name))
+    pinned = [
+        Pinned(n, meta.versions[n], tuple(sorted(via[n])))
+        for n in sorted(via)
+        if n in meta.versions
+    ]
+    return pinned, problems
+
+
+def _wheel_matches(
+    filename: str, name: str, version: str, tags: frozenset[Tag]
+) -> bool:
+    try:
+        wname, wversion, _, wtags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return False
+    return wname == name and wversion == Version(version) and not wtags.isdisjoint(tags)
+
+
+def _local_hashes(
+    pinned: Pinned, platform: Platform, find_links: Iterable[Path]
+) -> dict[str, str]:
+    tags = platform.tags()
+    found = {}
+    for folder in find_links:
+        for path in sorted(folder.glob("*.whl")):
+            if _wheel_matches(path.name, pinned.name, pinned.version, tags):
+                found[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def _index_hashes(pinned: Pinned, platform: Platform, index_url: str) -> dict[str, str]:
+    """Wheel hashes from a PEP 691 JSON Simple API; raises httpx.HTTPError."""
+    import httpx
+
+    response = httpx.get(
+        f"{index_url}/{pinned.name}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        follow_redirects=True,
+        timeout=30,
+    )
+    response.raise_for_status()
+    tags = platform.tags()
+    found = {}
+    for item in response.json().get("files", []):
+        filename = str(item.get("filename", ""))
+        digest = item.get("hashes", {}).get("sha256")
+        if item.get("yanked"):
+            continue
+        if digest and _wheel_matches(filename, pinned.name, pinned.version, tags):
+            found[filename] = str(digest)
+    return found
+
+
+def _cache_path(cache_dir: Path, pinned: Pinned, platform: Platform) -> Path:
+    return cache_dir / f"{pinned.name}-{pinned.version}-{platform.key}.json"
+
+
+def _read_cache(path: Path) -> dict[str, str] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        wheels = data["wheels"]
+        if isinstance(wheels, dict) and wheels:
+            return {str(k): str(v) for k, v in wheels.items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _write_cache(path: Path, pinned: Pinned, wheels: Mapping[str, str]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps(
+                {"name": pinned.name, "version": pinned.version, "wheels": wheels},
+                indent=1,
+                sort_keys=True,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        tmp.replace(path)
+    except OSError:
+        pass  # a cache that can't be written only costs a download next time
+
+
+def wheel_hashes(
+    pinned: Pinned, platform: Platform, source: HashSource
+) -> tuple[dict[str, str], Diagnostic | None]:
+    """{wheel filename: sha256} for ``pinned`` on ``platform``, or a diagnostic."""
+    local = _local_hashes(pinned, platform, source.find_links)
+    if local:
+        return local, None
+    cached = None
+    if source.cache_dir is not None:
+        cached = _read_cache(_cache_path(source.cache_dir, pinned, platform))
+    if cached:
+        return cached, None
+    where = f"{pinned.name}=={pinned.version}"
+    if source.offline:
+        return {}, Diagnostic(
+            Severity.ERROR,
+            _location(pinned.name),
+            f"no cached wheel hashes for {where} and NB2SVC_OFFLINE=1",
+            "unset NB2SVC_OFFLINE so the package index can be asked once, "
+            "or pass --find-links with its wheel",
+            "NB1202",
+        )
+    import httpx
+
+    try:
+        found = _index_hashes(pinned, platform, source.index_url)
+    except (httpx.HTTPError, ValueError) as exc:
+        return {}, Diagnostic(
+            Severity.ERROR,
+            _location(pinned.name),
+            f"cannot read the wheel hashes of {where} from {source.index_url} "
+            f"({type(exc).__name__}: {exc}), and the cache has none",
+            "reach the package index once (NB2SVC_INDEX_URL for a mirror), "
+            "or pass --find-links with a folder of the wheels",
+            "NB1202",
+        )
+    if not found:
+        return {}, Diagnostic(
+            Severity.ERROR,
+            _location(pinned.name),
+            f"{where} has no wheel for {platform.key} on {source.index_url}; the image "
+            "installs wheels only",
+            "use a version that publishes a manylinux wheel, "
+            "or pass --find-links with one you built",
+            "NB1203",
+        )
+    if source.cache_dir is not None:
+        _write_cache(_cache_path(source.cache_dir, pinned, platform), pinned, found)
+    return found, None
+
+
+def inputs_key(pinned: Iterable[Pinned], platform: Platform) -> str:
+    digest = hashlib.sha256(platform.key.encode())
+    for p in pinned:
+        digest.update(f"\x00{p.name}=={p.version}".encode())
+    return digest.hexdigest()
+
+
+def render_lock(pinned: list[Pinned], platform: Platform, key: str) -> str:
+    lines = [
+        "# Generated by nb2svc: every distribution the service needs, pinned, with the",
+        f"# sha256 of its wheels for CPython {platform.python} on Linux {platform.machine}."
+        " Install with:",
+        "#   pip install --require-hashes --no-deps --only-binary :all: "
+        f"-r {LOCK_FILE}",
+        f"# inputs: {key}",
+    ]
+    for p in sorted(pinned, key=lambda p: p.name):
+        entry = [f"{p.name}=={p.version}"]
+        entry += [f"--hash={h}" for h in p.hashes]
+        lines.append(" \\\n    ".join(entry))
+        if p.via:
+            lines.append(f"    # via {', '.join(p.via)}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_lock(text: str) -> list[Pinned]:
+    """The entries of a lock written by :func:`render_lock`; raises ValueError."""
+    entries: list[Pinned] = []
+    logical = re.sub(r"\\\n", " ", text)
+    for number, line in enumerate(logical.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        requirement, *options = stripped.split()
+        req = Requirement(requirement)
+        specs = list(req.specifier)
+        if len(specs) != 1 or specs[0].operator != "==" or req.marker or req.extras:
+            raise ValueError(f"line {number}: {requirement} is not name==version")
+        hashes = []
+        for option in options:
+            if not option.startswith("--hash="):
+                raise ValueError(f"line {number}: unexpected {option}")
+            value = option.removeprefix("--hash=")
+            if not _HASH.match(value):
+                raise ValueError(f"line {number}: bad hash {value}")
+            hashes.append(value)
+        if not hashes:
+            raise ValueError(f"line {number}: {requirement} has no hash")
+        entries.append(
+            Pinned(canonicalize_name(req.name), specs[0].version, (), tuple(hashes))
+        )
+    return entries
+
+
+def _previous_key(previous: bytes | None) -> str | None:
+    if not previous:
+        return None
+    for line in previous.decode("utf-8", "replace").splitlines():
+        if line.startswith("# inputs: "):
+            return line.removeprefix("# inputs: ").strip()
+    return None
+
+
+def make_lock(
+    pins: Iterable[str],
+    platform: Platform,
+    source: HashSource,
+    previous: bytes | None = None,
+    metadata: _Metadata | None = None,
+) -> tuple[bytes, list[Pinned]]:
+    """The lock file for ``pins``; ``previous`` (the lock already written) is reused
+    when its inputs are the same. Raises LockError with every problem at once."""
+    pinned, problems = closure(pins, platform, metadata)
+    key = inputs_key(pinned, platform)
+    if problems:
+        raise LockError(problems)
+    if previous is not None and _previous_key(previous) == key:
+        try:
+            parse_lock(previous.decode("utf-8"))
+            return previous, pinned
+        except ValueError:
+            pass  # a damaged lock is made again
+    hashed = []
+    for p in pinned:
+        wheels, problem = wheel_hashes(p, platform, source)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        hashes = tuple(sorted({f"sha256:{h}" for h in wheels.values()}))
+        hashed.append(Pinned(p.name, p.version, p.via, hashes))
+    if problems:
+        raise LockError(problems)
+    text = render_lock(hashed, platform, key)
+    parsed = parse_lock(text)  # parsed before it is written
+    assert [(e.name, e.version, e.hashes) for e in parsed] == [
+        (e.name, e.version, e.hashes) for e in hashed
+    ]
+    return text.encode("utf-8"), hashed
