@@ -54,7 +54,7 @@ from nb2svc.notebook.reader import read_notebook
 from nb2svc.render.ci import ci_context
 from nb2svc.render.context import build_context
 from nb2svc.render.engine import hash_templates, render_tree
-from nb2svc.render.k8s import render_manifests
+from nb2svc.render.k8s import deploy_context, render_manifests
 from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
 from nb2svc.syslibs import system_packages
 from nb2svc.templates import service_template
@@ -394,6 +394,7 @@ def build(options: BuildOptions) -> BuildResult:
     context["lock_file"] = LOCK_FILE
     context["system_packages"] = packages
     context.update(ci_context())
+    context["deploy"] = deploy_context(spec)
     rendered = render_tree(template_root, context)
     once = rendered.once
     files, format_problems = format_tree(rendered.files, package)

@@ -267,3 +267,22 @@ def render_manifests(
         f"{FOLDER}/{file}": dump_yaml(document)
         for file, document in sorted(documents.items())
     }
+
+
+def deploy_context(
+    spec: ServiceSpec, settings: DeploySettings | None = None
+) -> dict[str, Any]:
+    """What the generated README says about the manifests."""
+    s = settings or DeploySettings()
+    return {
+        "name": k8s_name(spec.package),
+        "folder": FOLDER,
+        "replicas": s.replicas,
+        "max_replicas": s.max_replicas,
+        "target_cpu_percent": s.target_cpu_percent,
+        "cpu_request": s.cpu_request,
+        "memory_request": s.memory_request,
+        "memory_limit": s.memory_limit,
+        "pre_stop_seconds": s.pre_stop_seconds,
+        "grace_seconds": grace_seconds(s),
+    }
