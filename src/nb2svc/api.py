@@ -448,6 +448,8 @@ class VerifyOptions:
     startup_timeout: float = 120.0
     request_timeout: float = 60.0
     capture: tuple[CaptureSpec, ...] | None = None  # None: as the last build did
+    image: str | None = None  # verify the service's image (built as this tag)
+    keep_image: bool = False
 
 
 def verify(
@@ -475,6 +477,8 @@ def verify(
         timeout=options.timeout,
         startup_timeout=options.startup_timeout,
         request_timeout=options.request_timeout,
+        image=options.image,
+        keep_image=options.keep_image,
     )
     plan = verify_plan(nb, marked, analysis.functions)
     folder = path.resolve().parent

@@ -122,6 +122,17 @@ def _build_json(result: BuildResult, exit_code: int) -> dict[str, object]:
     }
 
 
+def _image_tag(value: str | None) -> str | None:
+    from nb2svc.naming import is_image_reference
+
+    if value is not None and ("@" in value or not is_image_reference(value)):
+        raise typer.BadParameter(
+            f"{value!r} is not an image tag like my-service:verify",
+            param_hint="--image",
+        )
+    return value
+
+
 def _base_image(value: str | None) -> str | None:
     from nb2svc.naming import is_image_reference
 
@@ -394,6 +405,20 @@ def verify_command(
     startup_timeout: Annotated[
         float, typer.Option(min=1.0, help="Seconds the service may take to be ready.")
     ] = 120.0,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            metavar="TAG",
+            help="Verify the service's container image instead: build it as TAG "
+            "with the Docker engine, run it with its port on 127.0.0.1, compare "
+            "(needs the docker package: pip install 'nb2svc[docker]').",
+        ),
+    ] = None,
+    keep_image: Annotated[
+        bool,
+        typer.Option("--keep-image", help="With --image: keep the image afterwards."),
+    ] = False,
 ) -> None:
     """Prove the generated service answers what NOTEBOOK returns for its examples.
 
@@ -414,6 +439,8 @@ def verify_command(
             atol=atol,
             build=build,
             startup_timeout=startup_timeout,
+            image=_image_tag(image),
+            keep_image=keep_image,
         ),
         report,
         html,

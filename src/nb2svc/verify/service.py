@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import httpx
 
@@ -227,8 +227,18 @@ def _post(client: httpx.Client, path: str, value: Any) -> Answer:
     return Answer(response.status_code, None, text, seconds)
 
 
+class AnsweringService(Protocol):
+    """A started service as :func:`ask_service` sees it: a process or a container."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def log(self) -> Path: ...
+
+
 def ask_service(
-    service: RunningService,
+    service: AnsweringService,
     inputs: Sequence[Any],
     request_timeout: float,
     on_example: Callable[[int], None] | None = None,
