@@ -294,6 +294,12 @@ def test_the_base_image_is_pinned_by_option_and_recorded(tmp_path: Path) -> None
     dockerfile = (out / "Dockerfile").read_text()
     assert dockerfile.count(f"FROM {image}") == 2
     assert json.loads((out / "nb2svc.json").read_text())["base_image"] == image
+    # Kept by a rebuild that doesn't repeat it, so --check finds nothing to change.
+    code, output = run_cli("build", notebook, "-o", out, "--check")
+    assert code == 0, output
+    code, output = run_cli("build", notebook, "-o", out)
+    assert code == 0, output
+    assert (out / "Dockerfile").read_text().count(f"FROM {image}") == 2
     code, output = run_cli(
         "build", notebook, "-o", out, "--base-image", "python;rm -rf /"
     )

@@ -274,6 +274,16 @@ def _missing_artifacts(
     return problems
 
 
+def _built_base_image(out: Path) -> str | None:
+    """The --base-image of the build in ``out``, from its manifest: a rebuild (or
+    verify's) keeps a digest pin without repeating the option."""
+    manifest = read_manifest(out) if out.is_dir() else None
+    recorded = manifest.get("base_image") if manifest else None
+    if isinstance(recorded, str) and is_image_reference(recorded):
+        return recorded
+    return None
+
+
 def _previous_lock(out: Path) -> bytes | None:
     try:
         return (out / LOCK_FILE).read_bytes()
@@ -387,7 +397,11 @@ def build(options: BuildOptions) -> BuildResult:
     )
     packages, lib_problems = system_packages(p.name for p in locked)
     diagnostics += lib_problems
-    base_image = options.base_image or f"python:{spec.python_version}-slim"
+    base_image = (
+        options.base_image
+        or _built_base_image(out)
+        or f"python:{spec.python_version}-slim"
+    )
     template_root = options.template or service_template()
     context = build_context(spec)
     context["base_image"] = base_image
