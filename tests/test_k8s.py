@@ -230,3 +230,81 @@ def test_the_manifests_are_yaml_written_by_a_serialiser(out: Path) -> None:
             )
             == body
         ), path
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
+)
+def test_the_image_serves_under_the_pods_security_context(
+    out: Path, tmp_path: Path
+) -> None:
+    """The real image, run as the Deployment locks it down (read-only root, a tmpfs
+    where the emptyDir is, the uid, every capability dropped, no new privileges, the
+    ConfigMap's settings), becomes ready and answers a golden example."""
+    import time
+    import uuid
+
+    from nb2svc.docker_build import build_image
+    from tests.service_support import free_port, golden_examples
+    from tests.test_docker import _engine, close
+
+    engine = _engine()
+    if isinstance(engine, str):
+        pytest.skip(f"no Docker engine can be had here: {engine}")
+    kinds = by_kind(out)
+    pod = kinds["Deployment"]["spec"]["template"]["spec"]
+    (container_spec,) = pod["containers"]
+    security = container_spec["securityContext"]
+    (mount,) = container_spec["volumeMounts"]
+    prefix = package_of(out).upper() + "_"
+    port = free_port()
+    environment = {
+        **kinds["ConfigMap"]["data"],
+        f"{prefix}HOST": "127.0.0.1",
+        f"{prefix}PORT": str(port),
+        f"{prefix}API_KEY": "k8s-test-key",
+    }
+    tag = f"nb2svc-test-k8s:{uuid.uuid4().hex[:12]}"
+    build_image(out, tag)
+    container = None
+    try:
+        container = engine.containers.run(
+            tag,
+            detach=True,
+            network_mode="host",  # loopback only
+            environment=environment,
+            user=f"{security['runAsUser']}:{security['runAsGroup']}",
+            read_only=security["readOnlyRootFilesystem"],
+            tmpfs={mount["mountPath"]: "size=64m"},
+            cap_drop=security["capabilities"]["drop"],
+            security_opt=["no-new-privileges"],
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            container.reload()
+            assert container.status in ("created", "running"), container.logs()
+            try:
+                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, container.logs().decode()[-3000:]
+            time.sleep(0.2)
+        example = golden_examples(out)[0]
+        headers = {"X-API-Key": "k8s-test-key"}
+        response = httpx.post(
+            base + "/predict", json=example["input"], headers=headers, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        assert close(example["output"], response.json())
+        container.stop(timeout=pod["terminationGracePeriodSeconds"])
+        assert container.wait(timeout=60)["StatusCode"] == 0
+        assert "Read-only file system" not in container.logs().decode()
+    finally:
+        if container is not None:
+            container.remove(force=True)
+        engine.images.remove(tag, force=True)
+        engine.close()
