@@ -17,7 +17,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from nb2svc.lock import HashSource, Pinned, Platform, wheel_hashes
+from nb2svc.lock import Pinned, Platform
+from nb2svc.wheelhashes import HashSource, wheel_hashes
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDER = REPO / "tests" / "fixtures" / "cache" / "wheel-hashes"

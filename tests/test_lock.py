@@ -16,7 +16,6 @@ from packaging.requirements import Requirement
 
 from nb2svc.errors import ExitCode
 from nb2svc.lock import (
-    HashSource,
     LockError,
     Pinned,
     Platform,
@@ -24,8 +23,8 @@ from nb2svc.lock import (
     closure,
     make_lock,
     parse_lock,
-    wheel_hashes,
 )
+from nb2svc.wheelhashes import HashSource, wheel_hashes
 from tests.helpers import TINY, make_notebook, run_cli
 from tests.service_support import built_service, free_port
 

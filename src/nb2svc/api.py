@@ -33,7 +33,7 @@ from nb2svc.errors import (
 )
 from nb2svc.formatting import format_tree
 from nb2svc.lint.secrets import secret_leaks
-from nb2svc.lock import LOCK_FILE, HashSource, Platform, make_lock
+from nb2svc.lock import Platform, make_lock
 from nb2svc.model import (
     Artifact,
     ExampleSet,
@@ -58,6 +58,7 @@ from nb2svc.render.k8s import deploy_context, render_manifests
 from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
 from nb2svc.syslibs import system_packages
 from nb2svc.templates import service_template
+from nb2svc.wheelhashes import LOCK_FILE, HashSource
 from nb2svc.writer import (
     MANIFEST,
     Change,
