@@ -20,6 +20,7 @@ from nb2svc.lock import (
     Pinned,
     Platform,
     _Metadata,
+    build_backend_pin,
     closure,
     make_lock,
     parse_lock,
@@ -267,6 +268,12 @@ def test_the_generated_lock_pins_every_installed_requirement_with_hashes(
         "pip install --no-cache-dir --require-hashes --no-deps --only-binary :all: \\\n"
         "    -r requirements.lock"
     ) in dockerfile
+    # The package is built with the locked setuptools: nothing unhashed is fetched.
+    assert locked["setuptools"].version == md.version("setuptools")
+    assert (
+        "RUN pip install --no-cache-dir --no-deps --no-build-isolation .\n"
+        in dockerfile
+    )
     assert "requirements.lock" in (out / ".dockerignore").read_text()
     manifest = json.loads((out / "nb2svc.json").read_text())
     assert manifest["base_image"] == "python:3.11-slim"
@@ -304,3 +311,21 @@ def test_the_base_image_is_pinned_by_option_and_recorded(tmp_path: Path) -> None
     )
     assert code == 2
     assert "not an image reference" in output
+
+
+def test_the_build_backend_is_locked_or_its_absence_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.metadata as md
+
+    backend, problem = build_backend_pin()
+    assert backend == f"setuptools=={md.version('setuptools')}" and problem is None
+
+    def old(name: str) -> str:
+        return "65.5.0"
+
+    monkeypatch.setattr(md, "version", old)
+    backend, problem = build_backend_pin()
+    assert backend is None
+    assert problem is not None and problem.code == "NB1204"
+    assert "setuptools 65.5.0 is installed" in problem.message

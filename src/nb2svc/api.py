@@ -33,7 +33,7 @@ from nb2svc.errors import (
 )
 from nb2svc.formatting import format_tree
 from nb2svc.lint.secrets import secret_leaks
-from nb2svc.lock import Platform, make_lock
+from nb2svc.lock import Platform, build_backend_pin, make_lock
 from nb2svc.model import (
     Artifact,
     ExampleSet,
@@ -390,8 +390,11 @@ def build(options: BuildOptions) -> BuildResult:
         cells_sha256=_cells_hash(marked),
         reference_profile=REFERENCE_PROFILE if captured.profile is not None else None,
     )
+    backend, backend_problem = build_backend_pin()
+    if backend_problem is not None:
+        diagnostics.append(backend_problem)
     lock_bytes, locked = make_lock(
-        spec.requirements,
+        [*spec.requirements, *([backend] if backend else [])],
         Platform(spec.python_version),
         HashSource.from_environment(options.find_links),
         _previous_lock(out),
@@ -408,6 +411,7 @@ def build(options: BuildOptions) -> BuildResult:
     context["base_image"] = base_image
     context["lock_file"] = LOCK_FILE
     context["system_packages"] = packages
+    context["build_backend_locked"] = backend is not None
     context.update(ci_context())
     context["deploy"] = deploy_context(spec)
     rendered = render_tree(template_root, context)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from nb2svc.errors import Diagnostic, ExitCode, Severity, UserError
 from nb2svc.wheelhashes import LOCK_FILE, HashSource, lock_location, wheel_hashes
@@ -269,3 +270,33 @@ def make_lock(
         (e.name, e.version, e.hashes) for e in hashed
     ]
     return text.encode("utf-8"), hashed
+
+
+#: The generated package's build backend (its pyproject.toml's build-system), locked
+#: with the rest so that the image builds the package without downloading anything
+#: unhashed (``pip install --no-build-isolation``).
+BUILD_BACKEND = "setuptools"
+BUILD_BACKEND_MINIMUM = Version("70.1")  # bdist_wheel built in: no 'wheel' needed
+
+
+def build_backend_pin() -> tuple[str | None, Diagnostic | None]:
+    """``setuptools==X`` as installed where nb2svc runs, or a warning that the image
+    will build the package with whatever setuptools the index serves."""
+    import importlib.metadata as md
+
+    try:
+        version = md.version(BUILD_BACKEND)
+    except md.PackageNotFoundError:
+        version = None
+    if version is not None and Version(version) >= BUILD_BACKEND_MINIMUM:
+        return f"{BUILD_BACKEND}=={version}", None
+    found = f"setuptools {version} is" if version else "setuptools is not"
+    return None, Diagnostic(
+        Severity.WARNING,
+        lock_location(BUILD_BACKEND),
+        f"{found} installed where nb2svc runs, so the lock cannot pin the package's "
+        "build backend: the image builds the package with the setuptools the index "
+        "serves that day",
+        f"pip install 'setuptools>={BUILD_BACKEND_MINIMUM}' where nb2svc runs",
+        "NB1204",
+    )
