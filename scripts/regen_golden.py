@@ -10,6 +10,7 @@ run this script and commit its output together with the change.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,12 @@ def main() -> int:
                 "--force",
             ],
             cwd=REPO,
+            # the locks from the committed wheel-hash cache, as the tests make them
+            env={
+                **os.environ,
+                "NB2SVC_CACHE_DIR": str(REPO / "tests" / "fixtures" / "cache"),
+                "NB2SVC_OFFLINE": "1",
+            },
         )
         if result.returncode != 0:
             return result.returncode

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "notebooks"
 EXAMPLE_NOTEBOOKS = sorted(p.name for p in EXAMPLES.glob("*.ipynb"))
+#: Every build in the tests (in process or in a subprocess) locks its requirements from
+#: this committed wheel-hash cache and never asks the package index: the same lock on
+#: any machine, no test waiting on the network. scripts/seed_wheel_hashes.py refreshes
+#: it after constraints.txt changes.
+WHEEL_HASH_CACHE = REPO / "tests" / "fixtures" / "cache"
+os.environ["NB2SVC_CACHE_DIR"] = str(WHEEL_HASH_CACHE)
+os.environ["NB2SVC_OFFLINE"] = "1"
 
 
 def layered_venv(path: Path) -> Path:

@@ -23,7 +23,9 @@ def test_the_version_is_a_release_with_a_changelog_entry() -> None:
 def test_the_version_has_one_source() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "version" in project["project"]["dynamic"]
-    assert project["tool"]["hatch"]["version"]["path"] == "src/nb2svc_runtime/__init__.py"
+    assert (
+        project["tool"]["hatch"]["version"]["path"] == "src/nb2svc_runtime/__init__.py"
+    )
 
 
 @pytest.mark.parametrize(

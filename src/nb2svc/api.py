@@ -31,10 +31,12 @@ from nb2svc.errors import (
     Location,
     NotebookExecutionError,
     Severity,
+    UserError,
 )
 from nb2svc.formatting import format_tree
 from nb2svc.lint import path_errors
 from nb2svc.lint.secrets import secret_leaks
+from nb2svc.lock import Platform, build_backend_pin, make_lock
 from nb2svc.model import (
     Artifact,
     ExampleSet,
@@ -45,11 +47,19 @@ from nb2svc.model import (
     Role,
     ServiceSpec,
 )
-from nb2svc.naming import dist_name, env_prefix, package_name, title
+from nb2svc.naming import (
+    dist_name,
+    env_prefix,
+    is_image_reference,
+    package_name,
+    title,
+)
 from nb2svc.notebook.markers import directive_line, mark_cells
 from nb2svc.notebook.reader import read_notebook
+from nb2svc.render.ci import ci_context
 from nb2svc.render.context import build_context
 from nb2svc.render.engine import hash_templates, render_tree
+from nb2svc.render.k8s import deploy_context, render_manifests
 from nb2svc.render.syntax import syntax_errors
 from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
 from nb2svc.shipped import (
@@ -59,7 +69,9 @@ from nb2svc.shipped import (
     redactions,
     scan_examples,
 )
+from nb2svc.syslibs import system_packages
 from nb2svc.templates import service_template
+from nb2svc.wheelhashes import LOCK_FILE, HashSource
 from nb2svc.writer import (
     MANIFEST,
     Change,
@@ -92,6 +104,9 @@ class BuildOptions:
     capture: tuple[CaptureSpec, ...] = ()  # objects to save from the kernel
     redact_examples: bool = False  # ship synthetic values for secrets in the data
     name: str | None = None  # the service's name [default: the notebook's, or its stem]
+    # The Dockerfile's base image, e.g. python:3.11-slim@sha256:...; None: the tag.
+    base_image: str | None = None
+    find_links: tuple[Path, ...] = ()  # local wheels for the lock's hashes
 
 
 @dataclass
@@ -352,12 +367,33 @@ def _capture(
         raise
 
 
+def _built_base_image(out: Path) -> str | None:
+    """The --base-image of the build in ``out``, from its manifest: a rebuild (or
+    verify's) keeps a digest pin without repeating the option."""
+    manifest = read_manifest(out) if out.is_dir() else None
+    recorded = manifest.get("base_image") if manifest else None
+    if isinstance(recorded, str) and is_image_reference(recorded):
+        return recorded
+    return None
+
+
+def _previous_lock(out: Path) -> bytes | None:
+    try:
+        return (out / LOCK_FILE).read_bytes()
+    except OSError:
+        return None
+
+
 def build(options: BuildOptions, progress: Progress | None = None) -> BuildResult:
     """Build (or, with check=True, compare) the service package for a notebook.
 
     ``progress`` hears what is happening (the notebook's cells as they run, say).
     """
     path = options.notebook
+    if options.base_image is not None and not is_image_reference(options.base_image):
+        raise UserError(
+            f"--base-image {options.base_image!r} is not an image reference"
+        )
     nb, marked, analysis, diagnostics = analyse_notebook(
         path, options.capture, options.name
     )
@@ -478,20 +514,46 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
         cells_sha256=_cells_hash(marked),
         reference_profile=REFERENCE_PROFILE if captured.profile is not None else None,
     )
+    backend, backend_problem = build_backend_pin()
+    if backend_problem is not None:
+        diagnostics.append(backend_problem)
+    lock_bytes, locked = make_lock(
+        [*spec.requirements, *([backend] if backend else [])],
+        Platform(spec.python_version),
+        HashSource.from_environment(options.find_links),
+        _previous_lock(out),
+    )
+    packages, lib_problems = system_packages(p.name for p in locked)
+    diagnostics += lib_problems
+    base_image = (
+        options.base_image
+        or _built_base_image(out)
+        or f"python:{spec.python_version}-slim"
+    )
     template_root = options.template or service_template()
-    rendered = render_tree(template_root, build_context(spec))
+    context = build_context(spec)
+    context["base_image"] = base_image
+    context["lock_file"] = LOCK_FILE
+    context["system_packages"] = packages
+    context["build_backend_locked"] = backend is not None
+    context.update(ci_context())
+    context["deploy"] = deploy_context(spec)
+    rendered = render_tree(template_root, context)
     once = rendered.once
     files, format_problems = format_tree(rendered.files, package)
     diagnostics += format_problems
+    files.update(render_manifests(spec))
     for name, content in packaged.items():
         files[f"src/{package}/artifacts/{name}"] = content
     files[GOLDEN] = _golden(captured, key)
+    files[LOCK_FILE] = lock_bytes
     manifest: dict[str, Any] = {
         "nb2svc_version": __version__,
         "notebook": nb.name,
         "templates_sha256": hash_templates(template_root),
         "cells_sha256": spec.cells_sha256,
         "capture_key": key,
+        "base_image": base_image,
         "artifacts": {a.name: a.sha256 for a in spec.artifacts},
         "files": {
             rel: sha256(content)
@@ -542,6 +604,8 @@ class VerifyOptions:
     request_timeout: float = 60.0
     capture: tuple[CaptureSpec, ...] | None = None  # None: as the last build did
     name: str | None = None  # the service's name, as given to build --name
+    image: str | None = None  # verify the service's image (built as this tag)
+    keep_image: bool = False
 
 
 def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyReport:
@@ -571,6 +635,8 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
         timeout=options.timeout,
         startup_timeout=options.startup_timeout,
         request_timeout=options.request_timeout,
+        image=options.image,
+        keep_image=options.keep_image,
     )
     plan = verify_plan(nb, marked, analysis.functions)
     folder = path.resolve().parent

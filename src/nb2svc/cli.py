@@ -149,6 +149,29 @@ def _build_json(result: BuildResult, exit_code: int) -> dict[str, object]:
     }
 
 
+def _image_tag(value: str | None) -> str | None:
+    from nb2svc.naming import is_image_reference
+
+    if value is not None and ("@" in value or not is_image_reference(value)):
+        raise typer.BadParameter(
+            f"{value!r} is not an image tag like my-service:verify",
+            param_hint="--image",
+        )
+    return value
+
+
+def _base_image(value: str | None) -> str | None:
+    from nb2svc.naming import is_image_reference
+
+    if value is not None and not is_image_reference(value):
+        raise typer.BadParameter(
+            f"{value!r} is not an image reference like "
+            "python:3.11-slim or python:3.11-slim@sha256:<64 hex digits>",
+            param_hint="--base-image",
+        )
+    return value
+
+
 @app.command()
 def build(
     notebook: Annotated[
@@ -183,6 +206,25 @@ def build(
     ] = None,
     template: TemplateOption = None,
     as_json: JsonOption = False,
+    base_image: Annotated[
+        str | None,
+        typer.Option(
+            "--base-image",
+            metavar="IMAGE",
+            help="The Dockerfile's base image, best pinned by digest "
+            "(python:3.11-slim@sha256:...); default python:X.Y-slim, X.Y the "
+            "Python nb2svc runs on. Recorded in the manifest.",
+        ),
+    ] = None,
+    find_links: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--find-links",
+            metavar="DIR",
+            help="A folder of wheels: their hashes go into requirements.lock "
+            "without asking the package index.",
+        ),
+    ] = None,
     capture: Annotated[
         list[str] | None,
         typer.Option(
@@ -218,6 +260,8 @@ def build(
         capture=_capture_specs(capture),
         redact_examples=redact_examples,
         name=name,
+        base_image=_base_image(base_image),
+        find_links=tuple(find_links or ()),
     )
     result = _run_build(options, as_json=as_json)
     code = ExitCode.DRIFT if check and result.changes else ExitCode.OK
@@ -412,6 +456,20 @@ def verify_command(
         float, typer.Option(min=1.0, help="Seconds the service may take to be ready.")
     ] = 120.0,
     name: NameOption = None,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            metavar="TAG",
+            help="Verify the service's container image instead: build it as TAG "
+            "with the Docker engine, run it with its port on 127.0.0.1, compare "
+            "(needs the docker package: pip install 'nb2svc[docker]').",
+        ),
+    ] = None,
+    keep_image: Annotated[
+        bool,
+        typer.Option("--keep-image", help="With --image: keep the image afterwards."),
+    ] = False,
 ) -> None:
     """Prove the generated service answers what NOTEBOOK returns for its examples.
 
@@ -433,6 +491,8 @@ def verify_command(
             build=build,
             startup_timeout=startup_timeout,
             name=name,
+            image=_image_tag(image),
+            keep_image=keep_image,
         ),
         report,
         html,

@@ -80,6 +80,7 @@ class ExitCode(enum.IntEnum):
     SERVICE_FAILED = 8  # verify: the service did not start or answer
     NONDETERMINISTIC = 9  # verify: the notebook disagrees with itself
     HAND_EDITED = 10  # generated files were edited by hand (use --force)
+    LOCK_FAILED = 11  # the hashed lock can't be made (no index, no cached hashes)
     INTERRUPTED = 130
     INTERNAL = 70
 

@@ -281,3 +281,32 @@ def setting_env(prefix: str, name: str, others: frozenset[str] = frozenset()) ->
     ):
         return upper
     return f"{prefix}{upper}"
+
+
+#: A container image reference: [registry[:port]/]path[:tag][@sha256:digest], as the
+#: OCI distribution spec's grammar allows (lower-case path components).
+_IMAGE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@sha256:[0-9a-f]{64})?$"
+)
+
+
+def is_image_reference(value: str) -> bool:
+    return bool(_IMAGE.match(value))
+
+
+def k8s_name(package: str) -> str:
+    """A Kubernetes object name (an RFC 1035 label, room left for a ``-config``-like
+    suffix): ``fraud_scoring`` -> ``fraud-scoring``; long names keep a hash tail."""
+    import hashlib
+
+    name = dist_name(package).strip("-") or "service"
+    if not name[0].isalpha():
+        name = f"svc-{name}"
+    if len(name) > 48:
+        tail = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[:39].rstrip('-')}-{tail}"
+    return name

@@ -53,6 +53,8 @@ class Settings:
     timeout: int = 600
     startup_timeout: float = 120.0
     request_timeout: float = 60.0
+    image: str | None = None  # run the service as this image (built first), not here
+    keep_image: bool = False
 
 
 def verify_service(
@@ -125,17 +127,31 @@ def verify_service(
         )
 
     first = runs[-1]  # hash seed 0, like the build's capture
-    say(f"starting the service {target.package}")
     try:
-        service = run_service(
-            target.out,
-            target.package,
-            target.env_prefix,
-            first.inputs,
-            startup_timeout=settings.startup_timeout,
-            request_timeout=settings.request_timeout,
-            on_stage=say,
-        )
+        if settings.image is not None:
+            from nb2svc.verify.container import run_image_service
+
+            service = run_image_service(
+                target.out,
+                settings.image,
+                target.env_prefix,
+                first.inputs,
+                startup_timeout=settings.startup_timeout,
+                request_timeout=settings.request_timeout,
+                keep_image=settings.keep_image,
+                on_stage=say,
+            )
+        else:
+            say(f"starting the service {target.package}")
+            service = run_service(
+                target.out,
+                target.package,
+                target.env_prefix,
+                first.inputs,
+                startup_timeout=settings.startup_timeout,
+                request_timeout=settings.request_timeout,
+                on_stage=say,
+            )
     except ServiceError as exc:
         return replace(
             base,
@@ -385,6 +401,12 @@ def _environment(
         env.append(("kernel PYTHONHASHSEED", seeds))
         env += [(name, version) for name, version in sorted(first.versions.items())]
     version = sys.version.split()[0]
+    if service is not None and service.command[0] == "docker":
+        env.append(("service", service.python))  # the image, built and run
+        env.append(("service command", " ".join(service.command)))
+        env.append(("service start-up", f"{service.startup_seconds:.1f} s"))
+        env.append(("service stop", service.stopped))
+        return tuple(env)
     env.append(("service python", f"{sys.executable} ({version})"))
     if service is not None:
         shown = ["python", *service.command[1:]]

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import httpx
 
@@ -106,6 +106,7 @@ class RunningService:
         self.proc = proc
         self.log = log
         self.url = url
+        self.headers: dict[str, str] = {}  # a loopback process needs no API key
         self.stopped = ""
 
     def stop(self) -> str:
@@ -227,8 +228,23 @@ def _post(client: httpx.Client, path: str, value: Any) -> Answer:
     return Answer(response.status_code, None, text, seconds)
 
 
+class AnsweringService(Protocol):
+    """A started service as :func:`ask_service` sees it: a process or a container."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def log(self) -> Path: ...
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Sent with every request (the API key a container is started with)."""
+        ...
+
+
 def ask_service(
-    service: RunningService,
+    service: AnsweringService,
     inputs: Sequence[Any],
     request_timeout: float,
     on_example: Callable[[int], None] | None = None,
@@ -237,7 +253,10 @@ def ask_service(
     single: list[Answer] = []
     try:
         with httpx.Client(
-            base_url=service.url, timeout=request_timeout, trust_env=False
+            base_url=service.url,
+            timeout=request_timeout,
+            trust_env=False,
+            headers=service.headers,
         ) as client:
             for index, value in enumerate(inputs):
                 if on_example:
