@@ -61,6 +61,7 @@ def build_image(
 ) -> ImageResult:
     """Build ``context`` (a generated service) as image ``tag``; raise on failure."""
     import docker
+    import urllib3
 
     client = _client(tag)
     lines: list[str] = []
@@ -88,6 +89,10 @@ def build_image(
                 image_id = str(aux["ID"])
     except docker.errors.DockerException as exc:
         errors.append(str(exc))
+    except (OSError, urllib3.exceptions.HTTPError) as exc:
+        # The engine went away mid-build: urllib3's ProtocolError, or the requests
+        # errors around it (OSError), none of them a DockerException.
+        errors.append(f"the Docker engine stopped answering ({type(exc).__name__})")
     finally:
         client.close()
     if errors or not image_id:
