@@ -107,11 +107,27 @@ def _describe(fit: Fit, scan: NotebookScan) -> str:
     return what + ")"
 
 
-def pick_model(scan: NotebookScan) -> tuple[Fit, str]:
-    """The fit to serve and a note saying which one and why."""
+def pick_model(scan: NotebookScan, wanted: str | None = None) -> tuple[Fit, str]:
+    """The fit to serve and a note saying which one and why (`tag --static`)."""
     models = [f for f in scan.fits if not f.transformer and f.supervised]
     if not models:
         models = [f for f in scan.fits if not f.transformer]
+    if wanted is not None:
+        named = [f for f in scan.fits if f.obj == wanted]
+        if not named:
+            fitted = sorted({f.obj for f in models})
+            raise TagError(
+                diag(
+                    scan.nb,
+                    f"--model {wanted}: no top-level '{wanted}.fit(...)' in the "
+                    "notebook; models fitted: " + (", ".join(fitted) or "none"),
+                    "name one of the models fitted",
+                    "NB1209",
+                    severity=Severity.ERROR,
+                )
+            )
+        picked = named[-1]
+        return picked, f"model: picked {_describe(picked, scan)}, named with --model"
     if not models:
         raise TagError(
             diag(

@@ -13,6 +13,7 @@ from nb2svc.analysis import normalise_artifact
 from nb2svc.errors import Severity
 from nb2svc.model import RawNotebook, Role
 from nb2svc.tag.cells import CellPlanner
+from nb2svc.tag.choose import Choice
 from nb2svc.tag.flow import (
     Chain,
     TagError,
@@ -27,7 +28,13 @@ from nb2svc.tag.flow import (
 )
 from nb2svc.tag.kinds import kind_of
 from nb2svc.tag.proposal import EXAMPLE_ROWS, ORDER, NewCell, Proposal, quote
-from nb2svc.tag.scan import PREDICT_METHODS, Binding, Fit, scan_notebook
+from nb2svc.tag.scan import (
+    PREDICT_METHODS,
+    Binding,
+    Fit,
+    NotebookScan,
+    scan_notebook,
+)
 
 __all__ = ["EXAMPLE_ROWS", "NewCell", "Proposal", "TagError", "plan_tags"]
 
@@ -35,9 +42,71 @@ __all__ = ["EXAMPLE_ROWS", "NewCell", "Proposal", "TagError", "plan_tags"]
 class _Planner(CellPlanner):
     """One proposal for one notebook (use once)."""
 
-    def run(self) -> Proposal:
-        fit, note = pick_model(self.scan)
+    def __init__(
+        self, scan: NotebookScan, choice: Choice | None, wanted: str | None
+    ) -> None:
+        super().__init__(scan)
+        self.choice = choice
+        self.wanted = wanted
+
+    def _pick(self) -> Fit:
+        if self.choice is None:
+            fit, note = pick_model(self.scan, self.wanted)
+            self.p.notes.append(note)
+            return fit
+        choice = self.choice
+        if choice.model is None:
+            listed = "; ".join(c.line for c in choice.candidates) or "none"
+            raise TagError(
+                diag(
+                    self.nb,
+                    f"tag cannot tell which model to serve: {choice.why}. "
+                    f"Candidates: {listed}",
+                    "name the one to serve with --model NAME, or save it in the "
+                    "notebook (joblib.dump / pickle.dump)",
+                    "NB1209",
+                    severity=Severity.ERROR,
+                )
+            )
+        picked = next(c for c in choice.candidates if c.model == choice.model)
+        note = f"model: picked {picked.summary}, {choice.why}"
+        if choice.others:
+            note += "; other candidates: " + "; ".join(c.line for c in choice.others)
+        found = self._static_fit(choice)
+        if found is None:
+            how = (
+                f"built inside the notebook's function '{choice.fit.inside}'"
+                if choice.fit is not None and choice.fit.inside
+                else "not fitted by a top-level '<model>.fit(X, y)' under one name"
+            )
+            raise TagError(
+                diag(
+                    self.nb,
+                    f"the model to serve is {picked.summary} ({choice.why}), but it is "
+                    f"{how}, and tag cannot yet propose the service cells for it",
+                    "mark the cells by hand (docs/notebook-contract.md), or pick "
+                    "another model with --model NAME",
+                    "NB1210",
+                    choice.fit.cell if choice.fit is not None else None,
+                    severity=Severity.ERROR,
+                )
+            )
         self.p.notes.append(note)
+        return found
+
+    def _static_fit(self, choice: Choice) -> Fit | None:
+        """The statement that fits the chosen model, as the static scan sees it."""
+        name = choice.model.name if choice.model is not None else None
+        fits = [f for f in self.scan.fits if f.obj == name]
+        if choice.fit is not None:
+            fits = [f for f in fits if f.cell <= choice.fit.cell] or fits
+            same = [f for f in fits if f.cell == choice.fit.cell]
+            if choice.fit.inside is not None and not same:
+                return None
+        return fits[-1] if fits else None
+
+    def run(self) -> Proposal:
+        fit = self._pick()
         training = sorted(
             {f.cell for f in self.scan.fits} | {s.cell for s in self.scan.saves}
         )
@@ -453,6 +522,12 @@ def _rename(expr: ast.expr, old: str, new: str) -> ast.expr:
     return renamed
 
 
-def plan_tags(nb: RawNotebook) -> Proposal:
-    """The proposal for an unmarked notebook; TagError when there is nothing to serve."""
-    return _Planner(scan_notebook(nb)).run()
+def plan_tags(
+    nb: RawNotebook, choice: Choice | None = None, wanted: str | None = None
+) -> Proposal:
+    """The proposal for an unmarked notebook; TagError when there is nothing to serve.
+
+    `choice` is the model the traced run settled on (None: choose statically, the
+    `--static` way); `wanted` is the --model name for the static choice.
+    """
+    return _Planner(scan_notebook(nb), choice, wanted).run()
