@@ -53,7 +53,18 @@ def _same_data(a: DataInfo | None, b: DataInfo | None) -> bool:
         return False
     if a.ident and a.ident == b.ident:
         return True
-    return bool(set(a.names) & set(b.names))
+    if set(a.names) & set(b.names):
+        return True
+    # a copy made on the way (model.predict(X_train.values)): unnamed, same size
+    return (
+        not a.names
+        and a.shape is not None
+        and (a.shape, a.columns)
+        == (
+            b.shape,
+            b.columns,
+        )
+    )
 
 
 def _last_fit(trace: Trace, key: str) -> FitEvent | None:

@@ -206,8 +206,10 @@ class Tracer:
             self.busy = False
 
     def notebook_caller(self, frame: Any) -> Any:
-        """The notebook's frame that made this call, if it made it (decorators
-        between are fine; a call from inside another watched call is not)."""
+        """The notebook's frame that made this call, if it made it: decorators
+        between are fine; a call from inside another watched call, or from another
+        method of the same object (score calls predict), is not."""
+        this = frame.f_locals.get("self") if frame.f_code.co_argcount else None
         back = frame.f_back
         for _ in range(MAX_HOPS):
             if back is None:
@@ -215,6 +217,8 @@ class Tracer:
             if back.f_code.co_filename.startswith(self.prefix):
                 return back
             if back.f_code.co_name in WATCHED:
+                return None
+            if this is not None and back.f_locals.get("self") is this:
                 return None
             back = back.f_back
         return None

@@ -1,0 +1,326 @@
+"""`nb2svc tag` runs the notebook once in a real kernel under its tracer: what the
+tracer records (fits, uses, saves inside tuples and dicts, the notebook's own
+functions, never data), and how the model to serve is chosen from it (saved, else
+last used on held-out data, else it says it cannot tell and `--model` picks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from nb2svc.errors import ExitCode
+from nb2svc.notebook.reader import read_notebook
+from nb2svc.tag import TagResult, tag_notebook
+from nb2svc.tag.choose import choose_model
+from nb2svc.tag.trace import Trace, trace_notebook
+from tests.helpers import CellSpec, make_notebook, run_cli
+
+IMPORTS: CellSpec = (
+    "code",
+    "import pickle\n"
+    "import joblib\n"
+    "import numpy as np\n"
+    "import pandas as pd\n"
+    "from sklearn.cluster import KMeans\n"
+    "from sklearn.feature_extraction import DictVectorizer\n"
+    "from sklearn.linear_model import LogisticRegression\n"
+    "from sklearn.model_selection import cross_validate, train_test_split\n"
+    "from sklearn.neighbors import KNeighborsClassifier",
+)
+DATA: CellSpec = (
+    "code",
+    "rng = np.random.default_rng(0)\n"
+    "df = pd.DataFrame({'a': rng.normal(size=200), 'b': rng.normal(size=200),\n"
+    "                   'c': rng.normal(size=200),\n"
+    "                   'plan': rng.choice(['PLANTED-VALUE-x', 'basic'], 200)})\n"
+    "y = (df.a + df.b > 0).astype(int)\n"
+    "X_train, X_test, y_train, y_test = train_test_split(\n"
+    "    df[['a', 'b', 'c']], y, random_state=0)",
+)
+
+
+def traced(tmp_path: Path, cells: Sequence[CellSpec]) -> Trace:
+    path = make_notebook(tmp_path, [IMPORTS, DATA, *cells])
+    nb, _ = read_notebook(path)
+    return trace_notebook(nb, path.parent, 120)
+
+
+def tagged(tmp_path: Path, cells: Sequence[CellSpec], **options: object) -> TagResult:
+    path = make_notebook(tmp_path, [IMPORTS, DATA, *cells])
+    return tag_notebook(path, **options)  # type: ignore[arg-type]
+
+
+# --- what the tracer records --------------------------------------------------------
+
+
+def test_helper_built_models_saved_as_a_tuple(tmp_path: Path) -> None:
+    trace = traced(
+        tmp_path,
+        [
+            (
+                "code",
+                "def train(frame, target):\n"
+                "    dv = DictVectorizer(sparse=False)\n"
+                "    X = dv.fit_transform(frame.to_dict(orient='records'))\n"
+                "    model = LogisticRegression().fit(X, target)\n"
+                "    return dv, model\n"
+                "\n"
+                "dv, model = train(X_train, y_train)",
+            ),
+            (
+                "code",
+                "with open('model.bin', 'wb') as f_out:\n    pickle.dump((dv, model), f_out)",
+            ),
+            (
+                "code",
+                "def predict_one(customer):\n"
+                "    return model.predict_proba(dv.transform([customer]))[0, 1]\n"
+                "\n"
+                "predict_one({'a': 1.0, 'b': 0.5, 'c': 0.0})",
+            ),
+        ],
+    )
+    by_type = {m.short_type: m for m in trace.models}
+    dv, model = by_type["DictVectorizer"], by_type["LogisticRegression"]
+    assert (dv.name, dv.predicts, model.name, model.predicts) == (
+        "dv",
+        False,
+        "model",
+        True,
+    )
+    fit = next(f for f in trace.fits if f.model == model.key)
+    assert (fit.cell, fit.inside, fit.method) == (2, "train", "fit")
+    assert fit.x is not None and fit.x.shape == (150, 3)
+    assert fit.y is not None and fit.y.names == ("y_train",)
+    [save] = trace.saves
+    assert (save.cell, save.path, save.fmt) == (3, "model.bin", "pickle")
+    assert save.contents == (("[0]", dv.key), ("[1]", model.key))
+    use = next(u for u in trace.uses if u.model == model.key)
+    assert (use.cell, use.method, use.inside) == (4, "predict_proba", "predict_one")
+    assert use.x is not None and use.x.shape == (1, 3)
+    [train, predict_one] = trace.functions
+    assert (train.name, train.cell, predict_one.name) == ("train", 2, "predict_one")
+    assert train.args[0] is not None and train.args[0].names == ("X_train",)
+    assert (
+        predict_one.args[0] is not None and predict_one.args[0].type == "builtins.dict"
+    )
+    choice = choose_model(trace)
+    assert choice.model == model
+    assert "saved to model.bin in cell 4 (item [1] of what it saves)" in choice.why
+
+
+def test_search_cv_cross_validate_fit_predict_and_joblib_in_a_dict(
+    tmp_path: Path,
+) -> None:
+    trace = traced(
+        tmp_path,
+        [
+            (
+                "code",
+                "from sklearn.model_selection import GridSearchCV\n"
+                "search = GridSearchCV(LogisticRegression(), {'C': [0.1, 1.0]}, cv=3)\n"
+                "search.fit(X_train, y_train)\n"
+                "cv = cross_validate(KNeighborsClassifier(), X_train, y_train, cv=3,\n"
+                "                    return_estimator=True)",
+            ),
+            (
+                "code",
+                "km = KMeans(2, n_init=2, random_state=0)\nlabels = km.fit_predict(X_train)",
+            ),
+            ("code", "joblib.dump({'best': search.best_estimator_}, 'best.joblib')"),
+        ],
+    )
+    search = next(f for f in trace.fits if f.best is not None)
+    best = trace.model(search.best or "")
+    assert best.origin.startswith("best_estimator_ of")
+    folds = [m for m in trace.models if m.origin.startswith("cross_validate fold")]
+    assert [m.name for m in folds] == [f"cv['estimator'][{i}]" for i in range(3)]
+    km = next(f for f in trace.fits if f.method == "fit_predict")
+    assert trace.model(km.model).name == "km"
+    [save] = trace.saves
+    assert (save.fmt, save.path, save.contents) == (
+        "joblib",
+        "best.joblib",
+        (("['best']", best.key),),
+    )
+    assert choose_model(trace).model == best
+
+
+def test_records_descriptions_never_data(tmp_path: Path) -> None:
+    trace = traced(
+        tmp_path,
+        [
+            (
+                "code",
+                "clf = LogisticRegression().fit(X_train, y_train)\nclf.predict(df[['a', 'b', 'c']])",
+            )
+        ],
+    )
+    assert "PLANTED-VALUE" not in repr(trace)
+    fit = trace.fits[0]
+    assert fit.x is not None
+    assert (fit.x.columns, fit.x.dtypes) == (("a", "b", "c"), ("float64",) * 3)
+
+
+def test_a_fit_in_a_timed_cell_is_seen(tmp_path: Path) -> None:
+    trace = traced(
+        tmp_path, [("code", "%%time\nclf = LogisticRegression().fit(X_train, y_train)")]
+    )
+    assert [(f.cell, trace.model(f.model).name) for f in trace.fits] == [(2, "clf")]
+
+
+# --- the model the notebook settles on ----------------------------------------------
+
+
+def test_the_model_used_on_held_out_data_not_a_later_demo(tmp_path: Path) -> None:
+    """The static choice takes the demo (fitted last, its subset made by a function)
+    and calls it the full feature set; the traced run sees which model meets X_test."""
+    cells: list[CellSpec] = [
+        (
+            "code",
+            "full = LogisticRegression().fit(X_train, y_train)\nfull.predict_proba(X_test)",
+        ),
+        (
+            "code",
+            "def first_two(frame):\n    return frame[['a', 'b']]\n\n"
+            "demo = LogisticRegression().fit(first_two(X_train), y_train)\n"
+            "demo.score(first_two(X_train), y_train)",
+        ),
+    ]
+    result = tagged(tmp_path, cells)
+    assert result.exit_code is ExitCode.OK, result.diagnostics
+    note = result.notes[0]
+    assert note.startswith(
+        "model: picked 'full' (cell 3, LogisticRegression, fitted on X_train (150x3 "
+        "DataFrame)), the model the notebook uses last to predict on data it was not "
+        "trained on: predict_proba on X_test (50x3 DataFrame) in cell 3"
+    ), note
+    assert "full feature set" not in note
+    assert (
+        "other candidates: 'demo' (cell 4, LogisticRegression, fitted on a 150x2 DataFrame): not saved"
+        in note
+    )
+    static = tag_notebook(tmp_path / "nb.ipynb", static=True)
+    assert "picked 'demo'" in static.notes[0]
+
+
+def test_the_saved_model_not_an_exercise_at_the_end(tmp_path: Path) -> None:
+    cells: list[CellSpec] = [
+        (
+            "code",
+            "clf = LogisticRegression().fit(X_train, y_train)\njoblib.dump({'model': clf}, 'clf.joblib')",
+        ),
+        (
+            "code",
+            "# Exercise: try a neighbours model\nknn = KNeighborsClassifier().fit(X_train, y_train)\nknn.predict(X_test)",
+        ),
+    ]
+    result = tagged(tmp_path, cells)
+    assert result.exit_code is ExitCode.OK, result.diagnostics
+    assert "picked 'clf'" in result.notes[0]
+    assert (
+        "the model the notebook saves: saved to clf.joblib in cell 3 (item ['model']"
+        in result.notes[0]
+    )
+    assert (
+        "'knn' (cell 4, KNeighborsClassifier, fitted on X_train (150x3 DataFrame)): predict on X_test"
+        in result.notes[0]
+    )
+
+
+def test_nothing_to_tell_them_apart_is_refused_and_model_picks(tmp_path: Path) -> None:
+    cells: list[CellSpec] = [
+        (
+            "code",
+            "clf = LogisticRegression().fit(X_train, y_train)\nknn = KNeighborsClassifier().fit(X_train, y_train)",
+        ),
+        ("code", "print(clf.score(X_train, y_train), knn.predict(X_train)[:3])"),
+    ]
+    path = make_notebook(tmp_path, [IMPORTS, DATA, *cells])
+    code, output = run_cli("tag", path)
+    assert code == ExitCode.USER_ERROR, output
+    assert "tag cannot tell which model to serve" in output
+    assert "'clf' (cell 3, LogisticRegression" in output
+    assert "'knn' (cell 3, KNeighborsClassifier" in output
+    assert "--model NAME" in output
+    code, output = run_cli("tag", path, "--model", "knn")
+    assert code == ExitCode.OK, output
+    assert "picked 'knn' (cell 3, KNeighborsClassifier, fitted on X_train" in output
+    assert "the model named with --model (knn)" in output
+    code, output = run_cli("tag", path, "--model", "forest")
+    assert code == ExitCode.USER_ERROR, output
+    assert "--model forest: no model has that name" in output
+
+
+def test_a_model_built_inside_a_helper_is_named_not_missed(tmp_path: Path) -> None:
+    """Until tag proposes cells for it, it says which model it is (never another)."""
+    cells: list[CellSpec] = [
+        (
+            "code",
+            "def train(frame, target):\n"
+            "    model = LogisticRegression().fit(frame, target)\n"
+            "    return model\n\n"
+            "model = train(X_train, y_train)\n"
+            "baseline = KNeighborsClassifier().fit(X_train, y_train)",
+        ),
+        ("code", "joblib.dump(model, 'model.joblib')"),
+    ]
+    result = tagged(tmp_path, cells)
+    assert result.exit_code is ExitCode.USER_ERROR
+    [d] = result.diagnostics
+    assert "the model to serve is 'model' (cell 3, LogisticRegression" in d.message
+    assert "built inside the notebook's function 'train'" in d.message
+    static = tag_notebook(tmp_path / "nb.ipynb", static=True)
+    assert "picked 'baseline'" in static.notes[0]
+
+
+# --- running it ---------------------------------------------------------------------
+
+
+def test_a_failing_run_points_at_the_cell_and_suggests_static(tmp_path: Path) -> None:
+    cells: list[CellSpec] = [
+        ("code", "clf = LogisticRegression().fit(X_train, y_train)"),
+        ("code", "x = 1\nundefined_name + 1"),
+    ]
+    result = tagged(tmp_path, cells)
+    assert result.exit_code is ExitCode.NOTEBOOK_FAILED
+    [d] = result.diagnostics
+    assert d.location.cell == 3 and d.location.line == 2, d
+    assert "the run failed: raised NameError" in d.message
+    assert d.hint is not None and "nb2svc tag --static" in d.hint
+    assert tag_notebook(tmp_path / "nb.ipynb", static=True).exit_code is ExitCode.OK
+
+
+def test_static_runs_nothing(tmp_path: Path) -> None:
+    cells: list[CellSpec] = [
+        (
+            "code",
+            "clf = LogisticRegression().fit(X_train, y_train)\nclf.predict(X_test)",
+        ),
+        ("code", "open('ran.txt', 'w').close()"),
+    ]
+    path = make_notebook(tmp_path, [IMPORTS, DATA, *cells])
+    assert tag_notebook(path, static=True).trace is None
+    assert not (tmp_path / "ran.txt").exists()
+    result = tag_notebook(path)
+    assert result.trace is not None
+    assert (tmp_path / "ran.txt").exists()  # traced as build runs it, from its folder
+
+
+@pytest.mark.parametrize("static", [True, False])
+def test_both_modes_give_the_same_proposal_when_they_agree(
+    tmp_path: Path, static: bool
+) -> None:
+    cells: list[CellSpec] = [
+        (
+            "code",
+            "clf = LogisticRegression().fit(X_train, y_train)\nclf.predict(X_test)",
+        )
+    ]
+    result = tagged(tmp_path, cells, static=static)
+    assert result.exit_code is ExitCode.OK
+    assert "picked 'clf'" in result.notes[0]
+    assert "return clf.predict(features)" in result.diff
