@@ -324,3 +324,67 @@ def test_both_modes_give_the_same_proposal_when_they_agree(
     assert result.exit_code is ExitCode.OK
     assert "picked 'clf'" in result.notes[0]
     assert "return clf.predict(features)" in result.diff
+
+
+# --- checked before it is proposed ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("split", "fitted", "guard"),
+    [
+        (
+            "list(df['plan'])",
+            "make_pipeline(TfidfVectorizer(), LogisticRegression())",
+            "x = [raw] if isinstance(raw, str) else raw",
+        ),
+        (
+            "df[['a', 'b']].to_numpy().tolist()",
+            "LogisticRegression()",
+            "x = np.asarray(raw).reshape(1, -1) if np.ndim(raw) == 1 else raw",
+        ),
+    ],
+    ids=["one-text-becomes-a-list", "one-row-becomes-a-2d-batch"],
+)
+def test_one_input_is_batched_the_way_the_model_was_fed(
+    tmp_path: Path, split: str, fitted: str, guard: str
+) -> None:
+    """Static reading cannot tell these lists' kind: build then rejected the
+    proposal ('Iterable over raw text documents expected', 'Expected 2D array')."""
+    cells: list[CellSpec] = [
+        (
+            "code",
+            "from sklearn.feature_extraction.text import TfidfVectorizer\n"
+            "from sklearn.pipeline import make_pipeline\n"
+            f"rows = {split}\n"
+            "R_train, R_test, t_train, t_test = train_test_split(rows, y, random_state=0)\n"
+            f"model = {fitted}.fit(R_train, t_train)\n"
+            "model.predict(R_test)",
+        )
+    ]
+    result = tagged(tmp_path, cells)
+    assert result.exit_code is ExitCode.OK, result.diagnostics
+    assert guard in result.diff
+    assert result.notes[-1].startswith(
+        "checked: the tagged notebook runs as build runs it"
+    )
+
+
+def test_a_proposal_build_would_reject_is_reported_not_written(tmp_path: Path) -> None:
+    """A notebook that cannot run twice (os.mkdir of a folder the first run made):
+    build would fail on it, so tag says so instead of offering the proposal."""
+    cells: list[CellSpec] = [
+        ("code", "import os\nos.mkdir('outputs')"),
+        (
+            "code",
+            "clf = LogisticRegression().fit(X_train, y_train)\nclf.predict(X_test)",
+        ),
+    ]
+    path = make_notebook(tmp_path, [IMPORTS, DATA, *cells])
+    before = path.read_bytes()
+    code, output = run_cli("tag", path, "--write")
+    assert code == ExitCode.USER_ERROR, output
+    assert "the proposal fails when build runs it" in output
+    assert "FileExistsError" in output
+    assert "cell 4 (id=cell-2): line 2: error NB1211" in output
+    assert path.read_bytes() == before
+    assert not path.with_suffix(".ipynb.bak").exists()

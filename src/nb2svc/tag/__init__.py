@@ -128,6 +128,7 @@ def _tag(
 ) -> TagResult:
     from nb2svc.lint.outputs import read_extras
     from nb2svc.notebook.markers import mark_cells
+    from nb2svc.tag.check import check_by_running
     from nb2svc.tag.choose import choose_model
     from nb2svc.tag.trace import trace_notebook
 
@@ -179,7 +180,7 @@ def _tag(
             return TagResult(nb.name, "", (), failed, None, exc.exit_code)
         choice = choose_model(trace, model)
     try:
-        proposal = plan_tags(nb, choice, model if static else None)
+        proposal = plan_tags(nb, choice, model if static else None, trace)
     except TagError as exc:
         return TagResult(
             nb.name, "", (), (exc.diagnostic,), None, ExitCode.USER_ERROR, trace
@@ -189,6 +190,23 @@ def _tag(
     notes = list(proposal.notes)
     if edited.upgraded:
         notes.append("format: the notebook is nbformat v3; the tagged copy is v4")
+    if not static and not checks:
+        rejected = check_by_running(path, edited.content, timeout)
+        if rejected:
+            # Shown, so the user sees what was tried; never written.
+            return TagResult(
+                nb.name,
+                edited.diff,
+                tuple(notes),
+                (*proposal.diagnostics, *rejected),
+                None,
+                ExitCode.USER_ERROR,
+                trace,
+            )
+        notes.append(
+            "checked: the tagged notebook runs as build runs it, and its examples "
+            "go through preprocess and predict"
+        )
     return TagResult(
         nb.name,
         edited.diff,

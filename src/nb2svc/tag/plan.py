@@ -14,6 +14,7 @@ from nb2svc.errors import Severity
 from nb2svc.model import RawNotebook, Role
 from nb2svc.tag.cells import CellPlanner
 from nb2svc.tag.choose import Choice
+from nb2svc.tag.trace import DataInfo, Trace
 from nb2svc.tag.flow import (
     Chain,
     TagError,
@@ -43,11 +44,16 @@ class _Planner(CellPlanner):
     """One proposal for one notebook (use once)."""
 
     def __init__(
-        self, scan: NotebookScan, choice: Choice | None, wanted: str | None
+        self,
+        scan: NotebookScan,
+        choice: Choice | None,
+        wanted: str | None,
+        trace: Trace | None,
     ) -> None:
         super().__init__(scan)
         self.choice = choice
         self.wanted = wanted
+        self.trace = trace
 
     def _pick(self) -> Fit:
         if self.choice is None:
@@ -229,19 +235,42 @@ class _Planner(CellPlanner):
         b = self.scan.binding(preferred)
         return fallback if b is not None else preferred
 
+    def _traced_input(self, chain: Chain) -> DataInfo | None:
+        """What the traced run saw entering the first step (or the model)."""
+        trace, choice = self.trace, self.choice
+        if trace is None or choice is None or choice.fit is None:
+            return None
+        if not chain.steps:
+            return choice.fit.x
+        first = chain.steps[0]
+        if first.kind == "transform":
+            for model in trace.models:
+                if model.name == first.name:
+                    fits = [f for f in trace.fits if f.model == model.key]
+                    return fits[-1].x if fits else None
+            return None
+        if first.kind == "call":
+            calls = [f for f in trace.functions if f.name == first.name and f.args]
+            return calls[-1].args[0] if calls else None
+        return None
+
     def _preprocess(self, chain: Chain) -> list[NewCell]:
         steps = chain.steps
-        kind = kind_of(self.scan, chain.raw, chain.pos)
+        kind = input_kind(self._traced_input(chain)) or kind_of(
+            self.scan, chain.raw, chain.pos
+        )
         first_ctor = (
             self.scan.ctor_of(steps[0].name) or ""
             if steps and steps[0].kind == "transform"
             else ""
         )
-        text_guard = kind in ("series", "text") or first_ctor.endswith(
-            ("Vectorizer", "Tokenizer")
+        records_guard = kind == "records"
+        text_guard = not records_guard and (
+            kind in ("series", "text")
+            or first_ctor.endswith(("Vectorizer", "Tokenizer"))
         )
         array_guard = kind == "array" and not text_guard
-        if not steps and not text_guard and not array_guard:
+        if not steps and not (text_guard or array_guard or records_guard):
             self.p.notes.append(
                 f"preprocess: none; the model takes {ast.unparse(chain.raw)} as it is"
             )
@@ -249,7 +278,7 @@ class _Planner(CellPlanner):
         if (
             len(steps) == 1
             and steps[0].kind == "call"
-            and not (text_guard or array_guard)
+            and not (text_guard or array_guard or records_guard)
         ):
             b = self.scan.binding(steps[0].name)
             if b is not None and b.top_level:
@@ -262,7 +291,12 @@ class _Planner(CellPlanner):
                 return []
         name = self._function_name("preprocess", "prepare_input")
         lines = [f"def {name}(raw):"]
-        if text_guard:
+        if records_guard:
+            lines += [
+                "    # one record per request; the model takes a list of them",
+                "    x = [raw] if isinstance(raw, dict) else raw",
+            ]
+        elif text_guard:
             lines += [
                 "    # one text per request; the model takes a batch of them",
                 "    x = [raw] if isinstance(raw, str) else raw",
@@ -523,11 +557,40 @@ def _rename(expr: ast.expr, old: str, new: str) -> ast.expr:
 
 
 def plan_tags(
-    nb: RawNotebook, choice: Choice | None = None, wanted: str | None = None
+    nb: RawNotebook,
+    choice: Choice | None = None,
+    wanted: str | None = None,
+    trace: Trace | None = None,
 ) -> Proposal:
     """The proposal for an unmarked notebook; TagError when there is nothing to serve.
 
-    `choice` is the model the traced run settled on (None: choose statically, the
-    `--static` way); `wanted` is the --model name for the static choice.
+    `choice` is the model the traced run settled on and `trace` what that run
+    recorded (None: choose statically, the `--static` way); `wanted` is the --model
+    name for the static choice.
     """
-    return _Planner(scan_notebook(nb), choice, wanted).run()
+    return _Planner(scan_notebook(nb), choice, wanted, trace).run()
+
+
+def input_kind(info: DataInfo | None) -> str | None:
+    """'frame' | 'series' | 'array' | 'text' | 'records' | None, from what the traced
+    run saw: one request's value is then batched the way the model was fed."""
+    if info is None:
+        return None
+    dims = len(info.shape) if info.shape is not None else None
+    textual = bool(info.dtypes) and info.dtypes[0].startswith(("object", "<U", "str"))
+    if info.type.startswith("pandas.") and info.short_type == "DataFrame":
+        return "frame"
+    if info.type.startswith("pandas.") and info.short_type == "Series":
+        return "series" if textual else None
+    if info.type == "numpy.ndarray":
+        if dims == 2:
+            return "array"
+        return "text" if dims == 1 and textual else None
+    if info.type in ("builtins.list", "builtins.tuple"):
+        if info.item == "builtins.str":
+            return "text"
+        if info.item == "builtins.dict":
+            return "records"
+        if info.item in ("builtins.list", "builtins.tuple", "numpy.ndarray"):
+            return "array"
+    return None

@@ -32,6 +32,7 @@ class DataInfo:
     columns: tuple[str, ...] = ()
     dtypes: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
+    item: str | None = None  # a list's first item's type
     ident: int = field(default=0, compare=False)  # id() in the kernel, for this run
 
     @property
@@ -179,6 +180,7 @@ class Trace:
                 tuple(d.get("columns", ())),
                 tuple(d.get("dtypes", ())),
                 tuple(data_names.get((cell, str(d["id"])), ())),
+                d.get("item"),
                 int(d["id"]),
             )
 
