@@ -14,7 +14,6 @@ from nb2svc.errors import Severity
 from nb2svc.model import RawNotebook, Role
 from nb2svc.tag.cells import CellPlanner
 from nb2svc.tag.choose import Choice
-from nb2svc.tag.trace import DataInfo, Trace
 from nb2svc.tag.flow import (
     Chain,
     TagError,
@@ -36,6 +35,7 @@ from nb2svc.tag.scan import (
     NotebookScan,
     scan_notebook,
 )
+from nb2svc.tag.trace import DataInfo, Trace
 
 __all__ = ["EXAMPLE_ROWS", "NewCell", "Proposal", "TagError", "plan_tags"]
 
