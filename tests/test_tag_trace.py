@@ -16,7 +16,7 @@ from nb2svc.notebook.reader import read_notebook
 from nb2svc.tag import TagResult, tag_notebook
 from nb2svc.tag.choose import choose_model
 from nb2svc.tag.trace import Trace, trace_notebook
-from tests.helpers import CellSpec, make_notebook, run_cli
+from tests.helpers import CellSpec, make_notebook, run_cli, run_module
 
 IMPORTS: CellSpec = (
     "code",
@@ -91,6 +91,9 @@ def test_helper_built_models_saved_as_a_tuple(tmp_path: Path) -> None:
         "model",
         True,
     )
+    [dv_fit] = [f for f in trace.fits if f.model == dv.key]
+    assert (dv_fit.method, dv_fit.inside) == ("fit_transform", "train")
+    assert dv_fit.x is not None and dv_fit.x.item == "builtins.dict"
     fit = next(f for f in trace.fits if f.model == model.key)
     assert (fit.cell, fit.inside, fit.method) == (2, "train", "fit")
     assert fit.x is not None and fit.x.shape == (150, 3)
@@ -388,3 +391,86 @@ def test_a_proposal_build_would_reject_is_reported_not_written(tmp_path: Path) -
     assert "cell 4 (id=cell-2): line 2: error NB1211" in output
     assert path.read_bytes() == before
     assert not path.with_suffix(".ipynb.bak").exists()
+
+
+# --- idioms, end to end: tag, then build --verify -------------------------------------
+
+HELPER_TUPLE: list[CellSpec] = [
+    (
+        "code",
+        "import pickle\n"
+        "import numpy as np\n"
+        "import pandas as pd\n"
+        "from sklearn.feature_extraction import DictVectorizer\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.metrics import roc_auc_score\n"
+        "from sklearn.model_selection import train_test_split",
+    ),
+    (
+        "code",
+        "rng = np.random.default_rng(1)\n"
+        "n = 400\n"
+        "df = pd.DataFrame({'tenure': rng.integers(1, 72, n),\n"
+        "                   'monthlycharges': rng.normal(70, 20, n).round(2),\n"
+        "                   'contract': rng.choice(['monthly', 'one_year', 'two_year'], n)})\n"
+        "df['churn'] = ((df.contract == 'monthly') & (df.tenure < 20)).astype(int)\n"
+        "categorical = ['contract']\n"
+        "numerical = ['tenure', 'monthlycharges']\n"
+        "C = 1.0\n"
+        "df_full_train, df_test = train_test_split(df, test_size=0.2, random_state=1)",
+    ),
+    (
+        "code",
+        "def train(df_train, y_train, C=1.0):\n"
+        "    dicts = df_train[categorical + numerical].to_dict(orient='records')\n"
+        "    dv = DictVectorizer(sparse=False)\n"
+        "    X_train = dv.fit_transform(dicts)\n"
+        "    model = LogisticRegression(C=C, max_iter=1000)\n"
+        "    model.fit(X_train, y_train)\n"
+        "    return dv, model\n"
+        "\n"
+        "\n"
+        "def predict(df, dv, model):\n"
+        "    dicts = df[categorical + numerical].to_dict(orient='records')\n"
+        "    return model.predict_proba(dv.transform(dicts))[:, 1]\n"
+        "\n"
+        "\n"
+        "dv, model = train(df_full_train, df_full_train.churn.values, C=C)\n"
+        "roc_auc_score(df_test.churn.values, predict(df_test, dv, model))",
+    ),
+    (
+        "code",
+        "output_file = f'model_C{C}.bin'\n"
+        "with open(output_file, 'wb') as f_out:\n"
+        "    pickle.dump((dv, model), f_out)",
+    ),
+    (
+        "code",
+        "customer = {'tenure': 3, 'monthlycharges': 85.5, 'contract': 'monthly'}\n"
+        "X = dv.transform([customer])\n"
+        "model.predict_proba(X)[0, 1]",
+    ),
+]
+
+
+@pytest.mark.slow
+def test_helper_built_tuple_saved_with_pickle_scored_on_a_customer(
+    tmp_path: Path,
+) -> None:
+    path = make_notebook(tmp_path, HELPER_TUPLE, "churn.ipynb")
+    tagged_run = run_module("tag", path, "--write")
+    output = " ".join((tagged_run.stdout + tagged_run.stderr).split())
+    assert tagged_run.returncode == 0, output
+    assert (
+        "picked 'model' (cell 3, LogisticRegression, fitted on a 320x5 ndarray, "
+        "inside 'train'), the model the notebook saves: saved to model_C1.0.bin in "
+        "cell 4 (item [1] of what it saves)"
+    ) in output
+    assert "example: [customer], what the notebook scores in cell 5" in output
+    tagged_nb = path.read_text(encoding="utf-8")
+    assert "dv, model = pickle.load(handle)" in tagged_nb
+    assert "x = [raw] if isinstance(raw, dict) else raw" in tagged_nb
+    built = run_module("build", path, "-o", tmp_path / "out", "--verify", timeout=600)
+    output = built.stdout + built.stderr
+    assert built.returncode == 0, output
+    assert "the service matches the notebook (1/1 examples)" in output

@@ -218,8 +218,12 @@ class Tracer:
                 return back
             if back.f_code.co_name in WATCHED:
                 return None
-            if this is not None and back.f_locals.get("self") is this:
-                return None
+            if (
+                this is not None
+                and back.f_locals.get("self") is this
+                and callable(getattr(type(this), back.f_code.co_name, None))
+            ):
+                return None  # another method of the model (score calls predict)
             back = back.f_back
         return None
 

@@ -78,6 +78,7 @@ class _Planner(CellPlanner):
         note = f"model: picked {picked.summary}, {choice.why}"
         if choice.others:
             note += "; other candidates: " + "; ".join(c.line for c in choice.others)
+        self.p.notes.append(note)
         found = self._static_fit(choice)
         if found is None:
             how = (
@@ -97,25 +98,62 @@ class _Planner(CellPlanner):
                     severity=Severity.ERROR,
                 )
             )
-        self.p.notes.append(note)
         return found
 
     def _static_fit(self, choice: Choice) -> Fit | None:
-        """The statement that fits the chosen model, as the static scan sees it."""
+        """The statement that fits the chosen model, as the static scan sees it; for
+        a model fitted where tag cannot follow (inside a notebook function), the
+        notebook's last top-level call of it on data, if any."""
         name = choice.model.name if choice.model is not None else None
         fits = [f for f in self.scan.fits if f.obj == name]
         if choice.fit is not None:
             fits = [f for f in fits if f.cell <= choice.fit.cell] or fits
             same = [f for f in fits if f.cell == choice.fit.cell]
             if choice.fit.inside is not None and not same:
-                return None
-        return fits[-1] if fits else None
+                fits = []
+        if fits:
+            return fits[-1]
+        if name is None or not name.isidentifier():
+            return None
+        bound = self.scan.bindings.get(name, [])
+        calls = [
+            c
+            for c in self.scan.calls
+            if c.obj == name
+            and c.top_level
+            and c.arg is not None
+            and c.method in PREDICT_METHODS
+            and bound
+            and c.pos > bound[-1].pos
+        ]
+        if not calls:
+            return None
+        call = calls[-1]
+        arg = call.arg
+        assert arg is not None
+        stmt = next(st for _, p, st, _ in self.scan.statements if p == call.pos)
+        where = (
+            f"inside the notebook's function '{choice.fit.inside}'"
+            if choice.fit is not None and choice.fit.inside
+            else "where tag cannot follow its input"
+        )
+        self.p.notes.append(
+            f"input: '{name}' is fitted {where}; tag follows its input from "
+            f"where the notebook calls it, {cell_no(call.cell)}: "
+            f"{name}.{call.method}({ast.unparse(arg)})"
+        )
+        return Fit(name, call.cell, call.pos, stmt, arg, None, None, "use")
 
     def run(self) -> Proposal:
         fit = self._pick()
         training = sorted(
             {f.cell for f in self.scan.fits} | {s.cell for s in self.scan.saves}
         )
+        if self.trace is not None:  # what ran, fits inside functions included
+            training = sorted(
+                {f.cell for f in self.trace.fits if f.cell >= 0}
+                | {s.cell for s in self.trace.saves if s.cell >= 0}
+            )
         self.p.notes.append(
             "training: "
             + ", ".join(cell_no(c) for c in training)
@@ -329,7 +367,12 @@ class _Planner(CellPlanner):
         return [NewCell("end", 0, code, Role.PREPROCESS, key="preprocess", order=5)]
 
     def _predict(self, fit: Fit, chain: Chain) -> NewCell:
-        calls = [c for c in self.scan.calls if c.obj == fit.obj and c.pos > fit.pos]
+        calls = [
+            c
+            for c in self.scan.calls
+            if c.obj == fit.obj
+            and (c.pos > fit.pos or (fit.site == "use" and c.pos == fit.pos))
+        ]
         call = calls[-1] if calls else None
         method = call.method if call else "predict"
         subscript = call.subscript if call and call.subscript else ""
@@ -350,10 +393,63 @@ class _Planner(CellPlanner):
 
     # -- state: save (if needed) and load --------------------------------------------
 
+    def _traced_load(self, fit: Fit) -> tuple[list[str], set[str]] | None:
+        """Load lines for the file the traced run saw the notebook save the model in
+        (alone, or in a tuple or dict), and the names they bind; None to fall back."""
+        trace, choice = self.trace, self.choice
+        if trace is None or choice is None or choice.save is None:
+            return None
+        save = choice.save
+        path = normalise_artifact(save.path) if save.path else None
+        if (
+            save.fmt not in ("pickle", "joblib")
+            or path is None
+            or any(ch in path for ch in " ,\t=")
+            or save.inside is not None
+        ):
+            return None
+        keys = {k for _, k in save.contents}
+        if any(f.model in keys and f.seq > save.seq for f in trace.fits):
+            return None  # fitted again after it was saved: the file is stale
+        named = [(where, trace.model(k).name) for where, k in save.contents]
+        names = [n for _, n in named if n is not None and n.isidentifier()]
+        if (
+            len(names) != len(named)
+            or fit.obj not in names
+            or len(set(names)) != len(names)
+        ):
+            return None
+        if save.fmt == "joblib":
+            reading, lines = f"joblib.load({quote(path)})", []
+        else:
+            reading = "pickle.load(handle)"
+            lines = [f"with open({quote(path)}, {quote('rb')}) as handle:"]
+        indent = "    " if lines else ""
+        wheres = [w for w, _ in named]
+        size = save.value.length if save.value is not None else None
+        if wheres == [""]:
+            lines.append(f"{indent}{names[0]} = {reading}")
+        elif wheres == [f"[{i}]" for i in range(len(named))] and size == len(named):
+            lines.append(f"{indent}{', '.join(names)} = {reading}")
+        else:
+            lines.append(f"{indent}saved = {reading}")
+            lines += [f"{name} = saved{where}" for where, name in named]
+        self.artifacts.append(path)
+        self.p.notes.append(
+            f"load: the notebook saves {', '.join(repr(n) for n in names)} to {path} "
+            f"({cell_no(save.cell)}); the load cell reads "
+            + ("it" if len(names) == 1 else "them")
+        )
+        return lines, set(names)
+
     def _load(self, fit: Fit) -> str:
         lines: list[str] = []
         new_saves: dict[int, list[str]] = {}
         names = [fit.obj, *sorted(n for n in self.needs.state if n != fit.obj)]
+        traced = self._traced_load(fit)
+        if traced is not None:
+            lines += traced[0]
+            names = [n for n in names if n not in traced[1]]
         for name in names:
             ref = self._reference_pos(name, fit)
             self._check_picklable(name, ref)
@@ -466,6 +562,18 @@ class _Planner(CellPlanner):
     # -- the example -----------------------------------------------------------------
 
     def _example(self, fit: Fit, chain: Chain) -> NewCell:
+        if fit.site == "use":
+            # the data the notebook scores with the model it settles on
+            raw = ast.unparse(chain.raw)
+            value = (
+                raw if isinstance(chain.raw, ast.List) else f"{raw}[:{EXAMPLE_ROWS}]"
+            )
+            self.p.notes.append(
+                f"example: {value}, what the notebook scores in {cell_no(fit.cell)}"
+            )
+            return NewCell(
+                "end", 0, f"examples = {value}", Role.EXAMPLE, key="example", order=8
+            )
         test, split = held_out(self.scan, chain)
         base = base_name(chain.raw)
         raw_text = ast.unparse(chain.raw)

@@ -117,6 +117,7 @@ class SaveEvent:
     fmt: str  # pickle | joblib | skops | dill | cloudpickle | native
     contents: tuple[tuple[str, str], ...]  # (where in the saved value, model key)
     inside: str | None
+    value: DataInfo | None = None  # what was saved: a tuple of 2, say
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ class Trace:
                         e["fmt"],
                         tuple((c["path"], c["model"]) for c in e["contents"]),
                         e.get("inside"),
+                        info(e.get("value"), k),
                     )
                 )
             elif e["event"] == "function":
