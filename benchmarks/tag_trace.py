@@ -41,19 +41,33 @@ DEFAULT = (
 TIMEOUT = 600
 
 
+#: The kernel's own CPU seconds of the last plain / traced run: unlike wall time,
+#: hardly moved by other processes on a busy machine.
+KERNEL_CPU: dict[str, float] = {}
+
+
 def _plain(path: Path) -> None:
     import nbformat
 
     nb, _ = read_notebook(path)
     new_cell: Callable[[str], object] = nbformat.v4.new_code_cell
-    cells = [new_cell(c.source) for c in nb.cells if c.cell_type == "code"]
     with tempfile.TemporaryDirectory(prefix="nb2svc-bench-") as tmp:
+        out = Path(tmp) / "cpu.txt"
+        cells = [new_cell("import time as _t\n_cpu0 = _t.process_time()")]
+        cells += [new_cell(c.source) for c in nb.cells if c.cell_type == "code"]
+        cells.append(
+            new_cell(
+                f"with open({str(out)!r}, 'w') as _f:\n"
+                "    _f.write(str(_t.process_time() - _cpu0))"
+            )
+        )
         execute_in_kernel(cells, path.parent, TIMEOUT, kernel_env(), Path(tmp))
+        KERNEL_CPU["plain"] = float(out.read_text())
 
 
 def _traced(path: Path) -> None:
     nb, _ = read_notebook(path)
-    trace_notebook(nb, path.parent, TIMEOUT)
+    KERNEL_CPU["traced"] = trace_notebook(nb, path.parent, TIMEOUT).kernel_cpu_seconds
 
 
 def _tag(path: Path) -> None:
@@ -74,12 +88,16 @@ COLUMNS: dict[str, Callable[[Path], None]] = {
 }
 
 
-def _median_seconds(run: Callable[[Path], None], path: Path, repeat: int) -> float:
+def _median_seconds(
+    column: str, path: Path, repeat: int, cpu: dict[str, list[float]]
+) -> float:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        run(path)
+        COLUMNS[column](path)
         times.append(time.perf_counter() - started)
+        if column in KERNEL_CPU:
+            cpu.setdefault(column, []).append(KERNEL_CPU.pop(column))
     return statistics.median(times)
 
 
@@ -95,21 +113,22 @@ def main() -> None:
             target = Path(scratch) / "unmarked"
             shutil.copytree(UNMARKED, target)
             paths = [target / f"{stem}.ipynb" for stem in DEFAULT]
-        header = f"{'notebook':<24}" + "".join(f"{c:>9}" for c in COLUMNS)
+        header = f"{'notebook':<22}" + "".join(f"{c:>8}" for c in COLUMNS)
         print(
-            f"median of {args.repeat} runs, seconds (python {sys.version.split()[0]})"
+            f"median of {args.repeat} runs, wall seconds; kernel CPU seconds of the "
+            f"notebook's cells, plain and traced (python {sys.version.split()[0]})"
         )
-        print(header + f"{'overhead':>18}")
+        print(header + f"{'cpu plain':>11}{'cpu traced':>11}{'tracer overhead':>17}")
         for path in paths:
-            row = {
-                c: _median_seconds(run, path, args.repeat) for c, run in COLUMNS.items()
-            }
-            overhead = row["traced"] - row["plain"]
-            share = overhead / row["plain"] if row["plain"] else 0.0
+            cpu: dict[str, list[float]] = {}
+            row = {c: _median_seconds(c, path, args.repeat, cpu) for c in COLUMNS}
+            plain, traced = (statistics.median(cpu[c]) for c in ("plain", "traced"))
+            share = (traced - plain) / plain if plain else 0.0
             print(
-                f"{path.stem:<24}"
-                + "".join(f"{row[c]:>9.2f}" for c in COLUMNS)
-                + f"{overhead:>+10.2f} ({share:+.0%})"
+                f"{path.stem:<22}"
+                + "".join(f"{row[c]:>8.2f}" for c in COLUMNS)
+                + f"{plain:>11.2f}{traced:>11.2f}"
+                + f"{traced - plain:>+10.2f} ({share:+.0%})"
             )
 
 

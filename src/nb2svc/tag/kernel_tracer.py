@@ -7,20 +7,24 @@ predict or transform (and on what data), saves (and to which file, inside tuples
 dicts too), and which of the notebook's own functions data goes through. It records
 descriptions of data (type, shape, columns, dtypes), never the data itself.
 
-How: a profile function (sys.setprofile) that reacts only to calls made from the
-notebook's code (its cells and the functions they define) to methods and functions
-with the watched names; pickle.dump, a C function the profiler cannot see the
-arguments of, is wrapped. After each cell, the user namespace is looked through for
-the names bound to the objects and data seen. finish() writes everything as JSON.
+How: an IPython AST transformer rewrites, in each cell's code only, the calls of
+methods and functions with the watched names (`model.fit(X, y)` becomes
+`_nb2svc_trace_call(model, "fit", X, y)`) and decorates the functions the cells
+define; everything else runs untouched, at full speed (a profiler costs every call
+in the kernel, library code included). After each cell, the user namespace is looked
+through for the names bound to the objects and data seen. finish() writes everything
+as JSON.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import json
 import os
-import pickle
 import sys
 import time
+import types
 from typing import Any
 
 FIT = frozenset({"fit", "fit_transform", "fit_predict"})
@@ -35,15 +39,18 @@ USE = frozenset(
         "forecast",
     }
 )
+DUMP_MODULES = ("pickle", "_pickle", "joblib", "skops", "dill", "cloudpickle")
 #: Library functions that train or save, by name, with the modules they come from.
 TRAIN = {"train": ("xgboost", "lightgbm")}
 SEARCH = {"cross_validate": ("sklearn",)}
-DUMP = {"dump": ("joblib", "skops", "dill", "cloudpickle")}
+DUMP = {"dump": DUMP_MODULES}
 SAVE_METHODS = frozenset({"save_model", "save"})
 WATCHED = FIT | USE | frozenset(TRAIN) | frozenset(SEARCH) | frozenset(DUMP)
 WATCHED |= SAVE_METHODS
-#: How far up from a watched call the notebook's own frame may be (decorators).
-MAX_HOPS = 4
+#: This file's name in the kernel (trace.py compiles it so).
+OWN_FILE = "<nb2svc-tracer>"
+#: The kernel-side names the rewritten cells call (one underscore: no mangling).
+CALL, FUNCTION, DEFINED = "_nb2svc_trace_call", "_nb2svc_trace_fn", "_nb2svc_trace_def"
 MAX_EVENTS = 20_000
 MAX_ITEMS = 50
 #: Code IPython's %%time / %time runs the cell's code under.
@@ -137,14 +144,14 @@ class Tracer:
         self.keep: list[Any] = []  # keeps them alive, so their ids stay theirs
         self.objects: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
-        self.pending: dict[int, Any] = {}  # id(frame) -> what to do on its return
         self.cell_data: set[int] = set()  # ids of data seen in this cell
         self.snapshots: list[dict[str, Any]] = []
         self.calls: dict[str, int] = {}  # notebook function -> calls, from anywhere
         self.dropped = 0
         self.errors: list[str] = []
         self.started = time.perf_counter()
-        self.original_dump = pickle.dump
+        self.cpu_started = time.process_time()
+        self.rewriter: ast.NodeTransformer | None = None
 
     # --- objects and events ------------------------------------------------------
 
@@ -182,105 +189,93 @@ class Tracer:
             self.dropped += 1
         return event
 
-    # --- the profile function ----------------------------------------------------
+    # --- the rewritten calls ----------------------------------------------------
 
-    def profile(self, frame: Any, event: str, arg: Any) -> None:
-        if self.busy:
-            return
+    def call(self, this: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        """`this.name(*args, **kwargs)`, as the notebook wrote it, recorded."""
+        method = getattr(this, name)
+        done = self.before(this, name, args, kwargs) if not self.busy else None
+        result = method(*args, **kwargs)
+        if done is not None:
+            self.guarded(done, result)
+        return result
+
+    def function(self, func: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        """`name(*args, **kwargs)` for a function imported by name (`dump(m, f)`)."""
+        done = None
+        if not self.busy:
+            module = types.ModuleType(str(getattr(func, "__module__", "") or ""))
+            done = self.before(module, name, args, kwargs)
+        result = func(*args, **kwargs)
+        if done is not None:
+            self.guarded(done, result)
+        return result
+
+    def guarded(self, action: Any, *args: Any) -> Any:
         self.busy = True
         try:
-            if event == "call":
-                code = frame.f_code
-                if code.co_filename.startswith(self.prefix):
-                    self.on_notebook_function(frame)
-                elif code.co_name in WATCHED:
-                    self.on_call(frame, code.co_name)
-            elif event == "return" and self.pending:
-                done = self.pending.pop(id(frame), None)
-                if done is not None:
-                    done(arg)
+            return action(*args)
         except Exception as exc:  # never break the notebook
             if len(self.errors) < 20:
                 self.errors.append(f"{type(exc).__name__}: {exc}")
+            return None
         finally:
             self.busy = False
 
-    def notebook_caller(self, frame: Any) -> Any:
-        """The notebook's frame that made this call, if it made it: decorators
-        between are fine; a call from inside another watched call, or from another
-        method of the same object (score calls predict), is not."""
-        this = frame.f_locals.get("self") if frame.f_code.co_argcount else None
-        back = frame.f_back
-        for _ in range(MAX_HOPS):
-            if back is None:
-                return None
-            if back.f_code.co_filename.startswith(self.prefix):
-                return back
-            if back.f_code.co_name in WATCHED:
-                return None
-            if (
-                this is not None
-                and back.f_locals.get("self") is this
-                and callable(getattr(type(this), back.f_code.co_name, None))
-            ):
-                return None  # another method of the model (score calls predict)
-            back = back.f_back
-        return None
+    def before(
+        self, this: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        inside = self.inside_of_caller()
+        return self.guarded(self.dispatch, this, name, list(args), kwargs, inside)
 
     @staticmethod
-    def arguments(frame: Any) -> tuple[list[Any], dict[str, Any]]:
-        code = frame.f_code
-        local = frame.f_locals
-        names = code.co_varnames[: code.co_argcount]
-        args = [local.get(n) for n in names]
-        kwargs: dict[str, Any] = {}
-        if code.co_flags & 0x08:  # **kwargs
-            extra = code.co_varnames[code.co_argcount + code.co_kwonlyargcount]
-            if code.co_flags & 0x04:
-                extra = code.co_varnames[code.co_argcount + code.co_kwonlyargcount + 1]
-            kwargs = dict(local.get(extra) or {})
-        for n in code.co_varnames[
-            code.co_argcount : code.co_argcount + code.co_kwonlyargcount
-        ]:
-            kwargs[n] = local.get(n)
-        for n in names:
-            kwargs.setdefault(n, local.get(n))
-        return args, kwargs
+    def inside_of_caller() -> str | None:
+        # 0 this, 1 before, 2 call/function, 3 the notebook's code
+        name: str = sys._getframe(3).f_code.co_name
+        return None if name == "<module>" else name
 
-    def on_call(self, frame: Any, name: str) -> None:
-        caller = self.notebook_caller(frame)
-        if caller is None:
-            return
-        inside = caller.f_code.co_name
-        inside = None if inside == "<module>" else inside
-        module = str(frame.f_globals.get("__name__", ""))
-        args, kwargs = self.arguments(frame)
-        this = args[0] if args else None
-        if name in TRAIN and module.startswith(TRAIN[name]):
-            self.on_train(frame, args, kwargs, inside)
-        elif name in SEARCH and module.startswith(SEARCH[name]):
-            self.on_search(frame, inside)
-        elif name in DUMP and module.startswith(DUMP[name]):
-            value = args[0] if args else None
-            target = args[1] if len(args) > 1 else kwargs.get("filename")
-            self.on_save(value, target, module.split(".")[0], inside)
-        elif name in SAVE_METHODS and this is not None and model_like(this):
-            target = args[1] if len(args) > 1 else None
+    def dispatch(
+        self,
+        this: Any,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        inside: str | None,
+    ) -> Any:
+        if isinstance(this, types.ModuleType):
+            module = this.__name__
+            if name in TRAIN and module.startswith(TRAIN[name]):
+                return self.on_train(args, kwargs, inside)
+            if name in SEARCH and module.startswith(SEARCH[name]):
+                return self.on_search()
+            if name in DUMP and module.split(".")[0] in DUMP[name]:
+                value = args[0] if args else kwargs.get("value", kwargs.get("obj"))
+                target = args[1] if len(args) > 1 else None
+                for k in ("filename", "file"):
+                    target = kwargs.get(k, target)
+                fmt = module.split(".")[0].lstrip("_")
+                self.on_save(value, target, fmt, inside)
+            return None
+        if not model_like(this):
+            return None
+        if name in SAVE_METHODS:
+            target = args[0] if args else kwargs.get("fname")
             self.on_save(this, target, "native", inside)
-        elif name in FIT and this is not None and model_like(this):
-            self.on_fit(frame, name, this, args, kwargs, inside)
-        elif name in USE and this is not None and model_like(this):
-            self.on_use(frame, name, this, args, kwargs, inside)
+            return None
+        if name in FIT:
+            return self.on_fit(name, this, args, kwargs, inside)
+        if name in USE:
+            return self.on_use(name, this, args, kwargs, inside)
+        return None
 
     def on_fit(
         self,
-        frame: Any,
         name: str,
         this: Any,
         args: list[Any],
         kwargs: dict[str, Any],
         inside: str | None,
-    ) -> None:
+    ) -> Any:
         module = type(this).__module__
         event: dict[str, Any] = {"event": "fit", "method": name, "inside": inside}
         if module.startswith("statsmodels"):
@@ -292,8 +287,8 @@ class Tracer:
             formula = getattr(this, "formula", None)
             event["formula"] = formula if isinstance(formula, str) else None
         else:
-            x = args[1] if len(args) > 1 else kwargs.get("X", kwargs.get("x"))
-            y = args[2] if len(args) > 2 else kwargs.get("y")
+            x = args[0] if args else kwargs.get("X", kwargs.get("x"))
+            y = args[1] if len(args) > 1 else kwargs.get("y")
             event["x"] = self.data(x)
             event["y"] = self.data(y)
 
@@ -314,18 +309,17 @@ class Tracer:
                 event["best"] = self.key(best, f"best_estimator_ of {event['model']}")
             self.emit(event)
 
-        self.pending[id(frame)] = done
+        return done
 
     def on_use(
         self,
-        frame: Any,
         name: str,
         this: Any,
         args: list[Any],
         kwargs: dict[str, Any],
         inside: str | None,
-    ) -> None:
-        x = args[1] if len(args) > 1 else None
+    ) -> Any:
+        x = args[0] if args else None
         if x is None:
             for k in ("X", "x", "data", "exog", "steps", "start"):
                 if kwargs.get(k) is not None:
@@ -343,11 +337,11 @@ class Tracer:
             event["out"] = self.data(result)
             self.emit(event)
 
-        self.pending[id(frame)] = done
+        return done
 
     def on_train(
-        self, frame: Any, args: list[Any], kwargs: dict[str, Any], inside: str | None
-    ) -> None:
+        self, args: list[Any], kwargs: dict[str, Any], inside: str | None
+    ) -> Any:
         data = (
             args[1] if len(args) > 1 else kwargs.get("dtrain", kwargs.get("train_set"))
         )
@@ -364,16 +358,16 @@ class Tracer:
                 event["model"] = self.key(result, "train")
                 self.emit(event)
 
-        self.pending[id(frame)] = done
+        return done
 
-    def on_search(self, frame: Any, inside: str | None) -> None:
+    def on_search(self) -> Any:
         def done(result: Any) -> None:
             if isinstance(result, dict):
                 for i, est in enumerate(list(result.get("estimator", ()))[:MAX_ITEMS]):
                     if model_like(est):
                         self.key(est, f"cross_validate fold {i}")
 
-        self.pending[id(frame)] = done
+        return done
 
     def on_save(self, value: Any, target: Any, fmt: str, inside: str | None) -> None:
         path: str | None = None
@@ -407,48 +401,36 @@ class Tracer:
             }
         )
 
-    def on_notebook_function(self, frame: Any) -> None:
-        code = frame.f_code
-        name = code.co_name
-        if name.startswith("<"):  # a comprehension or lambda of the notebook
-            return
-        self.calls[name] = self.calls.get(name, 0) + 1
-        back = frame.f_back
-        if back is None or not back.f_code.co_filename.startswith(self.prefix):
-            return  # called by a library (df.apply(clean)): counted only
-        if len(self.events) >= MAX_EVENTS:
-            self.dropped += 1
-            return
-        inside = back.f_code.co_name
-        args, _ = self.arguments(frame)
-        event: dict[str, Any] = {
-            "event": "function",
-            "name": name,
-            "inside": None if inside == "<module>" else inside,
-            "args": [self.data(a) for a in args[:4]],
-        }
+    def defined(self, func: Any) -> Any:
+        """Decorates a function a cell defines: its calls from the notebook are
+        recorded (arguments and result described), from anywhere else counted."""
+        name = func.__name__
 
-        def done(result: Any) -> None:
-            event["out"] = self.data(result)
-            self.emit(event)
+        @functools.wraps(func)
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            frame = sys._getframe(1)
+            while frame.f_back is not None and frame.f_code.co_filename == OWN_FILE:
+                frame = frame.f_back  # train(...) goes through function()
+            caller = frame.f_code
+            if self.busy or not caller.co_filename.startswith(self.prefix):
+                return func(*args, **kwargs)
+            inside = None if caller.co_name == "<module>" else caller.co_name
+            event = self.guarded(
+                lambda: {
+                    "event": "function",
+                    "name": name,
+                    "inside": inside,
+                    "args": [self.data(a) for a in args[:4]],
+                }
+            )
+            result = func(*args, **kwargs)
+            if event is not None:
+                event["out"] = self.guarded(self.data, result)
+                self.guarded(self.emit, event)
+            return result
 
-        self.pending[id(frame)] = done
-
-    def dump(self, obj: Any, file: Any, *args: Any, **kwargs: Any) -> None:
-        """pickle.dump, watched (a C function: the profiler cannot see its arguments)."""
-        caller = sys._getframe(1)
-        if caller.f_code.co_filename.startswith(self.prefix) and not self.busy:
-            self.busy = True
-            try:
-                inside = caller.f_code.co_name
-                self.on_save(
-                    obj, file, "pickle", None if inside == "<module>" else inside
-                )
-            except Exception as exc:
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-            finally:
-                self.busy = False
-        self.original_dump(obj, file, *args, **kwargs)
+        return traced
 
     # --- cells -------------------------------------------------------------------
 
@@ -496,8 +478,7 @@ class Tracer:
         self.snapshots.append({"cell": self.cell, "models": models, "data": data})
 
     def finish(self, path: str) -> None:
-        sys.setprofile(None)
-        pickle.dump = self.original_dump
+        self.ip.ast_transformers.remove(self.rewriter)
         self.ip.events.unregister("pre_run_cell", self.pre_cell)
         self.ip.events.unregister("post_run_cell", self.post_cell)
         record = {
@@ -510,9 +491,53 @@ class Tracer:
             "dropped": self.dropped,
             "errors": self.errors,
             "seconds": time.perf_counter() - self.started,
+            "cpu_seconds": time.process_time() - self.cpu_started,
         }
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(record, fh)
+
+
+class Rewriter(ast.NodeTransformer):
+    """Rewrites a cell's watched calls into calls of the tracer, and decorates the
+    functions it defines (undecorated ones: a decorator like numba's wants the
+    function itself). Line numbers stay the notebook's."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in WATCHED:
+            target, extra = CALL, [func.value, ast.Constant(func.attr)]
+        elif isinstance(func, ast.Name) and func.id in WATCHED:
+            target, extra = FUNCTION, [func, ast.Constant(func.id)]
+        else:
+            return node
+        new = ast.Call(
+            ast.Name(target, ast.Load()), [*extra, *node.args], node.keywords
+        )
+        return ast.copy_location(new, node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        self.generic_visit(node)
+        if not node.decorator_list:
+            node.decorator_list = [
+                ast.copy_location(ast.Name(DEFINED, ast.Load()), node)
+            ]
+        return node
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        # methods stay as they are (a decorator would make them plain functions);
+        # the calls inside them are still rewritten
+        for stmt in node.body:
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+                for child in stmt.body:
+                    self.visit(child)
+            else:
+                self.visit(stmt)
+        return node
+
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        self.generic_visit(node)
+        return ast.fix_missing_locations(node)
 
 
 def install(cell_file: str) -> Tracer:
@@ -521,8 +546,11 @@ def install(cell_file: str) -> Tracer:
 
     ip = get_ipython()
     tracer = Tracer(os.path.dirname(cell_file), ip)
+    tracer.rewriter = Rewriter()
+    ip.user_ns[CALL] = tracer.call
+    ip.user_ns[FUNCTION] = tracer.function
+    ip.user_ns[DEFINED] = tracer.defined
     ip.events.register("pre_run_cell", tracer.pre_cell)
     ip.events.register("post_run_cell", tracer.post_cell)
-    pickle.dump = tracer.dump
-    sys.setprofile(tracer.profile)
+    ip.ast_transformers.append(tracer.rewriter)
     return tracer

@@ -143,6 +143,7 @@ class Trace:
     seconds: float  # wall time of the traced run, kernel start included
     dropped: int  # events over the limit, not recorded
     errors: tuple[str, ...]  # the tracer's own failures (the notebook ran on)
+    kernel_cpu_seconds: float = 0.0  # the kernel's CPU time from tracer to finish
 
     def model(self, key: str) -> TracedModel:
         return next(m for m in self.models if m.key == key)
@@ -260,6 +261,7 @@ class Trace:
             seconds,
             int(record["dropped"]),
             tuple(record["errors"]),
+            float(record["cpu_seconds"]),
         )
 
 
