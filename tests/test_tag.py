@@ -274,7 +274,8 @@ def test_write_keeps_a_backup_and_output_leaves_the_input(
     new = json.loads(tagged)
     kept = [c for c in new["cells"] if not c["id"].startswith("nb2svc-")]
     assert [c["id"] for c in kept] == [c["id"] for c in old["cells"]]
-    assert new["metadata"] == old["metadata"]
+    # ... but the service's name, kept so that a copy builds the same service.
+    assert new["metadata"] == {**old["metadata"], "nb2svc": {"name": "churn_pipeline"}}
     nbformat.validate(nbformat.reads(tagged, as_version=4))
     # Tagging the tagged notebook again proposes nothing.
     code, output = run_cli("tag", "--static", source, "--write")

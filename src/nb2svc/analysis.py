@@ -8,7 +8,7 @@ import posixpath
 import re
 import symtable
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nb2svc.errors import Diagnostic, Location, Severity
 from nb2svc.model import (
@@ -21,7 +21,7 @@ from nb2svc.model import (
     RoleFunction,
     Setting,
 )
-from nb2svc.naming import field_name
+from nb2svc.naming import field_name, setting_env
 
 #: Line magics that only affect the interactive session; removed with a warning.
 HARMLESS_MAGICS = frozenset(
@@ -487,6 +487,11 @@ def analyse(nb: RawNotebook, marked: list[MarkedCell], env_prefix: str) -> Analy
                 CodeBlock(cell_role, pc.marked.cell.index, pc.marked.cell.cell_id, code)
             )
 
+    names = frozenset(s.name for s in settings)
+    settings = [
+        replace(s, env=setting_env(env_prefix, s.name, names - {s.name}))
+        for s in settings
+    ]
     seen_fields: dict[str, str] = {}
     for s in settings:
         if s.name in seen_fields and seen_fields[s.name] != s.constant:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,7 @@ from nb2svc.model import (
     Artifact,
     ExampleSet,
     MarkedCell,
+    Progress,
     RawNotebook,
     Role,
     ServiceSpec,
@@ -77,6 +77,7 @@ class BuildOptions:
     check: bool = False
     template: Path | None = None
     capture: tuple[CaptureSpec, ...] = ()  # objects to save from the kernel
+    name: str | None = None  # the service's name [default: the notebook's, or its stem]
 
 
 @dataclass
@@ -91,8 +92,14 @@ class BuildResult:
     once: frozenset[str] = frozenset()  # user-owned files, created only when missing
 
 
-def default_out(notebook: Path) -> Path:
-    return Path("build") / package_name(notebook.stem)
+def service_package(nb: RawNotebook, notebook: Path, name: str | None = None) -> str:
+    """The service's package name: ``name`` (``--name``), else the name the notebook
+    stores (``metadata.nb2svc.name``, kept by ``nb2svc tag``), else its file's stem."""
+    return package_name(name or nb.service_name or notebook.stem)
+
+
+def default_out(notebook: Path, package: str | None = None) -> Path:
+    return Path("build") / (package or package_name(notebook.stem))
 
 
 def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -179,7 +186,7 @@ def _golden(captured: Captured, key: str) -> bytes:
 
 
 def analyse_notebook(
-    path: Path, capture: tuple[CaptureSpec, ...] = ()
+    path: Path, capture: tuple[CaptureSpec, ...] = (), name: str | None = None
 ) -> tuple[RawNotebook, list[MarkedCell], Analysis, list[Diagnostic]]:
     """Read, mark and analyse; raise ContractError with every problem at once.
 
@@ -191,7 +198,7 @@ def analyse_notebook(
     captured_cells, problems = capture_cells(nb, marked, capture)
     marked += captured_cells
     diagnostics += problems
-    package = package_name(path.stem)
+    package = service_package(nb, path, name)
     analysis = analyse(nb, marked, env_prefix(package))
     diagnostics += analysis.diagnostics
     if any(d.severity is Severity.ERROR for d in diagnostics):
@@ -260,13 +267,18 @@ def _missing_artifacts(
     return problems
 
 
-def build(options: BuildOptions) -> BuildResult:
-    """Build (or, with check=True, compare) the service package for a notebook."""
+def build(options: BuildOptions, progress: Progress | None = None) -> BuildResult:
+    """Build (or, with check=True, compare) the service package for a notebook.
+
+    ``progress`` hears what is happening (the notebook's cells as they run, say).
+    """
     path = options.notebook
-    nb, marked, analysis, diagnostics = analyse_notebook(path, options.capture)
+    nb, marked, analysis, diagnostics = analyse_notebook(
+        path, options.capture, options.name
+    )
     folder = path.resolve().parent
-    package = package_name(path.stem)
-    out = options.out or default_out(path)
+    package = service_package(nb, path, options.name)
+    out = options.out or default_out(path, package)
     if not options.check:
         check_output(out, force=options.force)  # before a possibly long notebook run
 
@@ -294,13 +306,22 @@ def build(options: BuildOptions) -> BuildResult:
     )
     executed = captured is None
     if captured is None:
+        if progress is not None:
+            progress(f"running {len(plan.cells)} cells of {nb.name} in a fresh kernel")
         try:
-            captured = run_capture(nb, folder, plan, options.timeout)
+            captured = run_capture(nb, folder, plan, options.timeout, progress)
         except NotebookExecutionError as exc:
-            # A load cell failing on a declared artifact that is still missing: say so.
             missing = _missing_artifacts(nb, analysis, folder)
-            if missing:
+            failed = {d.location.cell for d in exc.diagnostics}
+            if any(d.location.cell in failed for d in missing):
+                # The load cell failed on its own declared artifact, still missing:
+                # that is the cause.
                 raise ContractError([*missing, *exc.diagnostics]) from exc
+            if missing:
+                # Another cell failed (the one that would have saved it, say): that
+                # cause first, what follows from it after, the exit code of a run
+                # that failed.
+                raise NotebookExecutionError([*exc.diagnostics, *missing]) from exc
             raise
 
     missing = _missing_artifacts(nb, analysis, folder)
@@ -405,11 +426,10 @@ class VerifyOptions:
     startup_timeout: float = 120.0
     request_timeout: float = 60.0
     capture: tuple[CaptureSpec, ...] | None = None  # None: as the last build did
+    name: str | None = None  # the service's name, as given to build --name
 
 
-def verify(
-    options: VerifyOptions, progress: Callable[[str], None] | None = None
-) -> VerifyReport:
+def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyReport:
     """Prove the generated service answers what the notebook returns.
 
     With ``build`` (the default) the service is built into ``out`` first if it is
@@ -421,11 +441,15 @@ def verify(
     from nb2svc.verify.runner import Settings, verify_service
 
     path = options.notebook
-    out = options.out or default_out(path)
+    raw, _ = read_notebook(path)
+    package = service_package(raw, path, options.name)
+    out = options.out or default_out(path, package)
     if options.capture is None:
         options = replace(options, capture=_built_capture(out))
-    nb, marked, analysis, _ = analyse_notebook(path, options.capture or ())
-    target = _verify_target(options, nb, out)
+    nb, marked, analysis, _ = analyse_notebook(
+        path, options.capture or (), options.name
+    )
+    target = _verify_target(options, nb, out, package, progress)
     settings = Settings(
         tolerance=Tolerance(options.rtol, options.atol),
         runs=options.runs,
@@ -438,11 +462,16 @@ def verify(
     return verify_service(nb, folder, plan, target, settings, progress)
 
 
-def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> VerifyTarget:
+def _verify_target(
+    options: VerifyOptions,
+    nb: RawNotebook,
+    out: Path,
+    package: str,
+    progress: Progress | None = None,
+) -> VerifyTarget:
     """The service to verify in ``out``: built, rebuilt, or taken as it is."""
     from nb2svc.verify.runner import Target
 
-    package = package_name(options.notebook.stem)
     manifest = read_manifest(out) if out.is_dir() else None
     notes: list[Diagnostic] = []
     if manifest is None:
@@ -461,8 +490,13 @@ def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> Verify
             )
         build(
             BuildOptions(
-                options.notebook, out, options.timeout, capture=options.capture or ()
-            )
+                options.notebook,
+                out,
+                options.timeout,
+                capture=options.capture or (),
+                name=options.name,
+            ),
+            progress,
         )
         state = "built"
     elif manifest.get("notebook") != nb.name:
@@ -501,7 +535,9 @@ def _verify_target(options: VerifyOptions, nb: RawNotebook, out: Path) -> Verify
                     options.timeout,
                     check=True,
                     capture=options.capture or (),
-                )
+                    name=options.name,
+                ),
+                progress,
             )
             if not result.changes:
                 state = "up to date"

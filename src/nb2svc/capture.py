@@ -11,12 +11,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nb2svc.errors import Diagnostic, Location, NotebookExecutionError, Severity
 from nb2svc.model import (
     EXPORTED_ORDER,
     Cell,
+    CellStarted,
     ExampleSet,
     MarkedCell,
     RawNotebook,
@@ -24,6 +25,11 @@ from nb2svc.model import (
     RoleFunction,
 )
 from nb2svc.templates import jsonable_source, profile_source
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from nb2svc.model import Progress
 
 CAPTURE_VERSION = "3"
 PROFILE_VERSION = "1"
@@ -310,6 +316,37 @@ class KernelFailure(Exception):
         self.line = line
 
 
+def first_line(source: str) -> str:
+    """A cell's first line of code, for progress: no blank lines, no nb2svc directive."""
+    for line in source.splitlines():
+        text = line.strip()
+        if text and not text.replace(" ", "").startswith("#nb2svc:"):
+            return text
+    return ""
+
+
+def cell_progress(
+    plan: CapturePlan, steps: Sequence[str], progress: Progress | None
+) -> Callable[[int], None] | None:
+    """The kernel's on-cell callback that reports ``plan``'s cells as CellStarted
+    events; the cells the run appends after them are nb2svc's own ``steps``."""
+    if progress is None:
+        return None
+    report = progress
+    total = len(plan.cells)
+
+    def started(index: int) -> None:
+        if index < total:
+            cell = plan.cells[index]
+            event = CellStarted(index + 1, total, cell.origin, first_line(cell.source))
+        else:
+            step = steps[min(index - total, len(steps) - 1)] if steps else ""
+            event = CellStarted(total, total, None, step)
+        report(event)
+
+    return started
+
+
 def execute_in_kernel(
     cells: list[Any],
     folder: Path,
@@ -317,8 +354,10 @@ def execute_in_kernel(
     env: dict[str, str],
     workdir: Path,
     startup_timeout: int = 60,
+    on_cell: Callable[[int], None] | None = None,
 ) -> None:
-    """Run ``cells`` in a new python3 kernel whose working directory is ``folder``.
+    """Run ``cells`` in a new python3 kernel whose working directory is ``folder``;
+    ``on_cell(i)`` is called as cell ``i`` starts.
 
     The kernel listens on IPC files in ``workdir`` (no TCP ports) and is shut down
     whatever happens, Ctrl-C included. An async kernel manager: with a blocking one,
@@ -339,6 +378,8 @@ def execute_in_kernel(
 
     def on_cell_execute(cell: Any, cell_index: int) -> None:
         current[0] = cell_index
+        if on_cell is not None:
+            on_cell(cell_index)
 
     def on_notebook_start(notebook: Any) -> None:
         # Held until the end, then reaped: jupyter_client may drop its handle on a
@@ -415,9 +456,14 @@ def _shutdown(km: Any, processes: list[Any]) -> None:
 
 
 def run_capture(
-    nb: RawNotebook, notebook_dir: Path, plan: CapturePlan, timeout: int
+    nb: RawNotebook,
+    notebook_dir: Path,
+    plan: CapturePlan,
+    timeout: int,
+    progress: Progress | None = None,
 ) -> Captured:
-    """Run the plan in a fresh python3 kernel from the notebook's folder."""
+    """Run the plan in a fresh python3 kernel from the notebook's folder; each cell
+    is reported to ``progress`` as it starts."""
     import nbformat
 
     fn_names = {fn.role.value: fn.name for fn in plan.functions}
@@ -438,8 +484,12 @@ def run_capture(
                     f"{profile_source()!r}, {MAX_REFERENCE_ROWS}, {MAX_SINGLE_CALLS})\n"
                 )
             )
+        steps = ["capturing the examples' outputs", "profiling the reference data"]
+        on_cell = cell_progress(plan, steps, progress)
         try:
-            execute_in_kernel(cells, notebook_dir, timeout, kernel_env(), Path(tmp))
+            execute_in_kernel(
+                cells, notebook_dir, timeout, kernel_env(), Path(tmp), on_cell=on_cell
+            )
         except KernelFailure as failure:
             if (
                 failure.kind == "error"

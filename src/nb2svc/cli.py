@@ -95,14 +95,24 @@ TemplateOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print a machine-readable JSON result.")
 ]
+NameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        help="The service's name (package, environment variables, default --out) "
+        "[default: the name stored in the notebook by 'nb2svc tag', else the "
+        "notebook's file name].",
+    ),
+]
 
 
 def _run_build(options: BuildOptions, *, as_json: bool) -> BuildResult:
     from nb2svc import api, console
 
     try:
-        with console.err.status("building service from " + options.notebook.name):
-            return api.build(options)
+        title = "building service from " + options.notebook.name
+        with console.NotebookProgress(title) as progress:
+            return api.build(options, progress)
     except BaseException as exc:  # one edge where every failure becomes an exit code
         if isinstance(exc, typer.Exit | SystemExit):
             raise
@@ -166,6 +176,7 @@ def build(
             "(joblib, or :skops) and load them in the service.",
         ),
     ] = None,
+    name: NameOption = None,
 ) -> None:
     """Build an installable service package from NOTEBOOK."""
     from nb2svc import api, console
@@ -179,6 +190,7 @@ def build(
         check=check,
         template=template,
         capture=_capture_specs(capture),
+        name=name,
     )
     result = _run_build(options, as_json=as_json)
     code = ExitCode.DRIFT if check and result.changes else ExitCode.OK
@@ -207,7 +219,9 @@ def build(
             f"built {result.package} in {result.out} ({summary}{ran})", markup=False
         )
     if verify:
-        _verify(api.VerifyOptions(notebook, result.out, timeout, build=False))
+        _verify(
+            api.VerifyOptions(notebook, result.out, timeout, build=False, name=name)
+        )
     if image is not None and not check:
         _build_image(result.out, image)
 
@@ -283,12 +297,21 @@ def check(
     from nb2svc import api, console
     from nb2svc.errors import ExitCode
     from nb2svc.naming import package_name
+    from nb2svc.notebook.reader import read_notebook
 
     results = []
     for notebook in notebooks:
+        try:
+            stored = read_notebook(notebook)[0].service_name
+        except (
+            BaseException
+        ) as exc:  # one edge where every failure becomes an exit code
+            if isinstance(exc, typer.Exit | SystemExit):
+                raise
+            _fail(exc, as_json=as_json)
         options = api.BuildOptions(
             notebook=notebook,
-            out=out_root / package_name(notebook.stem),
+            out=out_root / package_name(stored or notebook.stem),
             timeout=timeout,
             check=True,
             template=template,
@@ -361,6 +384,7 @@ def verify_command(
     startup_timeout: Annotated[
         float, typer.Option(min=1.0, help="Seconds the service may take to be ready.")
     ] = 120.0,
+    name: NameOption = None,
 ) -> None:
     """Prove the generated service answers what NOTEBOOK returns for its examples.
 
@@ -381,6 +405,7 @@ def verify_command(
             atol=atol,
             build=build,
             startup_timeout=startup_timeout,
+            name=name,
         ),
         report,
         html,
@@ -396,8 +421,8 @@ def _verify(
     from nb2svc.verify.report import write_report
 
     try:
-        with console.err.status("verifying " + options.notebook.name) as status:
-            result = api.verify(options, progress=status.update)
+        with console.NotebookProgress("verifying " + options.notebook.name) as progress:
+            result = api.verify(options, progress)
         for path, write in ((report, write_report), (html, write_html)):
             if path is not None:
                 try:
@@ -520,7 +545,8 @@ def tag(
     candidates and --model picks one. Then: the imports; the steps from raw data to
     the model's input (preprocess); the model call (predict); held-out rows as the
     example; a save/load pair for a model that lives only in memory. Training cells
-    stay unmarked. Nothing is written without --write or --output.
+    stay unmarked. The tagged notebook keeps the service's name in its metadata, so
+    a copy builds the same service. Nothing is written without --write or --output.
     Exit codes: 0 proposed (or nothing to do), 1 no model to serve, 3 not a
     notebook, 4 the notebook failed to run, 5 cannot write.
     """

@@ -7,6 +7,14 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from nb2svc.errors import Diagnostic, Severity
 
@@ -14,6 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from nb2svc.lint import LintReport
+    from nb2svc.model import CellStarted, ProgressEvent
     from nb2svc.tag import TagResult
     from nb2svc.verify.model import Report as VerifyReport
     from nb2svc.writer import Change
@@ -145,3 +154,75 @@ def print_tag_result(
             "-o NEW.ipynb to apply it",
             markup=False,
         )
+
+
+class NotebookProgress:
+    """What a command that runs the notebook is doing, as it happens.
+
+    On a terminal: one live line (a spinner, a bar over the cells, "cell n/N" and the
+    cell's first line) that disappears when the command is done. Elsewhere (CI logs,
+    a pipe): one plain line per step and per cell, so a log shows where a long or
+    stuck run was. Called with the core's progress events (nb2svc.model.Progress).
+    """
+
+    #: Longest first line shown of a cell.
+    WIDTH = 80
+
+    def __init__(self, title: str, console: Console | None = None) -> None:
+        self.title = title
+        self.console = console or err
+        self._live: Progress | None = None
+        self._task: TaskID | None = None
+        self._titled = False
+
+    def __enter__(self) -> NotebookProgress:
+        if self.console.is_terminal:
+            self._live = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=20),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._live.start()
+            self._task = self._live.add_task(escape(self.title), total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if isinstance(event, str):
+            text, total, done = event, None, 0
+        else:
+            text, total, done = self.describe(event), event.total, event.number - 1
+            if event.cell is None:
+                done = event.total
+        if self._live is not None and self._task is not None:
+            self._live.update(
+                self._task, description=escape(text), total=total, completed=done
+            )
+        else:
+            self._plain(text)
+
+    @classmethod
+    def describe(cls, event: CellStarted) -> str:
+        if event.cell is None:
+            return event.first_line
+        line = event.first_line
+        if len(line) > cls.WIDTH:
+            line = line[: cls.WIDTH - 1] + "…"
+        return (
+            f"cell {event.number}/{event.total} (notebook cell {event.cell + 1}): "
+            f"{line}"
+        )
+
+    def _plain(self, text: str) -> None:
+        # The title only once something happens: a rebuild from the cache stays quiet.
+        if not self._titled:
+            self._titled = True
+            self.console.print(f"nb2svc: {self.title}", markup=False, highlight=False)
+        self.console.print(f"nb2svc: {text}", markup=False, highlight=False)

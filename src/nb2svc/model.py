@@ -6,6 +6,7 @@ notebook file -> RawNotebook -> (markers) MarkedCell -> (analysis) ServiceSpec
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,25 @@ class RawNotebook:
     name: str  # file name shown in messages, e.g. "fraud.ipynb"
     cells: tuple[Cell, ...]
     nbformat: int = 4
+    service_name: str | None = None  # metadata.nb2svc.name: overrides the file's stem
+
+
+@dataclass(frozen=True)
+class CellStarted:
+    """Progress of a notebook run: the kernel starts one of the cells it executes."""
+
+    number: int  # 1-based, among the `total` cells this run executes
+    total: int
+    cell: int | None  # the notebook cell's 0-based index; None: a step of nb2svc's own
+    first_line: (
+        str  # the cell's first line of code; for a step of nb2svc's, what it does
+    )
+
+
+#: What the core reports while it works, for the console to render (the core never
+#: prints): a stage, as text, or a notebook cell starting.
+ProgressEvent = str | CellStarted
+Progress = Callable[[ProgressEvent], None]
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,9 @@ def _contract(
     from nb2svc.analysis import analyse
     from nb2svc.naming import env_prefix, package_name
 
-    return analyse(nb, marked, env_prefix(package_name(path.stem))).diagnostics
+    return analyse(
+        nb, marked, env_prefix(package_name(nb.service_name or path.stem))
+    ).diagnostics
 
 
 def _context(

@@ -85,19 +85,23 @@ def parse_cell(source: str) -> PyCell:
     lines = source.splitlines()
     magics: list[Magic] = []
     first = next((i for i, text in enumerate(lines) if text.strip()), None)
+    captured = ""
     if first is not None and (match := _CELL_MAGIC.match(lines[first])):
         name = match.group("name")
-        magics.append(Magic(first + 1, "cell", name, lines[first].strip()))
+        binds = _capture_target(lines[first]) if name == "capture" else ()
+        magics.append(Magic(first + 1, "cell", name, lines[first].strip(), binds))
         if name not in PYTHON_CELL_MAGICS:
             blank = "\n" * source.count("\n")
             return PyCell(
                 source, blank, ast.Module([], []), tuple(magics), python=False
             )
         lines[first] = ""
+        # `%%capture out` binds out (the captured output): keep it bound.
+        captured = f"{binds[0]} = None" if binds else ""
     out: list[str] = []
     for number, text in enumerate(lines, start=1):
         if number - 1 == first and magics:
-            out.append("")
+            out.append(captured)
             continue
         if match := _SHELL_ASSIGN.match(text):
             targets = tuple(t.strip() for t in match.group("targets").split(","))
@@ -141,6 +145,12 @@ def parse_cell(source: str) -> PyCell:
     code = "\n".join(out) + ("\n" if source.endswith("\n") else "")
     tree, error, error_line = _parse(code)
     return PyCell(source, code, tree, tuple(magics), error, error_line)
+
+
+def _capture_target(line: str) -> tuple[str, ...]:
+    """The variable `%%capture [--no-stderr] [--no-stdout] [--no-display] [name]` binds."""
+    words = [w for w in line.split()[1:] if not w.startswith("-")]
+    return (words[0],) if words and words[0].isidentifier() else ()
 
 
 def _placeholder(text: str) -> str:

@@ -9,6 +9,7 @@ purpose (the orchestrator turns an unexpected exception into NB1199).
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 import symtable
 from collections.abc import Iterator
@@ -158,25 +159,40 @@ def _scope_names(code: str) -> tuple[set[str], set[str]]:
     return uses - binds, binds
 
 
-_LOOSE_BINDING = re.compile(
-    r"^\s*(?:(?:def|class)\s+(?P<def>\w+)|(?P<targets>[A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*=(?!=)"
-    r"|import\s+(?P<imp>[\w.]+)(?:\s+as\s+(?P<alias>\w+))?)"
-)
+_WORD = re.compile(r"[A-Za-z_]\w*")
+#: Lines that continue the statement above rather than start one.
+_CONTINUATION = re.compile(r"^(?:[)\]}]|(?:else|elif|except|finally|case)\b)")
 
 
-def _loose_bindings(source: str) -> set[str]:
-    """Best-effort names bound by a cell that does not parse."""
+def _top_level_chunks(code: str) -> list[str]:
+    """The cell cut before every unindented line that starts a statement; each chunk
+    keeps its lines' numbers (blank lines above it)."""
+    lines = code.splitlines()
+    starts = [
+        i
+        for i, text in enumerate(lines)
+        if text.strip()
+        and not text[0].isspace()
+        and not _CONTINUATION.match(text)
+        and not text.lstrip().startswith("#")
+    ]
+    bounds = sorted({0, *starts, len(lines)})
+    return ["\n" * a + "\n".join(lines[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def _salvaged_bindings(code: str) -> set[str]:
+    """Names a cell that does not parse may bind.
+
+    What its statements that do parse bind, and every name in the ones that don't:
+    the broken cell is reported once (NB1111), it must not also make every name it
+    would define look "used before defined" in the cells below.
+    """
     names: set[str] = set()
-    for line in source.splitlines():
-        match = _LOOSE_BINDING.match(line)
-        if not match:
-            continue
-        if match.group("def"):
-            names.add(match.group("def"))
-        elif match.group("targets"):
-            names.update(t.strip() for t in match.group("targets").split(","))
-        elif match.group("imp"):
-            names.add(match.group("alias") or match.group("imp").split(".")[0])
+    for chunk in _top_level_chunks(code):
+        try:
+            names |= _scope_names(chunk)[1]
+        except (SyntaxError, ValueError, RecursionError):
+            names |= set(_WORD.findall(chunk))
     return names
 
 
@@ -216,7 +232,7 @@ def check_hidden_state(ctx: LintContext) -> Iterator[Diagnostic]:
         except (SyntaxError, ValueError, RecursionError):
             names[index] = (set(), set())
         if cell.tree is None:
-            names[index][1].update(_loose_bindings(cell.source))
+            names[index][1].update(_salvaged_bindings(cell.code))
     defined: set[str] = set()
     for position, index in enumerate(order):
         uses, binds = names[index]

@@ -35,7 +35,9 @@ _FILTERS = (
     "detect_secrets.filters.heuristic.is_not_alphanumeric_string",
 )
 _ALLOWLISTED = re.compile(r"pragma:\s*allowlist[ -]secret", re.IGNORECASE)
-_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
+#: Not inside a longer number: a printed float's decimals (0.4010792443028479) are
+#: digits after a point, and a card number is followed by no decimal part either.
+_CARD = re.compile(r"(?<![\w.-])(?:\d[ -]?){12,18}\d(?![\w-]|\.\d)")
 _GOOGLE_KEY = re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")
 _TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.:@]+")
 _MAX_LINE = 4000  # longer lines are scanned in overlapping windows

@@ -130,4 +130,18 @@ def _from_nbnode(name: str, nb: Any, version: int, *, keep_ids: bool) -> RawNote
                 execution_count=cell.get("execution_count"),
             )
         )
-    return RawNotebook(name=name, cells=tuple(cells), nbformat=version)
+    return RawNotebook(
+        name=name,
+        cells=tuple(cells),
+        nbformat=version,
+        service_name=_service_name(nb.get("metadata", {})),
+    )
+
+
+def _service_name(metadata: Any) -> str | None:
+    """The service name stored in the notebook (``metadata.nb2svc.name``), if any:
+    `nb2svc tag` keeps the original's name there, so a tagged copy builds the same
+    service."""
+    ours = metadata.get("nb2svc") if isinstance(metadata, dict) else None
+    name = ours.get("name") if isinstance(ours, dict) else None
+    return name if isinstance(name, str) and name.strip() else None

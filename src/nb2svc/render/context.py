@@ -74,6 +74,10 @@ def build_context(spec: ServiceSpec) -> dict[str, Any]:
                 "name": s.name,
                 "constant": s.constant,
                 "env": s.env,
+                # The variable is not <prefix><NAME> (no stutter): read it by alias.
+                "env_alias": (
+                    s.env if s.env != f"{spec.env_prefix}{s.name.upper()}" else None
+                ),
                 "type": s.type,
                 "default": s.default,
             }

@@ -63,7 +63,8 @@ def _self_check(path: Path, content: str, proposal: Proposal) -> list[Diagnostic
         tagged.write_text(content, encoding="utf-8")
         nb, _ = read_notebook(tagged)
     marked, problems = mark_cells(nb)
-    problems += analyse(nb, marked, env_prefix(package_name(path.stem))).diagnostics
+    service = package_name(nb.service_name or path.stem)
+    problems += analyse(nb, marked, env_prefix(service)).diagnostics
     found = [
         Diagnostic(
             Severity.WARNING,
@@ -185,11 +186,20 @@ def _tag(
         return TagResult(
             nb.name, "", (), (exc.diagnostic,), None, ExitCode.USER_ERROR, trace
         )
-    edited = apply_proposal(path, path.read_text(encoding="utf-8"), proposal)
+    from nb2svc.naming import package_name
+
+    service = package_name(nb.service_name or path.stem)
+    edited = apply_proposal(path, path.read_text(encoding="utf-8"), proposal, service)
     checks = _self_check(path, edited.content, proposal)
     notes = list(proposal.notes)
     if edited.upgraded:
         notes.append("format: the notebook is nbformat v3; the tagged copy is v4")
+    if nb.service_name is None:
+        notes.append(
+            f"service name: {service}, kept in the notebook's metadata (nb2svc.name) "
+            "so that a tagged copy builds the same service; 'nb2svc build --name' "
+            "overrides it"
+        )
     if not static and not checks:
         rejected = check_by_running(path, edited.content, timeout)
         if rejected:

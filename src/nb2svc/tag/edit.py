@@ -104,8 +104,21 @@ def _edit_cells(
     return out
 
 
-def apply_proposal(path: Path, text: str, proposal: Proposal) -> Edited:
-    """The tagged notebook's text and the diff, for the file `path` whose text is `text`."""
+def _keep_name(metadata: dict[str, Any], service: str | None) -> None:
+    """Store the service's name in the notebook's metadata (``nb2svc.name``), unless
+    it has one: a tagged copy (``-o churn_tagged.ipynb``) then builds the same service,
+    with the same package and environment variables, as the original would."""
+    ours = metadata.get("nb2svc")
+    if service is None or (isinstance(ours, dict) and ours.get("name")):
+        return
+    metadata["nb2svc"] = {**(ours if isinstance(ours, dict) else {}), "name": service}
+
+
+def apply_proposal(
+    path: Path, text: str, proposal: Proposal, service: str | None = None
+) -> Edited:
+    """The tagged notebook's text and the diff, for the file `path` whose text is `text`;
+    ``service``: the service name to keep in the notebook's metadata."""
     import jupytext
     import nbformat
 
@@ -123,6 +136,9 @@ def apply_proposal(path: Path, text: str, proposal: Proposal) -> Edited:
             )
             new_cells = _edit_cells(cells, proposal, with_id)
             data["cells"] = new_cells
+            if not isinstance(data.get("metadata"), dict):
+                data["metadata"] = {}
+            _keep_name(data["metadata"], service)
             # Jupyter's own layout: one-space indent, sorted keys, UTF-8.
             content = (
                 json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
@@ -135,6 +151,7 @@ def apply_proposal(path: Path, text: str, proposal: Proposal) -> Edited:
             new_cells = _edit_cells(cells, proposal, with_id=True)
             node.cells = [from_dict({**c, "source": _source(c)}) for c in new_cells]
             node.nbformat_minor = max(int(node.get("nbformat_minor", 0)), 5)
+            _keep_name(node.metadata, service)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 content = writes(node)
@@ -144,6 +161,12 @@ def apply_proposal(path: Path, text: str, proposal: Proposal) -> Edited:
         cells = [dict(c) for c in node.cells]
         new_cells = _edit_cells(cells, proposal, with_id=False)
         node.cells = [from_dict({**c, "source": _source(c)}) for c in new_cells]
+        _keep_name(node.metadata, service)
+        if service is not None:  # jupytext writes no other metadata unless told
+            settings = node.metadata.setdefault("jupytext", {})
+            kept = str(settings.get("notebook_metadata_filter", "-all"))
+            if "nb2svc" not in kept.split(","):
+                settings["notebook_metadata_filter"] = f"nb2svc,{kept}"
         content = jupytext.writes(node, fmt="py:percent")
     diff = "\n".join(
         difflib.unified_diff(

@@ -23,12 +23,13 @@ from nb2svc.capture import (
     KERNEL_EXAMPLES_CODE,
     CapturePlan,
     KernelFailure,
+    cell_progress,
     execute_in_kernel,
     kernel_env,
     notebook_failure,
     plan_capture,
 )
-from nb2svc.model import MarkedCell, RawNotebook, Role, RoleFunction
+from nb2svc.model import MarkedCell, Progress, RawNotebook, Role, RoleFunction
 from nb2svc.templates import jsonable_source
 
 _VERIFY_CODE = KERNEL_EXAMPLES_CODE + r"""
@@ -121,6 +122,7 @@ def run_notebook(
     timeout: int,
     startup_timeout: int = 60,
     hash_seed: int = 0,
+    progress: Progress | None = None,
 ) -> NotebookRun:
     """Execute ``plan`` in a new python3 kernel whose working directory is ``folder``.
 
@@ -131,7 +133,7 @@ def run_notebook(
 
     A cell that raises, runs longer than ``timeout`` seconds or kills the kernel
     raises NotebookExecutionError naming the cell. The kernel is shut down whatever
-    happens, Ctrl-C included.
+    happens, Ctrl-C included. Each cell is reported to ``progress`` as it starts.
     """
     import nbformat
 
@@ -147,8 +149,13 @@ def run_notebook(
         cells = [new_cell(c.source) for c in plan.cells]
         cells.append(new_cell(call))
         env = kernel_env(hash_seed)
+        on_cell = cell_progress(
+            plan, ["calling the pipeline on the examples"], progress
+        )
         try:
-            execute_in_kernel(cells, folder, timeout, env, Path(tmp), startup_timeout)
+            execute_in_kernel(
+                cells, folder, timeout, env, Path(tmp), startup_timeout, on_cell
+            )
         except KernelFailure as failure:
             raise notebook_failure(
                 nb, plan, failure.index, failure.message, failure.hint, failure.line

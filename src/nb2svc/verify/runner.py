@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from nb2svc.errors import (
     ServiceError,
     Severity,
 )
-from nb2svc.model import RawNotebook
+from nb2svc.model import Progress, RawNotebook
 from nb2svc.verify.compare import Comparison, Difference, Tolerance, compare_values
 from nb2svc.verify.model import ExampleResult, Outcome, Report
 from nb2svc.verify.notebook import NotebookRun, run_notebook
@@ -30,7 +30,6 @@ from nb2svc.verify.service import Answer, ServiceRun, run_service
 from nb2svc.writer import sha256
 
 GOLDEN = "tests/golden/examples.json"
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -82,13 +81,15 @@ def verify_service(
             # so the artifacts it leaves next to the notebook are the build's.
             seed = settings.runs - number
             runs.append(
-                run_notebook(nb, folder, plan, settings.timeout, hash_seed=seed)
+                run_notebook(
+                    nb, folder, plan, settings.timeout, hash_seed=seed, progress=say
+                )
             )
     except NotebookExecutionError as exc:
         return replace(
             base,
             outcome=Outcome.NOTEBOOK_FAILED,
-            diagnostics=(*notes, *exc.diagnostics),
+            diagnostics=(*exc.diagnostics, *notes),  # the cause first
             environment=_environment(runs, None),
         )
     notes += _python_notes(nb.name, runs[0])
