@@ -90,8 +90,21 @@ def _saves_of(trace: Trace, key: str) -> list[tuple[SaveEvent, str]]:
     return [(s, where) for s in trace.saves for where, k in s.contents if k == key]
 
 
+def display_name(trace: Trace, model: TracedModel) -> str | None:
+    """The name the notebook knows the model by: bound to it, or a search's
+    `search.best_estimator_`."""
+    if model.name:
+        return model.name
+    fit = _last_fit(trace, model.key)
+    if fit is not None and fit.best == model.key:
+        search = trace.model(fit.model).name
+        return f"{search}.best_estimator_" if search else None
+    return None
+
+
 def _summary(trace: Trace, model: TracedModel) -> str:
-    name = f"'{model.name}'" if model.name else f"an unnamed {model.short_type}"
+    shown = display_name(trace, model)
+    name = f"'{shown}'" if shown else f"an unnamed {model.short_type}"
     fit = _last_fit(trace, model.key)
     parts = []
     if fit is not None:
@@ -141,15 +154,19 @@ def candidates(trace: Trace) -> tuple[Candidate, ...]:
     return tuple(found)
 
 
-def _matches(model: TracedModel, wanted: str) -> bool:
-    return wanted in model.names or wanted == model.short_type
+def _matches(trace: Trace, model: TracedModel, wanted: str) -> bool:
+    return (
+        wanted in model.names
+        or wanted == display_name(trace, model)
+        or wanted == model.short_type
+    )
 
 
 def choose_model(trace: Trace, wanted: str | None = None) -> Choice:
     """The model to serve, and why."""
     pool = candidates(trace)
     if wanted is not None:
-        picked = [c for c in pool if _matches(c.model, wanted)]
+        picked = [c for c in pool if _matches(trace, c.model, wanted)]
         if len(picked) != 1:
             why = f"--model {wanted}: " + (
                 "no model has that name" if not picked else "several models match"

@@ -100,6 +100,28 @@ class _Planner(CellPlanner):
             )
         return found
 
+    def _search_of(self, choice: Choice) -> Fit | None:
+        """For a search's best_estimator_, the search's own fit: the search predicts
+        with its best estimator, and the notebook names it."""
+        model, trace = choice.model, self.trace
+        if model is None or trace is None or choice.fit is None:
+            return None
+        if choice.fit.best != model.key:
+            return None
+        search = trace.model(choice.fit.model)
+        fits = [
+            f
+            for f in self.scan.fits
+            if f.obj == search.name and f.cell == choice.fit.cell
+        ]
+        if not fits:
+            return None
+        self.p.notes.append(
+            f"served through '{search.name}' ({search.short_type}), which predicts "
+            "with its best_estimator_"
+        )
+        return fits[-1]
+
     def _static_fit(self, choice: Choice) -> Fit | None:
         """The statement that fits the chosen model, as the static scan sees it; for
         a model fitted where tag cannot follow (inside a notebook function), the
@@ -111,10 +133,19 @@ class _Planner(CellPlanner):
             same = [f for f in fits if f.cell == choice.fit.cell]
             if choice.fit.inside is not None and not same:
                 fits = []
-        if fits:
+        if fits and fits[-1].x is not None:
             return fits[-1]
+        search = self._search_of(choice)
+        if search is not None:
+            return search
         if name is None or not name.isidentifier():
-            return None
+            return fits[-1] if fits else None
+        used = self._use_site(choice, name)
+        return used if used is not None else (fits[-1] if fits else None)
+
+    def _use_site(self, choice: Choice, name: str) -> Fit | None:
+        """The notebook's last top-level call of the model on data, as a Fit whose
+        input tag follows (statsmodels' fit() takes none; a helper's is local)."""
         bound = self.scan.bindings.get(name, [])
         calls = [
             c
@@ -132,11 +163,12 @@ class _Planner(CellPlanner):
         arg = call.arg
         assert arg is not None
         stmt = next(st for _, p, st, _ in self.scan.statements if p == call.pos)
-        where = (
-            f"inside the notebook's function '{choice.fit.inside}'"
-            if choice.fit is not None and choice.fit.inside
-            else "where tag cannot follow its input"
-        )
+        if choice.fit is not None and choice.fit.inside:
+            where = f"inside the notebook's function '{choice.fit.inside}'"
+        elif choice.fit is not None and choice.fit.formula:
+            where = f"by a formula ({choice.fit.formula!r})"
+        else:
+            where = "where tag cannot follow its input"
         self.p.notes.append(
             f"input: '{name}' is fitted {where}; tag follows its input from "
             f"where the notebook calls it, {cell_no(call.cell)}: "

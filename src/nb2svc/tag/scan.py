@@ -246,10 +246,12 @@ def _fit_of(stmt: ast.stmt, scan: NotebookScan, cell: int, pos: int) -> Fit | No
     if not (
         isinstance(call, ast.Call)
         and isinstance(call.func, ast.Attribute)
-        and call.func.attr == "fit"
+        and call.func.attr in ("fit", "fit_predict")
     ):
         return None
     receiver = call.func.value
+    if call.func.attr == "fit_predict" and not isinstance(receiver, ast.Name):
+        return None  # labels = KMeans(3).fit_predict(X): the model has no name
     if isinstance(receiver, ast.Name):
         obj, ctor = receiver.id, scan.ctor_of(receiver.id, pos)
     elif isinstance(receiver, ast.Call) and assigned:
