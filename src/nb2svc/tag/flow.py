@@ -18,6 +18,8 @@ from nb2svc.tag.scan import Binding, Fit, NotebookScan, call_name
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "__file__", "display"}
 _SPLITTERS = ("train_test_split",)
+#: Library containers a model's input is wrapped in (xgboost's native API).
+_WRAPPERS = ("DMatrix",)
 _HELD_OUT = (("train", "test"), ("train", "val"), ("train", "valid"), ("trn", "tst"))
 
 
@@ -169,6 +171,17 @@ def resolve_chain(
     """Follow the model's input back to the data it starts from, step by step."""
     if depth > 12:
         return Chain(expr, (), pos)
+    if (
+        isinstance(expr, ast.Call)
+        and expr.args
+        and isinstance(expr.func, ast.Attribute | ast.Name)
+        and (getattr(expr.func, "attr", None) or getattr(expr.func, "id", None))
+        in _WRAPPERS
+    ):
+        # xgb.DMatrix(X_test, label=y_test): the service wraps the raw rows itself
+        inner = resolve_chain(scan, expr.args[0], pos, depth + 1)
+        wrap = Step("call", ast.unparse(expr.func))
+        return Chain(inner.raw, (*inner.steps, wrap), inner.pos)
     if isinstance(expr, ast.Call) and len(expr.args) == 1 and not expr.keywords:
         func, arg = expr.func, expr.args[0]
         step: Step | None = None

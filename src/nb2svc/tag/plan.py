@@ -75,6 +75,20 @@ class _Planner(CellPlanner):
                 )
             )
         picked = next(c for c in choice.candidates if c.model == choice.model)
+        if choice.model.type.startswith("statsmodels.tsa."):
+            raise TagError(
+                diag(
+                    self.nb,
+                    f"the model to serve is {picked.summary} ({choice.why}), a "
+                    "forecasting model: its service would take a horizon and return "
+                    "dated values, which tag does not propose yet",
+                    "mark the cells by hand: a predict function taking the number of "
+                    "steps and returning the forecast (docs/notebook-contract.md)",
+                    "NB1212",
+                    choice.fit.cell if choice.fit is not None else None,
+                    severity=Severity.ERROR,
+                )
+            )
         note = f"model: picked {picked.summary}, {choice.why}"
         if choice.others:
             note += "; other candidates: " + "; ".join(c.line for c in choice.others)
@@ -408,9 +422,10 @@ class _Planner(CellPlanner):
         call = calls[-1] if calls else None
         method = call.method if call else "predict"
         subscript = call.subscript if call and call.subscript else ""
+        options = f", {call.options}" if call and call.options else ""
         name = self._function_name("predict", "predict_output")
         self.p.notes.append(
-            f"predict: '{fit.obj}.{method}(...){subscript}'"
+            f"predict: '{fit.obj}.{method}(...{options}){subscript}'"
             + (
                 f", as the notebook calls it in {cell_no(call.cell)}"
                 if call
@@ -418,7 +433,8 @@ class _Planner(CellPlanner):
             )
         )
         code = (
-            f"def {name}(features):\n    return {fit.obj}.{method}(features){subscript}"
+            f"def {name}(features):\n"
+            f"    return {fit.obj}.{method}(features{options}){subscript}"
         )
         self.need(free_names(code))
         return NewCell("end", 0, code, Role.PREDICT, key="predict", order=6)
@@ -643,6 +659,10 @@ class _Planner(CellPlanner):
             source_name is not None
             and origin is not None
             and changed_after(self.scan, source_name, origin.pos)
+            and all(  # what else it reads is there by then (mall[features])
+                self.scan.binding(n, origin.pos + 1) is not None
+                for n in free_names(value) - {source_name}
+            )
         ):
             self.p.notes.append(
                 f"{note}; taken right after {cell_no(origin.cell)}, before the "

@@ -80,6 +80,7 @@ class ModelCall:
     method: str
     subscript: str | None  # "[:, 1]" for model.predict_proba(X)[:, 1]
     arg: ast.expr | None = None  # the data it is called on
+    options: str = ""  # its keyword arguments: "num_iteration=gbm.best_iteration"
     top_level: bool = True  # in a statement at a cell's top level
 
 
@@ -335,9 +336,10 @@ def _model_calls(tree: ast.Module, cell: int, pos: int) -> Iterator[ModelCall]:
             if isinstance(parent, ast.Subscript) and parent.value is node:
                 # unparse the whole expression: a bare tuple of slices has no syntax
                 subscript = ast.unparse(parent)[len(ast.unparse(node)) :]
-            arg = node.args[0] if len(node.args) == 1 and not node.keywords else None
+            arg = node.args[0] if len(node.args) == 1 else None
+            options = ", ".join(ast.unparse(k) for k in node.keywords)
             yield ModelCall(
-                node.func.value.id, cell, pos, node.func.attr, subscript, arg
+                node.func.value.id, cell, pos, node.func.attr, subscript, arg, options
             )
 
 
