@@ -201,14 +201,24 @@ def _tag(
             "overrides it"
         )
     if not static and not checks:
-        rejected = check_by_running(path, edited.content, timeout)
+        # A model built from the notebook's own classes or functions: its saved copy
+        # refers to __main__, so build's capture passes and the service cannot load it.
+        rejected = [
+            replace(d, severity=Severity.ERROR)
+            for d in proposal.diagnostics
+            if d.code == "NB1207"
+        ]
+        rejected = rejected or check_by_running(path, edited.content, timeout)
         if rejected:
             # Shown, so the user sees what was tried; never written.
             return TagResult(
                 nb.name,
                 edited.diff,
                 tuple(notes),
-                (*proposal.diagnostics, *rejected),
+                (
+                    *(d for d in proposal.diagnostics if d.code != "NB1207"),
+                    *rejected,
+                ),
                 None,
                 ExitCode.USER_ERROR,
                 trace,

@@ -19,6 +19,7 @@ as JSON.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import json
 import os
@@ -76,9 +77,9 @@ def model_like(x: Any) -> bool:
         return False
     if type(x).__module__.startswith(("pandas.", "numpy.")):
         return False
-    return _callable(x, "predict") or (
-        _callable(x, "fit") and _callable(x, "transform")
-    )
+    if _callable(x, "predict") or _callable(x, "fit_predict"):
+        return True  # fit_predict only: an outlier detector or clusterer
+    return _callable(x, "fit") and _callable(x, "transform")
 
 
 def looks_fitted(x: Any) -> bool:
@@ -133,6 +134,35 @@ def describe(x: Any) -> dict[str, Any] | None:
     return d
 
 
+def main_references(obj: Any) -> list[str]:
+    """Classes and functions of the notebook (module __main__) the object holds: a
+    pickle refers to them by name, which a service cannot import."""
+    found: set[str] = set()
+    seen: set[int] = set()
+    work = [(obj, 0)]
+    while work and len(seen) < 20_000:
+        x, depth = work.pop()
+        if id(x) in seen or depth > 8:
+            continue
+        seen.add(id(x))
+        kind = type(x)
+        if getattr(kind, "__module__", None) == "__main__":
+            found.add(kind.__qualname__)
+        if isinstance(x, types.FunctionType | type) and x.__module__ == "__main__":
+            found.add(x.__qualname__)
+            continue
+        if isinstance(x, list | tuple | set | frozenset):
+            work += [(item, depth + 1) for item in list(x)[:MAX_ITEMS]]
+        elif isinstance(x, dict):
+            work += [(item, depth + 1) for item in list(x.values())[:MAX_ITEMS]]
+        elif isinstance(x, functools.partial):
+            work += [(x.func, depth + 1), (x.args, depth + 1)]
+        elif hasattr(x, "__dict__") and not isinstance(x, types.ModuleType):
+            with contextlib.suppress(TypeError):
+                work += [(item, depth + 1) for item in list(vars(x).values())]
+    return sorted(found)
+
+
 class Tracer:
     def __init__(self, cell_dir: str, ipython: Any) -> None:
         self.prefix: tuple[str, ...] = (cell_dir + os.sep, *MAGIC_FILES)
@@ -166,7 +196,7 @@ class Tracer:
             {
                 "key": key,
                 "type": type_name(obj),
-                "predicts": _callable(obj, "predict"),
+                "predicts": _callable(obj, "predict") or _callable(obj, "fit_predict"),
                 "origin": origin,
                 "cell": self.cell,
             }
@@ -481,6 +511,8 @@ class Tracer:
         self.ip.ast_transformers.remove(self.rewriter)
         self.ip.events.unregister("pre_run_cell", self.pre_cell)
         self.ip.events.unregister("post_run_cell", self.post_cell)
+        for entry, obj in zip(self.objects, self.keep, strict=True):
+            entry["main"] = self.guarded(main_references, obj) or []
         record = {
             "version": 1,
             "cells": self.cell - 1,

@@ -497,7 +497,10 @@ class _Planner(CellPlanner):
         traced = self._traced_load(fit)
         if traced is not None:
             lines += traced[0]
+            for name in sorted(traced[1]):
+                self._check_picklable(name, self._reference_pos(name, fit))
             names = [n for n in names if n not in traced[1]]
+        self._check_main_references()
         for name in names:
             ref = self._reference_pos(name, fit)
             self._check_picklable(name, ref)
@@ -536,6 +539,31 @@ class _Planner(CellPlanner):
                 + ("it" if len(saved) == 1 else "them")
             )
         return "\n".join(lines)
+
+    def _check_main_references(self) -> None:
+        """What the traced run saw: the chosen model holds the notebook's own classes
+        or functions (found however it was built)."""
+        model = self.choice.model if self.choice is not None else None
+        if model is None or not model.main or model.name is None:
+            return
+        if any(d.code == "NB1207" for d in self.p.diagnostics):
+            return  # said already, from the code
+        self.p.diagnostics.append(
+            diag(
+                self.nb,
+                f"'{model.name}' holds {', '.join(model.main)}, defined in the "
+                "notebook: its saved copy refers to __main__, which the service "
+                "cannot import",
+                "move those definitions into a .py module next to the notebook "
+                "and import them from there",
+                "NB1207",
+                (
+                    self.choice.fit.cell
+                    if self.choice is not None and self.choice.fit is not None
+                    else None
+                ),
+            )
+        )
 
     def _check_picklable(self, name: str, pos: int) -> None:
         """Warn when a saved object is built from classes or functions of the notebook:

@@ -65,6 +65,8 @@ class TracedModel:
     predicts: bool  # has predict(): a model; else a transformer
     origin: str  # fit | train | use | save | namespace | best_estimator_ of mN | ...
     bound: tuple[tuple[int, str], ...]  # (notebook cell, expression) after each cell
+    #: the notebook's own classes and functions it holds (a pickle names __main__)
+    main: tuple[str, ...] = ()
 
     @property
     def short_type(self) -> str:
@@ -248,6 +250,7 @@ class Trace:
                 bool(o["predicts"]),
                 o["origin"],
                 tuple(bound.get(o["key"], ())),
+                tuple(o.get("main", ())),
             )
             for o in record["objects"]
         )
