@@ -161,3 +161,21 @@ def test_verify_reports_each_cell_of_its_notebook_run(tmp_path: Path) -> None:
     assert any(
         isinstance(e, str) and e.startswith("starting the service") for e in events
     )
+
+
+def test_progress_never_shows_a_secret(tmp_path: Path) -> None:
+    key = "sk-proj-4f9XkL2mQ8vR1tY7uW3zA6bC0dE5gH9jK2nP4sT"  # fake, well-formed
+    path = make_notebook(
+        tmp_path,
+        [
+            ("code", "# nb2svc: imports\nimport math"),
+            ("code", f'TOKEN = "{key}"\nrows = [{{"a": 1.5}}]'),
+            *CELLS[2:],
+        ],
+    )
+    code, output = run_cli("build", path, "--out", tmp_path / "out")
+    assert code == ExitCode.OK, output
+    assert key not in output
+    assert 'nb2svc: cell 2/4 (notebook cell 2): TOKEN = "sk-p******** (47 chars)"' in (
+        output.splitlines()
+    )

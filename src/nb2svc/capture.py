@@ -332,13 +332,18 @@ def cell_progress(
     events; the cells the run appends after them are nb2svc's own ``steps``."""
     if progress is None:
         return None
+    from nb2svc.lint.secrets import redact_lines
+
     report = progress
     total = len(plan.cells)
+    # Shown on terminals and in CI logs: never a credential in clear.
+    lines = redact_lines([first_line(cell.source) for cell in plan.cells])
 
     def started(index: int) -> None:
         if index < total:
-            cell = plan.cells[index]
-            event = CellStarted(index + 1, total, cell.origin, first_line(cell.source))
+            event = CellStarted(
+                index + 1, total, plan.cells[index].origin, lines[index]
+            )
         else:
             step = steps[min(index - total, len(steps) - 1)] if steps else ""
             event = CellStarted(total, total, None, step)

@@ -191,6 +191,28 @@ def find_secrets(nb: RawNotebook, extras: NotebookExtras) -> list[Secret]:
     )
 
 
+def redact_lines(lines: list[str]) -> list[str]:
+    """The lines with every probable secret in them redacted, for text that nb2svc
+    shows (progress, logs); a line whose secret cannot be cut out is hidden whole."""
+    from detect_secrets.settings import transient_settings
+
+    numbered = list(enumerate(lines, start=1))
+    found: dict[int, set[str]] = {}
+    with _lock, transient_settings(_settings()):
+        for number, _kind, value in _scan(numbered, "cell.py"):
+            found.setdefault(number, set()).add(value)
+    shown = []
+    for number, line in numbered:
+        values = found.get(number, set())
+        if any(value not in line for value in values):
+            line = "(line hidden: it holds a possible secret)"
+        else:
+            for value in sorted(values, key=len, reverse=True):
+                line = line.replace(value, redact(value))
+        shown.append(line)
+    return shown
+
+
 def _drop_contained(secrets: list[Secret]) -> list[Secret]:
     """One report per credential: a value inside a longer one on the same line goes."""
     kept = []
