@@ -130,7 +130,7 @@ def test_hand_rolled_features_become_preprocess(
     result = proposals["house_prices"]
     text = notes(result)
     assert "picked 'gbr' (cell 11, GradientBoostingRegressor)" in text
-    assert "the last one fitted on the full feature set" in text
+    assert "the last one fitted, not on a column subset" in text
     assert "'quick' (cell 10, GradientBoostingRegressor, on a column subset" in text
     found = roles(result.content or "", "house_prices.ipynb", tmp_path)
     assert found["preprocess"][0].startswith("def add_features(df):")

@@ -151,7 +151,8 @@ def pick_model(scan: NotebookScan, wanted: str | None = None) -> tuple[Fit, str]
     else:
         picked = pool[-1]
         why = (
-            "the last one fitted on the full feature set"
+            "the last one fitted, not on a column subset (read from the code, "
+            "not run)"
             if len(models) > 1 and full
             else "the last one fitted"
         )
