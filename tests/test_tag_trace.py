@@ -474,3 +474,20 @@ def test_helper_built_tuple_saved_with_pickle_scored_on_a_customer(
     output = built.stdout + built.stderr
     assert built.returncode == 0, output
     assert "the service matches the notebook (1/1 examples)" in output
+
+
+def test_progress_shows_each_cell_of_both_runs(tmp_path: Path) -> None:
+    cells: list[CellSpec] = [
+        (
+            "code",
+            "clf = LogisticRegression().fit(X_train, y_train)\nclf.predict(X_test)",
+        )
+    ]
+    path = make_notebook(tmp_path, [IMPORTS, DATA, *cells])
+    code, output = run_cli("tag", path)
+    assert code == ExitCode.OK, output
+    # the traced run: the notebook's 3 cells (not the tracer's own)
+    assert "cell 3/3 (notebook cell 3): clf = LogisticRegression()" in output
+    assert "cell 4/3" not in output
+    # the check: the tagged notebook, run the way build runs it
+    assert "capturing the examples' outputs" in output

@@ -560,7 +560,14 @@ def tag(
             f"write a {notebook.suffix} file, like the input", param_hint="--output"
         )
     try:
-        result = tag_notebook(notebook, static=static, model=model, timeout=timeout)
+        if static:
+            result = tag_notebook(notebook, static=True, model=model)
+        else:
+            title = "tag: running " + notebook.name
+            with console.NotebookProgress(title) as progress:
+                result = tag_notebook(
+                    notebook, model=model, timeout=timeout, progress=progress
+                )
         written = None
         if result.content is not None and (write or output is not None):
             written = write_tagged(notebook, result.content, output)

@@ -24,7 +24,7 @@ from nb2svc.errors import (
     NotebookExecutionError,
     Severity,
 )
-from nb2svc.model import RawNotebook
+from nb2svc.model import Progress, RawNotebook
 from nb2svc.tag.edit import apply_proposal, write_tagged
 from nb2svc.tag.plan import Proposal, TagError, plan_tags
 from nb2svc.tag.trace import Trace
@@ -103,6 +103,7 @@ def tag_notebook(
     static: bool = False,
     model: str | None = None,
     timeout: int = DEFAULT_TIMEOUT,
+    progress: Progress | None = None,
 ) -> TagResult:
     """Propose markers for the notebook at `path`. Raises InputError if unreadable.
 
@@ -113,7 +114,7 @@ def tag_notebook(
 
     nb, _ = read_notebook(path)
     try:
-        return _tag(path, nb, static, model, timeout)
+        return _tag(path, nb, static, model, timeout, progress)
     except Exception as exc:  # a weird notebook must give a message, not a traceback
         return _failed(
             nb.name,
@@ -125,7 +126,12 @@ def tag_notebook(
 
 
 def _tag(
-    path: Path, nb: RawNotebook, static: bool, model: str | None, timeout: int
+    path: Path,
+    nb: RawNotebook,
+    static: bool,
+    model: str | None,
+    timeout: int,
+    progress: Progress | None,
 ) -> TagResult:
     from nb2svc.lint.outputs import read_extras
     from nb2svc.notebook.markers import mark_cells
@@ -164,7 +170,7 @@ def _tag(
     choice = None
     if not static:
         try:
-            trace = trace_notebook(nb, path.parent, timeout)
+            trace = trace_notebook(nb, path.parent, timeout, progress)
         except NotebookExecutionError as exc:
             failed = tuple(
                 replace(
@@ -208,7 +214,7 @@ def _tag(
             for d in proposal.diagnostics
             if d.code == "NB1207"
         ]
-        rejected = rejected or check_by_running(path, edited.content, timeout)
+        rejected = rejected or check_by_running(path, edited.content, timeout, progress)
         if rejected:
             # Shown, so the user sees what was tried; never written.
             return TagResult(

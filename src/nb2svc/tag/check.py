@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from nb2svc.errors import ContractError, Diagnostic, NotebookExecutionError, Severity
+from nb2svc.model import Progress
 
 
 def _rejected(d: Diagnostic, what: str) -> Diagnostic:
@@ -24,7 +25,9 @@ def _rejected(d: Diagnostic, what: str) -> Diagnostic:
     )
 
 
-def check_by_running(path: Path, content: str, timeout: int) -> list[Diagnostic]:
+def check_by_running(
+    path: Path, content: str, timeout: int, progress: Progress | None = None
+) -> list[Diagnostic]:
     """Errors `build` would report for the tagged `content` of the notebook at
     `path` (empty: it builds). Runs the whole tagged notebook from its folder."""
     from nb2svc.api import analyse_notebook
@@ -52,7 +55,7 @@ def check_by_running(path: Path, content: str, timeout: int) -> list[Diagnostic]
         nb, exported, example, True, analysis.functions, analysis.load_globals
     )
     try:
-        run_capture(nb, folder, plan, timeout)
+        run_capture(nb, folder, plan, timeout, progress)
     except NotebookExecutionError as exc:
         return [_rejected(d, "when build runs it") for d in exc.diagnostics]
     return []

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb2svc.model import RawNotebook
+from nb2svc.model import Progress, RawNotebook
 
 #: Record format version the tracer writes.
 TRACE_VERSION = 1
@@ -272,15 +272,19 @@ def tracer_source() -> str:
     return (Path(__file__).parent / "kernel_tracer.py").read_text(encoding="utf-8")
 
 
-def trace_notebook(nb: RawNotebook, folder: Path, timeout: int) -> Trace:
+def trace_notebook(
+    nb: RawNotebook, folder: Path, timeout: int, progress: Progress | None = None
+) -> Trace:
     """Run every code cell of the notebook once, in order, in a fresh kernel from
-    `folder`, under the tracer. NotebookExecutionError names the cell that failed."""
+    `folder`, under the tracer. NotebookExecutionError names the cell that failed;
+    each notebook cell is reported to `progress` as it starts."""
     import nbformat
 
     from nb2svc.capture import (
         CapturePlan,
         KernelCell,
         KernelFailure,
+        cell_progress,
         execute_in_kernel,
         kernel_env,
         notebook_failure,
@@ -303,6 +307,17 @@ def trace_notebook(nb: RawNotebook, folder: Path, timeout: int) -> Trace:
         finish = KernelCell(f"__nb2svc_tracer.finish({str(out)!r})\n", None)
         plan = CapturePlan((*cells, finish), (), ())
         new_cell: Any = nbformat.v4.new_code_cell
+        # Progress counts the notebook's cells only: not the tracer's own first cell.
+        report = cell_progress(
+            CapturePlan(tuple(cells[1:]), (), ()),
+            ["reading what the run recorded"],
+            progress,
+        )
+
+        def on_cell(index: int) -> None:
+            if report is not None and index > 0:
+                report(index - 1)
+
         try:
             execute_in_kernel(
                 [new_cell(c.source) for c in plan.cells],
@@ -310,6 +325,7 @@ def trace_notebook(nb: RawNotebook, folder: Path, timeout: int) -> Trace:
                 timeout,
                 kernel_env(),
                 Path(tmp),
+                on_cell=on_cell,
             )
         except KernelFailure as failure:
             error = notebook_failure(
