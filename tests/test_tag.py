@@ -1,4 +1,4 @@
-"""`nb2svc tag` without a kernel: what it proposes for the unmarked test notebooks, how it
+"""`nb2svc tag --static` (no kernel): what it proposes for the unmarked test notebooks, how it
 writes, and that weird notebooks give a message, never a traceback.
 
 tests/test_tag_e2e.py builds and verifies the services of the tagged notebooks.
@@ -47,7 +47,9 @@ def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def proposals(fixtures: Path) -> dict[str, TagResult]:
-    return {p.stem: tag_notebook(p) for p in sorted(fixtures.glob("*.ipynb"))}
+    return {
+        p.stem: tag_notebook(p, static=True) for p in sorted(fixtures.glob("*.ipynb"))
+    }
 
 
 def roles(content: str, name: str, tmp_path: Path) -> dict[str, list[str]]:
@@ -128,7 +130,7 @@ def test_hand_rolled_features_become_preprocess(
     result = proposals["house_prices"]
     text = notes(result)
     assert "picked 'gbr' (cell 11, GradientBoostingRegressor)" in text
-    assert "the last one fitted on the full feature set" in text
+    assert "the last one fitted, not on a column subset" in text
     assert "'quick' (cell 10, GradientBoostingRegressor, on a column subset" in text
     found = roles(result.content or "", "house_prices.ipynb", tmp_path)
     assert found["preprocess"][0].startswith("def add_features(df):")
@@ -238,7 +240,7 @@ def test_lint_finds_the_hidden_state(tmp_path: Path) -> None:
 
 
 def test_tag_is_deterministic(fixtures: Path, proposals: dict[str, TagResult]) -> None:
-    again = tag_notebook(fixtures / "house_prices.ipynb")
+    again = tag_notebook(fixtures / "house_prices.ipynb", static=True)
     assert again == proposals["house_prices"]
 
 
@@ -248,7 +250,7 @@ def test_tag_is_deterministic(fixtures: Path, proposals: dict[str, TagResult]) -
 def test_without_flags_nothing_is_written(fixtures: Path, tmp_path: Path) -> None:
     source = shutil.copy(fixtures / "churn_pipeline.ipynb", tmp_path)
     before = Path(source).read_bytes()
-    code, output = run_cli("tag", source)
+    code, output = run_cli("tag", "--static", source)
     assert code == ExitCode.OK
     assert "+# nb2svc: predict" in output and "nothing written" in output
     assert Path(source).read_bytes() == before
@@ -260,10 +262,10 @@ def test_write_keeps_a_backup_and_output_leaves_the_input(
 ) -> None:
     source = Path(shutil.copy(fixtures / "churn_pipeline.ipynb", tmp_path))
     before = source.read_bytes()
-    code, output = run_cli("tag", source, "-o", tmp_path / "tagged.ipynb")
+    code, output = run_cli("tag", "--static", source, "-o", tmp_path / "tagged.ipynb")
     assert code == ExitCode.OK and source.read_bytes() == before
     tagged = (tmp_path / "tagged.ipynb").read_text()
-    code, output = run_cli("tag", source, "--write")
+    code, output = run_cli("tag", "--static", source, "--write")
     assert code == ExitCode.OK and "the original is kept as" in output
     assert (tmp_path / "churn_pipeline.ipynb.bak").read_bytes() == before
     assert source.read_text() == tagged
@@ -276,16 +278,16 @@ def test_write_keeps_a_backup_and_output_leaves_the_input(
     assert new["metadata"] == {**old["metadata"], "nb2svc": {"name": "churn_pipeline"}}
     nbformat.validate(nbformat.reads(tagged, as_version=4))
     # Tagging the tagged notebook again proposes nothing.
-    code, output = run_cli("tag", source, "--write")
+    code, output = run_cli("tag", "--static", source, "--write")
     assert code == ExitCode.OK and "NB1201" in output
     assert not (tmp_path / "churn_pipeline.ipynb.bak.1").exists()
 
 
 def test_bad_write_options(fixtures: Path, tmp_path: Path) -> None:
     source = fixtures / "churn_pipeline.ipynb"
-    code, _ = run_cli("tag", source, "--write", "-o", tmp_path / "x.ipynb")
+    code, _ = run_cli("tag", "--static", source, "--write", "-o", tmp_path / "x.ipynb")
     assert code == ExitCode.USAGE
-    code, _ = run_cli("tag", source, "-o", tmp_path / "x.py")
+    code, _ = run_cli("tag", "--static", source, "-o", tmp_path / "x.py")
     assert code == ExitCode.USAGE
 
 
@@ -293,7 +295,7 @@ def test_unwritable_output(fixtures: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     code, output = run_cli(
-        "tag", fixtures / "churn_pipeline.ipynb", "-o", blocker / "x.ipynb"
+        "tag", "--static", fixtures / "churn_pipeline.ipynb", "-o", blocker / "x.ipynb"
     )
     assert code == ExitCode.OUTPUT and "NB1210" in output
 
@@ -308,7 +310,7 @@ def test_percent_format_notebook(tmp_path: Path) -> None:
         "# %%\nreg = LinearRegression()\nreg.fit(X_train, y_train)\n",
         encoding="utf-8",
     )
-    result = tag_notebook(source)
+    result = tag_notebook(source, static=True)
     assert result.exit_code == ExitCode.OK and result.content is not None
     assert "# nb2svc: load artifacts=reg.joblib" in result.content
     assert "examples = X_test[:5]" in result.content
@@ -348,17 +350,17 @@ def test_model_built_from_notebook_classes_is_flagged(tmp_path: Path) -> None:
         "def scaler():\n    return FunctionTransformer(np.log1p)"
     )
     for step in ("Clip()", "FunctionTransformer(halve)"):
-        result = tag_notebook(_pipeline_notebook(tmp_path, step, setup))
+        result = tag_notebook(_pipeline_notebook(tmp_path, step, setup), static=True)
         assert [d.code for d in result.diagnostics] == ["NB1207"], step
         assert "__main__" in result.diagnostics[0].message
     # Calling a notebook function that returns a library object is fine.
-    result = tag_notebook(_pipeline_notebook(tmp_path, "scaler()", setup))
+    result = tag_notebook(_pipeline_notebook(tmp_path, "scaler()", setup), static=True)
     assert result.diagnostics == ()
 
 
 def test_already_marked_notebook_is_left_alone(tmp_path: Path) -> None:
     path = make_notebook(tmp_path, TINY)
-    result = tag_notebook(path)
+    result = tag_notebook(path, static=True)
     assert result.content is None and result.exit_code == ExitCode.OK
     assert [d.code for d in result.diagnostics] == ["NB1201"]
 
@@ -367,7 +369,7 @@ def test_no_model_is_a_clear_error(tmp_path: Path) -> None:
     path = make_notebook(
         tmp_path, [("code", "import pandas as pd\ndf = pd.DataFrame()")]
     )
-    code, output = run_cli("tag", path)
+    code, output = run_cli("tag", "--static", path)
     assert code == ExitCode.USER_ERROR and "NB1200" in output
     assert "no model is fitted" in output
 
@@ -382,7 +384,7 @@ def test_internal_failure_is_a_diagnostic_not_a_traceback(
 
     monkeypatch.setattr(tag, "plan_tags", broken)
     path = make_notebook(tmp_path, [("code", "m.fit(X, y)")])
-    code, output = run_cli("tag", path)
+    code, output = run_cli("tag", "--static", path)
     assert code == ExitCode.INTERNAL
     assert "NB1299" in output and "Traceback" not in output
 
@@ -499,7 +501,7 @@ def test_weird_notebooks_never_crash_lint_or_tag(tmp_path: Path) -> None:
             output,
         )
         assert "NB1199" not in output, (path, output)
-        code, output = run_cli("tag", path)
+        code, output = run_cli("tag", "--static", path)
         assert code in (ExitCode.OK, ExitCode.USER_ERROR, ExitCode.INPUT), (
             path,
             output,

@@ -601,18 +601,41 @@ def tag(
             help="Write the tagged notebook here instead; NOTEBOOK stays as it is.",
         ),
     ] = None,
+    static: Annotated[
+        bool,
+        typer.Option(
+            "--static",
+            help="Do not run the notebook: choose the model by reading the code only "
+            "(for notebooks that cannot run here).",
+        ),
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Serve this model (a name the notebook binds it to, as tag lists "
+            "the candidates) instead of the one tag chooses.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        int,
+        typer.Option(min=1, help="Seconds each notebook cell may run when traced."),
+    ] = 600,
     as_json: JsonOption = False,
 ) -> None:
     """Propose nb2svc markers for an unmarked NOTEBOOK, printed as a diff.
 
-    Static analysis, no execution: the imports; the model (the one the notebook
-    saves, else the last one fitted on the full feature set); the steps from raw
-    data to its input (preprocess); the model call (predict); held-out rows as the
+    Runs the notebook once in a fresh kernel (as build does, from its folder, so
+    files it writes appear as they do in a run) and records which models it fits,
+    saves and predicts with. The model served is the one the notebook saves, else
+    the one it uses last to predict on held-out data; otherwise tag lists the
+    candidates and --model picks one. Then: the imports; the steps from raw data to
+    the model's input (preprocess); the model call (predict); held-out rows as the
     example; a save/load pair for a model that lives only in memory. Training cells
     stay unmarked. The tagged notebook keeps the service's name in its metadata, so
     a copy builds the same service. Nothing is written without --write or --output.
     Exit codes: 0 proposed (or nothing to do), 1 no model to serve, 3 not a
-    notebook, 5 cannot write.
+    notebook, 4 the notebook failed to run, 5 cannot write.
     """
     from nb2svc import console
     from nb2svc.tag import tag_notebook, write_tagged
@@ -624,7 +647,14 @@ def tag(
             f"write a {notebook.suffix} file, like the input", param_hint="--output"
         )
     try:
-        result = tag_notebook(notebook)
+        if static:
+            result = tag_notebook(notebook, static=True, model=model)
+        else:
+            title = "tag: running " + notebook.name
+            with console.NotebookProgress(title) as progress:
+                result = tag_notebook(
+                    notebook, model=model, timeout=timeout, progress=progress
+                )
         written = None
         if result.content is not None and (write or output is not None):
             written = write_tagged(notebook, result.content, output)

@@ -1,7 +1,10 @@
-"""`nb2svc tag`: propose nb2svc markers for an unmarked notebook, by static analysis.
+"""`nb2svc tag`: propose nb2svc markers for an unmarked notebook.
 
-It picks the model (the one the notebook saves, else the last one fitted on the full
-feature set), follows its input back to raw data (preprocess), finds the model call
+It runs the notebook once in a fresh kernel under a tracer (trace.py) and picks the
+model the notebook settles on (choose.py: the one it saves, else the one it uses last
+on held-out data, else it says it cannot tell); with `static=True` it runs nothing and
+picks statically (the one the notebook saves, else the last one fitted, not on a
+column subset). From the static view it then follows its input back to raw data (preprocess), finds the model call
 (predict) and held-out rows (example), marks or moves the cells they need (imports,
 helpers, config), and, for a model that lives only in memory, adds a save cell after
 its training and a load cell. The proposal is checked against the contract before it
@@ -11,13 +14,20 @@ is shown. Returns a TagResult; never prints, writes only through write_tagged().
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nb2svc.errors import Diagnostic, ExitCode, Location, Severity
-from nb2svc.model import RawNotebook
+from nb2svc.errors import (
+    Diagnostic,
+    ExitCode,
+    Location,
+    NotebookExecutionError,
+    Severity,
+)
+from nb2svc.model import Progress, RawNotebook
 from nb2svc.tag.edit import apply_proposal, write_tagged
 from nb2svc.tag.plan import Proposal, TagError, plan_tags
+from nb2svc.tag.trace import Trace
 
 __all__ = ["TagResult", "tag_notebook", "write_tagged"]
 
@@ -30,6 +40,7 @@ class TagResult:
     diagnostics: tuple[Diagnostic, ...]
     content: str | None  # the tagged notebook, in the input's format
     exit_code: ExitCode = ExitCode.OK
+    trace: Trace | None = None  # what the traced run recorded (None: --static)
 
     @property
     def proposed(self) -> bool:
@@ -82,13 +93,28 @@ def _self_check(path: Path, content: str, proposal: Proposal) -> list[Diagnostic
     return found
 
 
-def tag_notebook(path: Path) -> TagResult:
-    """Propose markers for the notebook at `path`. Raises InputError if unreadable."""
+#: Seconds a cell of the traced run may take (as `build --timeout`).
+DEFAULT_TIMEOUT = 600
+
+
+def tag_notebook(
+    path: Path,
+    *,
+    static: bool = False,
+    model: str | None = None,
+    timeout: int = DEFAULT_TIMEOUT,
+    progress: Progress | None = None,
+) -> TagResult:
+    """Propose markers for the notebook at `path`. Raises InputError if unreadable.
+
+    Runs the notebook once under the tracer unless `static`; `model` names the
+    model to serve instead of the one tag would choose.
+    """
     from nb2svc.notebook.reader import read_notebook
 
     nb, _ = read_notebook(path)
     try:
-        return _tag(path, nb)
+        return _tag(path, nb, static, model, timeout, progress)
     except Exception as exc:  # a weird notebook must give a message, not a traceback
         return _failed(
             nb.name,
@@ -99,9 +125,19 @@ def tag_notebook(path: Path) -> TagResult:
         )
 
 
-def _tag(path: Path, nb: RawNotebook) -> TagResult:
+def _tag(
+    path: Path,
+    nb: RawNotebook,
+    static: bool,
+    model: str | None,
+    timeout: int,
+    progress: Progress | None,
+) -> TagResult:
     from nb2svc.lint.outputs import read_extras
     from nb2svc.notebook.markers import mark_cells
+    from nb2svc.tag.check import check_by_running
+    from nb2svc.tag.choose import choose_model
+    from nb2svc.tag.trace import trace_notebook
 
     marked, _ = mark_cells(nb)
     if any(mc.role is not None for mc in marked):
@@ -130,10 +166,32 @@ def _tag(path: Path, nb: RawNotebook) -> TagResult:
             "NB1205",
             ExitCode.USER_ERROR,
         )
+    trace = None
+    choice = None
+    if not static:
+        try:
+            trace = trace_notebook(nb, path.parent, timeout, progress)
+        except NotebookExecutionError as exc:
+            failed = tuple(
+                replace(
+                    d,
+                    message=d.message.replace(
+                        "executing the notebook failed",
+                        "tag runs the notebook to see its model; the run failed",
+                    ),
+                    hint=(d.hint + "; " if d.hint else "")
+                    + "'nb2svc tag --static' proposes markers without running it",
+                )
+                for d in exc.diagnostics
+            )
+            return TagResult(nb.name, "", (), failed, None, exc.exit_code)
+        choice = choose_model(trace, model)
     try:
-        proposal = plan_tags(nb)
+        proposal = plan_tags(nb, choice, model if static else None, trace)
     except TagError as exc:
-        return TagResult(nb.name, "", (), (exc.diagnostic,), None, ExitCode.USER_ERROR)
+        return TagResult(
+            nb.name, "", (), (exc.diagnostic,), None, ExitCode.USER_ERROR, trace
+        )
     from nb2svc.naming import package_name
 
     service = package_name(nb.service_name or path.stem)
@@ -148,12 +206,40 @@ def _tag(path: Path, nb: RawNotebook) -> TagResult:
             "so that a tagged copy builds the same service; 'nb2svc build --name' "
             "overrides it"
         )
+    if not static and not checks:
+        # A model built from the notebook's own classes or functions: its saved copy
+        # refers to __main__, so build's capture passes and the service cannot load it.
+        rejected = [
+            replace(d, severity=Severity.ERROR)
+            for d in proposal.diagnostics
+            if d.code == "NB1207"
+        ]
+        rejected = rejected or check_by_running(path, edited.content, timeout, progress)
+        if rejected:
+            # Shown, so the user sees what was tried; never written.
+            return TagResult(
+                nb.name,
+                edited.diff,
+                tuple(notes),
+                (
+                    *(d for d in proposal.diagnostics if d.code != "NB1207"),
+                    *rejected,
+                ),
+                None,
+                ExitCode.USER_ERROR,
+                trace,
+            )
+        notes.append(
+            "checked: the tagged notebook runs as build runs it, and its examples "
+            "go through preprocess and predict"
+        )
     return TagResult(
         nb.name,
         edited.diff,
         tuple(notes),
         (*proposal.diagnostics, *checks),
         edited.content,
+        trace=trace,
     )
 
 

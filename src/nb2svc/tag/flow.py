@@ -18,6 +18,8 @@ from nb2svc.tag.scan import Binding, Fit, NotebookScan, call_name
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "__file__", "display"}
 _SPLITTERS = ("train_test_split",)
+#: Library containers a model's input is wrapped in (xgboost's native API).
+_WRAPPERS = ("DMatrix",)
 _HELD_OUT = (("train", "test"), ("train", "val"), ("train", "valid"), ("trn", "tst"))
 
 
@@ -107,11 +109,27 @@ def _describe(fit: Fit, scan: NotebookScan) -> str:
     return what + ")"
 
 
-def pick_model(scan: NotebookScan) -> tuple[Fit, str]:
-    """The fit to serve and a note saying which one and why."""
+def pick_model(scan: NotebookScan, wanted: str | None = None) -> tuple[Fit, str]:
+    """The fit to serve and a note saying which one and why (`tag --static`)."""
     models = [f for f in scan.fits if not f.transformer and f.supervised]
     if not models:
         models = [f for f in scan.fits if not f.transformer]
+    if wanted is not None:
+        named = [f for f in scan.fits if f.obj == wanted]
+        if not named:
+            fitted = sorted({f.obj for f in models})
+            raise TagError(
+                diag(
+                    scan.nb,
+                    f"--model {wanted}: no top-level '{wanted}.fit(...)' in the "
+                    "notebook; models fitted: " + (", ".join(fitted) or "none"),
+                    "name one of the models fitted",
+                    "NB1209",
+                    severity=Severity.ERROR,
+                )
+            )
+        picked = named[-1]
+        return picked, f"model: picked {_describe(picked, scan)}, named with --model"
     if not models:
         raise TagError(
             diag(
@@ -133,7 +151,8 @@ def pick_model(scan: NotebookScan) -> tuple[Fit, str]:
     else:
         picked = pool[-1]
         why = (
-            "the last one fitted on the full feature set"
+            "the last one fitted, not on a column subset (read from the code, "
+            "not run)"
             if len(models) > 1 and full
             else "the last one fitted"
         )
@@ -153,6 +172,17 @@ def resolve_chain(
     """Follow the model's input back to the data it starts from, step by step."""
     if depth > 12:
         return Chain(expr, (), pos)
+    if (
+        isinstance(expr, ast.Call)
+        and expr.args
+        and isinstance(expr.func, ast.Attribute | ast.Name)
+        and (getattr(expr.func, "attr", None) or getattr(expr.func, "id", None))
+        in _WRAPPERS
+    ):
+        # xgb.DMatrix(X_test, label=y_test): the service wraps the raw rows itself
+        inner = resolve_chain(scan, expr.args[0], pos, depth + 1)
+        wrap = Step("call", ast.unparse(expr.func))
+        return Chain(inner.raw, (*inner.steps, wrap), inner.pos)
     if isinstance(expr, ast.Call) and len(expr.args) == 1 and not expr.keywords:
         func, arg = expr.func, expr.args[0]
         step: Step | None = None

@@ -12,7 +12,7 @@ import ast
 from nb2svc.analysis import normalise_artifact
 from nb2svc.errors import Severity
 from nb2svc.model import RawNotebook, Role
-from nb2svc.tag.cells import CellPlanner
+from nb2svc.tag.choose import Choice
 from nb2svc.tag.flow import (
     Chain,
     TagError,
@@ -22,25 +22,35 @@ from nb2svc.tag.flow import (
     diag,
     free_names,
     held_out,
-    pick_model,
     resolve_chain,
 )
 from nb2svc.tag.kinds import kind_of
 from nb2svc.tag.proposal import EXAMPLE_ROWS, ORDER, NewCell, Proposal, quote
-from nb2svc.tag.scan import PREDICT_METHODS, Binding, Fit, scan_notebook
+from nb2svc.tag.scan import (
+    PREDICT_METHODS,
+    Binding,
+    Fit,
+    scan_notebook,
+)
+from nb2svc.tag.trace import Trace
+from nb2svc.tag.traced import TracedPlanner, input_kind
 
 __all__ = ["EXAMPLE_ROWS", "NewCell", "Proposal", "TagError", "plan_tags"]
 
 
-class _Planner(CellPlanner):
+class _Planner(TracedPlanner):
     """One proposal for one notebook (use once)."""
 
     def run(self) -> Proposal:
-        fit, note = pick_model(self.scan)
-        self.p.notes.append(note)
+        fit = self._pick()
         training = sorted(
             {f.cell for f in self.scan.fits} | {s.cell for s in self.scan.saves}
         )
+        if self.trace is not None:  # what ran, fits inside functions included
+            training = sorted(
+                {f.cell for f in self.trace.fits if f.cell >= 0}
+                | {s.cell for s in self.trace.saves if s.cell >= 0}
+            )
         self.p.notes.append(
             "training: "
             + ", ".join(cell_no(c) for c in training)
@@ -162,17 +172,21 @@ class _Planner(CellPlanner):
 
     def _preprocess(self, chain: Chain) -> list[NewCell]:
         steps = chain.steps
-        kind = kind_of(self.scan, chain.raw, chain.pos)
+        kind = input_kind(self._traced_input(chain)) or kind_of(
+            self.scan, chain.raw, chain.pos
+        )
         first_ctor = (
             self.scan.ctor_of(steps[0].name) or ""
             if steps and steps[0].kind == "transform"
             else ""
         )
-        text_guard = kind in ("series", "text") or first_ctor.endswith(
-            ("Vectorizer", "Tokenizer")
+        records_guard = kind == "records"
+        text_guard = not records_guard and (
+            kind in ("series", "text")
+            or first_ctor.endswith(("Vectorizer", "Tokenizer"))
         )
         array_guard = kind == "array" and not text_guard
-        if not steps and not text_guard and not array_guard:
+        if not steps and not (text_guard or array_guard or records_guard):
             self.p.notes.append(
                 f"preprocess: none; the model takes {ast.unparse(chain.raw)} as it is"
             )
@@ -180,7 +194,7 @@ class _Planner(CellPlanner):
         if (
             len(steps) == 1
             and steps[0].kind == "call"
-            and not (text_guard or array_guard)
+            and not (text_guard or array_guard or records_guard)
         ):
             b = self.scan.binding(steps[0].name)
             if b is not None and b.top_level:
@@ -193,7 +207,12 @@ class _Planner(CellPlanner):
                 return []
         name = self._function_name("preprocess", "prepare_input")
         lines = [f"def {name}(raw):"]
-        if text_guard:
+        if records_guard:
+            lines += [
+                "    # one record per request; the model takes a list of them",
+                "    x = [raw] if isinstance(raw, dict) else raw",
+            ]
+        elif text_guard:
             lines += [
                 "    # one text per request; the model takes a batch of them",
                 "    x = [raw] if isinstance(raw, str) else raw",
@@ -226,13 +245,19 @@ class _Planner(CellPlanner):
         return [NewCell("end", 0, code, Role.PREPROCESS, key="preprocess", order=5)]
 
     def _predict(self, fit: Fit, chain: Chain) -> NewCell:
-        calls = [c for c in self.scan.calls if c.obj == fit.obj and c.pos > fit.pos]
+        calls = [
+            c
+            for c in self.scan.calls
+            if c.obj == fit.obj
+            and (c.pos > fit.pos or (fit.site == "use" and c.pos == fit.pos))
+        ]
         call = calls[-1] if calls else None
         method = call.method if call else "predict"
         subscript = call.subscript if call and call.subscript else ""
+        options = f", {call.options}" if call and call.options else ""
         name = self._function_name("predict", "predict_output")
         self.p.notes.append(
-            f"predict: '{fit.obj}.{method}(...){subscript}'"
+            f"predict: '{fit.obj}.{method}(...{options}){subscript}'"
             + (
                 f", as the notebook calls it in {cell_no(call.cell)}"
                 if call
@@ -240,7 +265,8 @@ class _Planner(CellPlanner):
             )
         )
         code = (
-            f"def {name}(features):\n    return {fit.obj}.{method}(features){subscript}"
+            f"def {name}(features):\n"
+            f"    return {fit.obj}.{method}(features{options}){subscript}"
         )
         self.need(free_names(code))
         return NewCell("end", 0, code, Role.PREDICT, key="predict", order=6)
@@ -251,6 +277,13 @@ class _Planner(CellPlanner):
         lines: list[str] = []
         new_saves: dict[int, list[str]] = {}
         names = [fit.obj, *sorted(n for n in self.needs.state if n != fit.obj)]
+        traced = self._traced_load(fit)
+        if traced is not None:
+            lines += traced[0]
+            for name in sorted(traced[1]):
+                self._check_picklable(name, self._reference_pos(name, fit))
+            names = [n for n in names if n not in traced[1]]
+        self._check_main_references()
         for name in names:
             ref = self._reference_pos(name, fit)
             self._check_picklable(name, ref)
@@ -363,6 +396,18 @@ class _Planner(CellPlanner):
     # -- the example -----------------------------------------------------------------
 
     def _example(self, fit: Fit, chain: Chain) -> NewCell:
+        if fit.site == "use":
+            # the data the notebook scores with the model it settles on
+            raw = ast.unparse(chain.raw)
+            value = (
+                raw if isinstance(chain.raw, ast.List) else f"{raw}[:{EXAMPLE_ROWS}]"
+            )
+            self.p.notes.append(
+                f"example: {value}, what the notebook scores in {cell_no(fit.cell)}"
+            )
+            return NewCell(
+                "end", 0, f"examples = {value}", Role.EXAMPLE, key="example", order=8
+            )
         test, split = held_out(self.scan, chain)
         base = base_name(chain.raw)
         raw_text = ast.unparse(chain.raw)
@@ -400,6 +445,10 @@ class _Planner(CellPlanner):
             source_name is not None
             and origin is not None
             and changed_after(self.scan, source_name, origin.pos)
+            and all(  # what else it reads is there by then (mall[features])
+                self.scan.binding(n, origin.pos + 1) is not None
+                for n in free_names(value) - {source_name}
+            )
         ):
             self.p.notes.append(
                 f"{note}; taken right after {cell_no(origin.cell)}, before the "
@@ -453,6 +502,16 @@ def _rename(expr: ast.expr, old: str, new: str) -> ast.expr:
     return renamed
 
 
-def plan_tags(nb: RawNotebook) -> Proposal:
-    """The proposal for an unmarked notebook; TagError when there is nothing to serve."""
-    return _Planner(scan_notebook(nb)).run()
+def plan_tags(
+    nb: RawNotebook,
+    choice: Choice | None = None,
+    wanted: str | None = None,
+    trace: Trace | None = None,
+) -> Proposal:
+    """The proposal for an unmarked notebook; TagError when there is nothing to serve.
+
+    `choice` is the model the traced run settled on and `trace` what that run
+    recorded (None: choose statically, the `--static` way); `wanted` is the --model
+    name for the static choice.
+    """
+    return _Planner(scan_notebook(nb), choice, wanted, trace).run()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nb2svc.lint.pysource import PyCell, parse_cell
 from nb2svc.model import RawNotebook
@@ -50,6 +50,9 @@ class Fit:
     x: ast.expr | None
     y: ast.expr | None
     ctor: str | None  # class or factory the object was built with, if seen
+    #: "fit": x is the fit's input; "use": the model is fitted where tag cannot
+    #: follow (inside a notebook function), and x is the input of a later call.
+    site: str = "fit"
 
     @property
     def supervised(self) -> bool:
@@ -76,6 +79,9 @@ class ModelCall:
     pos: int
     method: str
     subscript: str | None  # "[:, 1]" for model.predict_proba(X)[:, 1]
+    arg: ast.expr | None = None  # the data it is called on
+    options: str = ""  # its keyword arguments: "num_iteration=gbm.best_iteration"
+    top_level: bool = True  # in a statement at a cell's top level
 
 
 @dataclass
@@ -241,10 +247,12 @@ def _fit_of(stmt: ast.stmt, scan: NotebookScan, cell: int, pos: int) -> Fit | No
     if not (
         isinstance(call, ast.Call)
         and isinstance(call.func, ast.Attribute)
-        and call.func.attr == "fit"
+        and call.func.attr in ("fit", "fit_predict")
     ):
         return None
     receiver = call.func.value
+    if call.func.attr == "fit_predict" and not isinstance(receiver, ast.Name):
+        return None  # labels = KMeans(3).fit_predict(X): the model has no name
     if isinstance(receiver, ast.Name):
         obj, ctor = receiver.id, scan.ctor_of(receiver.id, pos)
     elif isinstance(receiver, ast.Call) and assigned:
@@ -328,7 +336,11 @@ def _model_calls(tree: ast.Module, cell: int, pos: int) -> Iterator[ModelCall]:
             if isinstance(parent, ast.Subscript) and parent.value is node:
                 # unparse the whole expression: a bare tuple of slices has no syntax
                 subscript = ast.unparse(parent)[len(ast.unparse(node)) :]
-            yield ModelCall(node.func.value.id, cell, pos, node.func.attr, subscript)
+            arg = node.args[0] if len(node.args) == 1 else None
+            options = ", ".join(ast.unparse(k) for k in node.keywords)
+            yield ModelCall(
+                node.func.value.id, cell, pos, node.func.attr, subscript, arg, options
+            )
 
 
 def scan_notebook(nb: RawNotebook, skip: frozenset[int] = frozenset()) -> NotebookScan:
@@ -354,7 +366,11 @@ def scan_notebook(nb: RawNotebook, skip: frozenset[int] = frozenset()) -> Notebo
                 scan.saves.append(save)
             if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 wrapper = ast.Module([stmt], [])
-                scan.calls.extend(_model_calls(wrapper, index, pos))
+                simple = isinstance(stmt, ast.Expr | ast.Assign | ast.AnnAssign)
+                scan.calls.extend(
+                    replace(call, top_level=simple)
+                    for call in _model_calls(wrapper, index, pos)
+                )
             for b in _bindings_of(stmt, index, pos, top):
                 scan.bindings.setdefault(b.name, []).append(b)
     return scan
