@@ -87,7 +87,7 @@ def test_a_needed_distribution_not_installed_is_an_error_naming_it() -> None:
         make_lock(["app==1.0"], PLATFORM, HashSource(offline=True), None, meta)
     assert info.value.exit_code == ExitCode.LOCK_FAILED == 11
     (problem,) = info.value.diagnostics
-    assert problem.code == "NB1201"
+    assert problem.code == "NB1401"
     assert "'ghost' is needed by the service (app)" in problem.message
 
 
@@ -192,7 +192,7 @@ def test_index_hashes_are_cached_so_a_rebuild_needs_no_network(
     assert wheel_hashes(demo, PLATFORM, offline)[0] == found
 
     _, problem = wheel_hashes(Pinned("sdistonly", "2.0", ()), PLATFORM, source)
-    assert problem is not None and problem.code == "NB1203"
+    assert problem is not None and problem.code == "NB1403"
     assert "no wheel for cp311-manylinux_x86_64" in problem.message
 
 
@@ -200,7 +200,7 @@ def test_no_index_and_no_cached_hashes_is_a_clear_error(tmp_path: Path) -> None:
     closed = f"http://127.0.0.1:{free_port()}/simple"  # nothing listens there
     source = HashSource(index_url=closed, cache_dir=tmp_path / "cache")
     _, problem = wheel_hashes(Pinned("demo", "1.0", ()), PLATFORM, source)
-    assert problem is not None and problem.code == "NB1202"
+    assert problem is not None and problem.code == "NB1402"
     assert f"cannot read the wheel hashes of demo==1.0 from {closed}" in problem.message
     assert "the cache has none" in problem.message
 
@@ -287,7 +287,7 @@ def test_no_cached_hashes_offline_exits_11_and_writes_nothing(
     out = tmp_path / "out"
     code, output = run_cli("build", notebook, "-o", out)
     assert code == 11, output
-    assert "NB1202" in output and "no cached wheel hashes" in output
+    assert "NB1402" in output and "no cached wheel hashes" in output
     assert not out.exists()
 
 
@@ -327,5 +327,5 @@ def test_the_build_backend_is_locked_or_its_absence_is_a_warning(
     monkeypatch.setattr(md, "version", old)
     backend, problem = build_backend_pin()
     assert backend is None
-    assert problem is not None and problem.code == "NB1204"
+    assert problem is not None and problem.code == "NB1404"
     assert "setuptools 65.5.0 is installed" in problem.message

@@ -104,7 +104,7 @@ def test_a_library_no_package_is_known_for_is_a_warning_naming_wheel_and_file(
     packages, problems = system_packages(["lightgbm"])
     assert packages == []
     (problem,) = problems
-    assert problem.code == "NB1205"
+    assert problem.code == "NB1405"
     assert "libgomp.so.1" in problem.message
     assert str(problem.location).startswith("lightgbm: ")
     assert str(problem.location).endswith("lib_lightgbm.so")

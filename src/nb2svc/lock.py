@@ -148,7 +148,7 @@ def closure(
                         f"'{name}' is needed by the service ({parent or 'direct'}) "
                         "but is not installed where nb2svc runs, so it cannot be locked",
                         f"pip install {name} where nb2svc runs",
-                        "NB1201",
+                        "NB1401",
                     )
                 )
             continue
@@ -298,5 +298,5 @@ def build_backend_pin() -> tuple[str | None, Diagnostic | None]:
         "build backend: the image builds the package with the setuptools the index "
         "serves that day",
         f"pip install 'setuptools>={BUILD_BACKEND_MINIMUM}' where nb2svc runs",
-        "NB1204",
+        "NB1404",
     )

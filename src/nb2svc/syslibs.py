@@ -220,7 +220,7 @@ def system_packages(dists: Iterable[str]) -> tuple[list[str], list[Diagnostic]]:
                 "nb2svc cannot map to a Debian package",
                 "install it in the image (extend the Dockerfile), or report the "
                 "package that ships it so nb2svc can",
-                "NB1205",
+                "NB1405",
             )
         )
     return sorted(packages), problems

@@ -156,7 +156,7 @@ def wheel_hashes(
             f"no cached wheel hashes for {where} and NB2SVC_OFFLINE=1",
             "unset NB2SVC_OFFLINE so the package index can be asked once, "
             "or pass --find-links with its wheel",
-            "NB1202",
+            "NB1402",
         )
     import httpx
 
@@ -170,7 +170,7 @@ def wheel_hashes(
             f"({type(exc).__name__}: {exc}), and the cache has none",
             "reach the package index once (NB2SVC_INDEX_URL for a mirror), "
             "or pass --find-links with a folder of the wheels",
-            "NB1202",
+            "NB1402",
         )
     if not found:
         return {}, Diagnostic(
@@ -180,7 +180,7 @@ def wheel_hashes(
             "installs wheels only",
             "use a version that publishes a manylinux wheel, "
             "or pass --find-links with one you built",
-            "NB1203",
+            "NB1403",
         )
     if source.cache_dir is not None:
         _write_cache(_cache_path(source.cache_dir, pinned, platform), pinned, found)

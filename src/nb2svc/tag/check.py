@@ -55,7 +55,7 @@ def check_by_running(
         nb, exported, example, True, analysis.functions, analysis.load_globals
     )
     try:
-        run_capture(nb, folder, plan, timeout, progress)
+        run_capture(nb, folder, plan, timeout, progress=progress)
     except NotebookExecutionError as exc:
         return [_rejected(d, "when build runs it") for d in exc.diagnostics]
     return []
