@@ -35,7 +35,7 @@ from nb2svc.naming import (
 )
 from nb2svc.notebook.markers import mark_cells
 from nb2svc.notebook.reader import read_notebook
-from nb2svc.render.context import build_context
+from nb2svc.render.context import ImageSpec, build_context
 from nb2svc.render.engine import render_tree
 from nb2svc.render.syntax import syntax_errors
 from nb2svc.templates import service_template
@@ -79,7 +79,8 @@ HOSTILE = [
 
 def render(spec: ServiceSpec) -> dict[str, bytes]:
     """What ``nb2svc build`` renders for ``spec``: templates, then ruff and black."""
-    tree = render_tree(service_template(), build_context(spec))
+    image = ImageSpec.for_python(spec.python_version)
+    tree = render_tree(service_template(), build_context(spec, image))
     files, _ = format_tree(tree.files, spec.package)
     return files
 

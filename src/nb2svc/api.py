@@ -56,10 +56,9 @@ from nb2svc.naming import (
 )
 from nb2svc.notebook.markers import directive_line, mark_cells
 from nb2svc.notebook.reader import read_notebook
-from nb2svc.render.ci import ci_context
-from nb2svc.render.context import build_context
+from nb2svc.render.context import ImageSpec, build_context
 from nb2svc.render.engine import hash_templates, render_tree
-from nb2svc.render.k8s import deploy_context, render_manifests
+from nb2svc.render.k8s import render_manifests
 from nb2svc.render.syntax import syntax_errors
 from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
 from nb2svc.shipped import (
@@ -525,20 +524,14 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
     )
     packages, lib_problems = system_packages(p.name for p in locked)
     diagnostics += lib_problems
-    base_image = (
-        options.base_image
-        or _built_base_image(out)
-        or f"python:{spec.python_version}-slim"
+    image = ImageSpec.for_python(
+        spec.python_version,
+        base_image=options.base_image or _built_base_image(out),
+        system_packages=tuple(packages),
+        build_backend_locked=backend is not None,
     )
     template_root = options.template or service_template()
-    context = build_context(spec)
-    context["base_image"] = base_image
-    context["lock_file"] = LOCK_FILE
-    context["system_packages"] = packages
-    context["build_backend_locked"] = backend is not None
-    context.update(ci_context())
-    context["deploy"] = deploy_context(spec)
-    rendered = render_tree(template_root, context)
+    rendered = render_tree(template_root, build_context(spec, image))
     once = rendered.once
     files, format_problems = format_tree(rendered.files, package)
     diagnostics += format_problems
@@ -553,7 +546,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
         "templates_sha256": hash_templates(template_root),
         "cells_sha256": spec.cells_sha256,
         "capture_key": key,
-        "base_image": base_image,
+        "base_image": image.base_image,
         "artifacts": {a.name: a.sha256 for a in spec.artifacts},
         "files": {
             rel: sha256(content)

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from nb2svc import __version__
 from nb2svc.model import Role, ServiceSpec
+from nb2svc.render.ci import ci_context
+from nb2svc.render.k8s import deploy_context
 from nb2svc.render.schema import build_schema, input_hint
+from nb2svc.wheelhashes import LOCK_FILE
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What the build found out about the service's image, beyond the notebook."""
+
+    base_image: str  # FROM, a tag or a digest
+    system_packages: tuple[str, ...] = ()  # Debian packages the wheels' libraries need
+    build_backend_locked: bool = True  # setuptools is in the lock: build offline
+
+    @classmethod
+    def for_python(cls, version: str, **facts: Any) -> ImageSpec:
+        """The official slim image of that Python, unless ``base_image`` says other."""
+        base = facts.pop("base_image", None) or f"python:{version}-slim"
+        return cls(base, **facts)
 
 
 def _call(spec: ServiceSpec) -> str:
@@ -69,8 +88,21 @@ def _check_names(spec: ServiceSpec) -> None:
             raise ValueError(f"{name!r} is not an identifier")
 
 
-def build_context(spec: ServiceSpec) -> dict[str, Any]:
+def build_context(spec: ServiceSpec, image: ImageSpec) -> dict[str, Any]:
+    """Everything the templates see, for ``spec`` built into ``image``."""
     _check_names(spec)
+    return {
+        **_notebook_context(spec),
+        "base_image": image.base_image,
+        "lock_file": LOCK_FILE,
+        "system_packages": list(image.system_packages),
+        "build_backend_locked": image.build_backend_locked,
+        **ci_context(),
+        "deploy": deploy_context(spec),
+    }
+
+
+def _notebook_context(spec: ServiceSpec) -> dict[str, Any]:
 
     def block(b: Any) -> dict[str, Any]:
         return {
