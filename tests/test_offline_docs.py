@@ -125,9 +125,11 @@ def test_docs_and_their_assets_are_behind_the_api_key(
         serving(fraud, tmp_path / "service.log", api_key=SECRET) as service,
         httpx.Client(base_url=service.url, trust_env=False) as client,
     ):
-        html = client.get("/docs", headers={"X-API-Key": SECRET}).text
+        html = "".join(
+            client.get(page, headers={"X-API-Key": SECRET}).text for page in PAGES
+        )
         assets = sorted(set(re.findall(r"""["'](/static-offline-docs/[^"']+)""", html)))
-        assert len(assets) == 3, html  # script, style sheet, icon
+        assert len(assets) == 4, html  # two scripts, a style sheet, the icon
         paths = [*PAGES, "/openapi.json", *assets]
         for path in paths:
             assert client.get(path).status_code == 401, path
