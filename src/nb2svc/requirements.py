@@ -13,6 +13,7 @@ from nb2svc.errors import Diagnostic, Location, Severity
 #: What every generated service needs at run time, beyond the notebook's own imports.
 SERVICE_RUNTIME = (
     "fastapi",
+    "fastapi-offline",  # /docs and /redoc without a CDN
     "uvicorn",
     "pydantic",
     "pydantic-settings",
