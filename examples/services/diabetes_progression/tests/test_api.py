@@ -7,6 +7,7 @@ regenerate rather than editing this file.
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -315,6 +316,20 @@ def test_openapi_documents_the_routes(client: TestClient) -> None:
     assert body["application/json"]["examples"]["notebook"]["value"] == (
         schemas.EXAMPLE_REQUEST
     )
+
+
+def test_docs_load_nothing_from_elsewhere(client: TestClient) -> None:
+    """/docs and /redoc link only to the service's own assets, which it serves, and
+    forbid the browser anything else (ReDoc would load a logo from a CDN)."""
+    for page in ("/docs", "/redoc"):
+        response = client.get(page)
+        assert response.status_code == 200
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        links = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)""", response.text)
+        assert links and all(link.startswith("/") for link in links), links
+        for link in links:
+            assert client.get(link).status_code == 200, link
+        assert "//" not in response.text  # no absolute or scheme-relative URL
 
 
 def test_predictions_pass_every_middleware_but_not_the_router(

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import __version__, _monitoring, extensions, lifecycle, pipeline, schemas
+from . import __version__, _docs, _monitoring, extensions, lifecycle, pipeline, schemas
 from .batching import MicroBatcher
 from .middleware import (
     REQUEST_ID_HEADER,
@@ -418,6 +418,8 @@ def create_app(settings: Settings) -> FastAPI:
         # No 307 from /predict/ to /predict: the redirect's Location is built from the
         # request's Host header, so a forged Host sent clients elsewhere. 404 instead.
         redirect_slashes=False,
+        docs_url=None,  # _docs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.service = state = ServiceState()
@@ -513,6 +515,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     lanes.update((r.path, r) for r in app.routes if isinstance(r, DirectRoute))
+    _docs.install(app)
     extensions.configure(app)
     return app
 
