@@ -1,6 +1,7 @@
 """``nb2svc verify --image``: the parity check against the service's real container.
 
-A LightGBM notebook verifies in its image because the image gets the system's OpenMP
+The bundled scikit-learn example (fraud scoring) verifies in its image. A LightGBM
+notebook verifies in its image because the image gets the system's OpenMP
 (libgomp1); with the system-library step taken away (the package map emptied of
 libgomp), the same verify fails with the missing library named. Needs a Docker engine,
 found (or brought up) as tests/test_docker.py does.
@@ -8,6 +9,7 @@ found (or brought up) as tests/test_docker.py does.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,19 @@ def test_verify_image_runs_the_parity_check_against_the_container(
     assert code == 0, output
     assert "match" in output.lower()
     assert tag not in images(engine)  # removed afterwards
+
+
+def test_the_scikit_learn_example_verifies_in_its_image(
+    engine: Any, tmp_path: Path
+) -> None:
+    examples = Path(__file__).resolve().parents[1] / "examples" / "notebooks"
+    notebook = tmp_path / "fraud_scoring.ipynb"
+    shutil.copy(examples / notebook.name, notebook)
+    tag = f"nb2svc-verify-fraud:{uuid.uuid4().hex[:12]}"
+    code, output = run_cli("verify", notebook, "-o", tmp_path / "fraud", "--image", tag)
+    assert code == 0, output
+    assert "5/5 examples" in output
+    assert tag not in images(engine)
 
 
 def test_verify_image_fails_without_the_system_library(
