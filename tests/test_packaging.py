@@ -33,6 +33,9 @@ def test_wheel_ships_the_templates(wheel: Path) -> None:
         "nb2svc/templates/service/src/{{ service.package }}/pipeline.py.jinja" in names
     )
     assert "nb2svc/cli.py" in names
+    # The code nb2svc runs in the notebook's kernel is read from these files.
+    for name in ("examples", "capture", "profile", "dump"):
+        assert f"nb2svc/capture/kernel_code/{name}.py" in names
 
 
 def test_installed_wheel_builds_an_example(

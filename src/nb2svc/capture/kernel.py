@@ -1,0 +1,249 @@
+"""A fresh python3 kernel: its reproducible environment, running cells in it, and
+shutting it down whatever happens (Ctrl-C included)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
+
+from nb2svc.model import CellStarted
+
+if TYPE_CHECKING:
+    from nb2svc.capture.plan import CapturePlan
+    from nb2svc.model import Progress
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+
+
+#: Native thread pools (OpenMP, BLAS), sized by these variables when a library loads.
+NATIVE_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+#: The OpenBLAS kernels the build's kernel uses on every machine (see kernel_env).
+BLAS_CORETYPE = "Haswell"
+
+
+def kernel_env(hash_seed: int = 0) -> dict[str, str]:
+    """The kernel's environment: ours, made reproducible on any machine.
+
+    Sets of strings (a TF-IDF vectoriser's stop words, say) are pickled in hash order,
+    so without a fixed seed the same training code would save different artifact bytes.
+    Native code splits sums over as many threads as there are CPUs (a histogram
+    gradient boosting's OpenMP loops, say), and floating-point sums depend on how they
+    are split: with one thread each, a model trained in the kernel comes out the same
+    whatever the machine. The generated service predicts with one thread too.
+
+    OpenBLAS picks its kernels for the CPU it finds, and kernels for other vector
+    widths add up in another order: a ridge regression trained on an AVX-512 machine
+    saved other bytes than on an AVX2 one. The kernel asks every machine for the same
+    ones, Haswell's (AVX2, which x86-64 servers of the last decade have), whatever
+    ``OPENBLAS_CORETYPE`` the machine sets.
+    """
+    env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
+    env.update(dict.fromkeys(NATIVE_THREAD_VARIABLES, "1"))
+    env["OPENBLAS_CORETYPE"] = BLAS_CORETYPE
+    return env
+
+
+class KernelFailure(Exception):
+    """A cell raised, timed out or killed the kernel; index is the executed cell's."""
+
+    def __init__(
+        self, kind: str, index: int, message: str, hint: str | None, line: int | None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind  # error | timeout | dead
+        self.index = index
+        self.message = message
+        self.hint = hint
+        self.line = line
+
+
+def first_line(source: str) -> str:
+    """A cell's first line of code, for progress: no blank lines, no nb2svc directive."""
+    for line in source.splitlines():
+        text = line.strip()
+        if text and not text.replace(" ", "").startswith("#nb2svc:"):
+            return text
+    return ""
+
+
+def cell_progress(
+    plan: CapturePlan, steps: Sequence[str], progress: Progress | None
+) -> Callable[[int], None] | None:
+    """The kernel's on-cell callback that reports ``plan``'s cells as CellStarted
+    events; the cells the run appends after them are nb2svc's own ``steps``."""
+    if progress is None:
+        return None
+    from nb2svc.lint.secrets import redact_lines
+
+    report = progress
+    total = len(plan.cells)
+    # Shown on terminals and in CI logs: never a credential in clear.
+    lines = redact_lines([first_line(cell.source) for cell in plan.cells])
+
+    def started(index: int) -> None:
+        if index < total:
+            event = CellStarted(
+                index + 1, total, plan.cells[index].origin, lines[index]
+            )
+        else:
+            step = steps[min(index - total, len(steps) - 1)] if steps else ""
+            event = CellStarted(total, total, None, step)
+        report(event)
+
+    return started
+
+
+def execute_in_kernel(
+    cells: list[Any],
+    folder: Path,
+    timeout: int,
+    env: dict[str, str],
+    workdir: Path,
+    startup_timeout: int = 60,
+    on_cell: Callable[[int], None] | None = None,
+) -> None:
+    """Run ``cells`` in a new python3 kernel whose working directory is ``folder``;
+    ``on_cell(i)`` is called as cell ``i`` starts.
+
+    The kernel listens on IPC files in ``workdir`` (no TCP ports) and is shut down
+    whatever happens, Ctrl-C included. An async kernel manager: with a blocking one,
+    nbclient's wait for output blocks its event loop, so neither the cell timeout nor
+    the dead-kernel check could fire.
+    """
+    import nbformat
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
+
+    current = [0]
+    processes: list[Any] = []
+
+    def on_cell_execute(cell: Any, cell_index: int) -> None:
+        current[0] = cell_index
+        if on_cell is not None:
+            on_cell(cell_index)
+
+    def on_notebook_start(notebook: Any) -> None:
+        # Held until the end, then reaped: jupyter_client may drop its handle on a
+        # kernel it has not waited for (a slow kill), leaving it to the GC.
+        process = getattr(km.provisioner, "process", None)
+        if process is not None:
+            processes.append(process)
+
+    km = AsyncKernelManager(
+        kernel_name="python3", transport="ipc", ip=str(workdir / "kernel")
+    )
+    client = NotebookClient(
+        nbformat.v4.new_notebook(cells=cells),
+        km=km,
+        timeout=timeout,
+        startup_timeout=startup_timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(folder)}},
+        on_cell_execute=on_cell_execute,
+        on_notebook_start=on_notebook_start,
+    )
+    kernel_log = workdir / "kernel.log"
+    loop = _KernelLoop()
+    try:
+        with kernel_log.open("wb") as log:
+            # cleanup_kc: shut the kernel down afterwards although we own km.
+            loop.run_until_complete(
+                client.async_execute(cleanup_kc=True, stdout=log, stderr=log, env=env)
+            )
+    except CellTimeoutError as exc:
+        raise KernelFailure(
+            "timeout",
+            current[0],
+            f"timed out after {timeout} s",
+            "raise --timeout, or make the cell faster",
+            None,
+        ) from exc
+    except DeadKernelError as exc:
+        tail = kernel_log.read_text(errors="replace").strip().splitlines()[-3:]
+        raise KernelFailure(
+            "dead",
+            current[0],
+            "the kernel died while running this cell",
+            "out of memory, a crash in native code, or exit()? kernel said: "
+            + (" | ".join(tail) or "nothing"),
+            None,
+        ) from exc
+    except CellExecutionError as exc:
+        tb = _ANSI.sub("", str(exc.traceback or ""))
+        lines = _CELL_LINE.findall(tb)
+        raise KernelFailure(
+            "error",
+            current[0],
+            f"raised {exc.ename}: {_ANSI.sub('', str(exc.evalue))}",
+            None,
+            int(lines[-1]) if lines else None,
+        ) from exc
+    finally:
+        _shutdown(km, processes, loop)
+
+
+_Ts = TypeVarTuple("_Ts")
+
+
+class _KernelLoop(asyncio.SelectorEventLoop):
+    """The event loop the kernel is driven from. It declines signal handlers:
+    nbclient would otherwise take SIGINT and SIGTERM for itself (stopping the kernel
+    under the running cell, then failing its own clean-up), and restore Python's
+    defaults afterwards over the CLI's handlers (nb2svc.interrupts)."""
+
+    def add_signal_handler(
+        self, sig: int, callback: Callable[[Unpack[_Ts]], object], *args: *_Ts
+    ) -> None:
+        raise RuntimeError("signals are handled by nb2svc.interrupts")
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        return False
+
+
+def _shutdown(km: Any, processes: list[Any], loop: asyncio.AbstractEventLoop) -> None:
+    """Stop the kernel if nbclient left it running (an error on the way, Ctrl-C),
+    and reap its process. An interrupt leaves nbclient's task pending: cancelling it
+    runs nbclient's own clean-up, as asyncio.run would."""
+    with contextlib.suppress(BaseException):
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(
+                asyncio.wait_for(
+                    asyncio.gather(*pending, return_exceptions=True), timeout=20
+                )
+            )
+    with contextlib.suppress(BaseException):  # a kernel already gone needs no stopping
+        if km.has_kernel:
+            loop.run_until_complete(
+                asyncio.wait_for(km.shutdown_kernel(now=True), timeout=20)
+            )
+    with contextlib.suppress(BaseException):
+        loop.run_until_complete(km.cleanup_resources())
+    with contextlib.suppress(BaseException):
+        loop.close()
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
