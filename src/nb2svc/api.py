@@ -3,47 +3,38 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import stat
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nb2svc import __version__
-from nb2svc.analysis import Analysis, analyse, normalise_artifact
-from nb2svc.capture import (
-    Captured,
-    CapturePlan,
-    CaptureSpec,
-    capture_cells,
-    parse_capture,
-    plan_capture,
-    run_capture,
-    with_capture,
+from nb2svc.analysis import Analysis, analyse
+from nb2svc.capture import CaptureSpec, capture_cells, parse_capture
+from nb2svc.capture.cache import (
+    GOLDEN,
+    REFERENCE_PROFILE,
+    built_redactions,
+    golden_bytes,
 )
+from nb2svc.capture.stage import Capture, CaptureOptions, capture_examples
 from nb2svc.errors import (
     ContractError,
     Diagnostic,
     GeneratedFileError,
     InputError,
     Location,
-    NotebookExecutionError,
     Severity,
     UserError,
 )
 from nb2svc.formatting import format_tree
 from nb2svc.lint import path_errors
 from nb2svc.lint.secrets import secret_leaks
-from nb2svc.lock import Platform, build_backend_pin, make_lock
 from nb2svc.model import (
     Artifact,
-    ExampleSet,
     MarkedCell,
     Progress,
     RawNotebook,
-    Redaction,
     Role,
     ServiceSpec,
 )
@@ -54,29 +45,21 @@ from nb2svc.naming import (
     package_name,
     title,
 )
-from nb2svc.notebook.markers import directive_line, mark_cells
+from nb2svc.notebook.markers import mark_cells
 from nb2svc.notebook.reader import read_notebook
-from nb2svc.render.context import ImageSpec, build_context
-from nb2svc.render.engine import hash_templates, render_tree
-from nb2svc.render.k8s import render_manifests
+from nb2svc.pinning import Pins, pin_requirements
+from nb2svc.render.context import ImageSpec
+from nb2svc.render.service import RenderedService, render_service
 from nb2svc.render.syntax import syntax_errors
-from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
-from nb2svc.shipped import (
-    DataHit,
-    check_shipped,
-    leaked,
-    redactions,
-    scan_examples,
-)
-from nb2svc.syslibs import system_packages
+from nb2svc.shipped import leaked
 from nb2svc.templates import service_template
-from nb2svc.wheelhashes import LOCK_FILE, HashSource
+from nb2svc.wheelhashes import LOCK_FILE
 from nb2svc.writer import (
     MANIFEST,
     Change,
     check_output,
     hand_edited,
-    manifest_bytes,
+    manifest_for,
     plan_changes,
     read_manifest,
     sha256,
@@ -86,10 +69,6 @@ from nb2svc.writer import (
 if TYPE_CHECKING:
     from nb2svc.verify.model import Report as VerifyReport
     from nb2svc.verify.runner import Target as VerifyTarget
-
-GOLDEN = "tests/golden/examples.json"
-#: The reference profile's name among the package's artifacts.
-REFERENCE_PROFILE = "reference_profile.json"
 
 
 @dataclass(frozen=True)
@@ -151,76 +130,6 @@ def _cells_hash(marked: list[MarkedCell]) -> str:
     return digest.hexdigest()
 
 
-def _artifact_hashes(folder: Path, names: list[str]) -> dict[str, str]:
-    hashes = {}
-    for name in names:
-        path = folder / name
-        hashes[name] = sha256(path.read_bytes()) if path.is_file() else "missing"
-    return hashes
-
-
-def _cached_capture(out: Path, key: str, profile: str | None = None) -> Captured | None:
-    """The capture stored in ``out`` if its key matches (``profile``: where the
-    reference profile should be, relative to ``out``)."""
-    manifest = read_manifest(out)
-    if not manifest or manifest.get("capture_key") != key:
-        return None
-    try:
-        profiled = (
-            json.loads((out / profile).read_text(encoding="utf-8"))
-            if profile is not None
-            else None
-        )
-        data = json.loads((out / GOLDEN).read_text(encoding="utf-8"))
-        meta = data["nb2svc"]
-        redactions = tuple(Redaction.from_json(r) for r in meta.get("redacted", []))
-        examples = ExampleSet(
-            input_kind=meta["input_kind"],
-            inputs=tuple(e["input"] for e in data["examples"]),
-            outputs=tuple(e["output"] for e in data["examples"]),
-            columns=tuple((c, t) for c, t in meta["columns"]),
-            array_dtype=meta.get("array_dtype"),
-        )
-        return Captured(
-            examples, tuple(meta["runtime_modules"]), profiled, (), redactions
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _profile_bytes(profile: dict[str, Any]) -> bytes:
-    """Deterministic JSON: sorted keys, the profile's floats already rounded."""
-    text = json.dumps(
-        profile, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False
-    )
-    return (text + "\n").encode()
-
-
-def _golden(captured: Captured, key: str) -> bytes:
-    ex = captured.examples
-    data = {
-        "nb2svc": {
-            "capture_key": key,
-            "input_kind": ex.input_kind,
-            "columns": [list(c) for c in ex.columns],
-            **({"array_dtype": ex.array_dtype} if ex.array_dtype else {}),
-            "runtime_modules": list(captured.modules),
-            **(
-                {"redacted": [r.as_json() for r in captured.redactions]}
-                if captured.redactions
-                else {}
-            ),
-        },
-        "examples": [
-            {"input": i, "output": o}
-            for i, o in zip(ex.inputs, ex.outputs, strict=True)
-        ],
-    }
-    return (
-        json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    ).encode()
-
-
 def analyse_notebook(
     path: Path, capture: tuple[CaptureSpec, ...] = (), name: str | None = None
 ) -> tuple[RawNotebook, list[MarkedCell], Analysis, list[Diagnostic]]:
@@ -243,129 +152,6 @@ def analyse_notebook(
     return nb, marked, analysis, _sorted(diagnostics)
 
 
-def _plan(
-    nb: RawNotebook, marked: list[MarkedCell], analysis: Analysis, folder: Path
-) -> CapturePlan:
-    """Run only the exported cells and the example when that is enough; else everything.
-
-    The whole notebook runs when the example uses names that only unmarked cells define,
-    or when a declared artifact does not exist yet (the notebook's training cells make it).
-    """
-    code_by_index = {pc.marked.cell.index: pc.code for pc in analysis.cells}
-    exported = [
-        (mc.role, mc.cell.index, code_by_index.get(mc.cell.index, mc.code))
-        for mc in marked
-        if mc.role is not None
-    ]
-    assert analysis.example_cell is not None
-    example = (analysis.example_cell.marked.cell.index, analysis.example_cell.code)
-    reference = analysis.reference_cell
-    full = (
-        analysis.example_needs_notebook
-        or analysis.reference_needs_notebook
-        or any(not (folder / name).is_file() for name in analysis.artifacts)
-    )
-    return plan_capture(
-        nb,
-        exported,
-        example,
-        full,
-        analysis.functions,
-        analysis.load_globals,
-        (reference.marked.cell.index, reference.code) if reference else None,
-    )
-
-
-def _missing_artifacts(
-    nb: RawNotebook, analysis: Analysis, folder: Path, missing_ok: bool = False
-) -> list[Diagnostic]:
-    """One error per declared artifact that is not a regular file inside the
-    notebook's folder: missing (unless ``missing_ok``), or, symlinks followed, a
-    directory, a FIFO, a device, or a file outside the folder."""
-    problems = []
-    for pc in analysis.cells:
-        if pc.marked.role is not Role.LOAD:
-            continue
-        captured = bool(dict(pc.marked.params).get("capture"))
-        cell = pc.marked.cell
-        line = directive_line(cell)
-        if line is not None and "artifacts=" not in cell.source.splitlines()[line - 1]:
-            line = None  # declared by a tag
-        for declared in pc.marked.artifacts:
-            name = normalise_artifact(declared)
-            if name is None:
-                continue  # NB401
-            problem = _artifact_problem(folder, name)
-            if problem is None or (problem == "missing" and (missing_ok or captured)):
-                continue  # captured objects are saved by the run itself, or it fails
-            if problem == "missing":
-                message = (
-                    f"declared artifact '{name}' does not exist next to the "
-                    "notebook, and running the notebook did not create it"
-                )
-                hint, code = (
-                    "run the cell that saves it, or fix the artifacts= declaration",
-                    "NB402",
-                )
-            else:
-                message = f"declared artifact '{name}' {problem}: it is not packaged"
-                hint = (
-                    "an artifact must be a regular file inside the notebook's folder "
-                    "(a symlink is followed and must stay inside it): copy the file "
-                    "next to the notebook and declare that copy"
-                )
-                code = "NB404"
-            problems.append(
-                Diagnostic(
-                    Severity.ERROR, cell.location(nb.name, line), message, hint, code
-                )
-            )
-    return problems
-
-
-def _artifact_problem(folder: Path, name: str) -> str | None:
-    """Why ``folder/name`` cannot be packaged, or None (``folder`` is resolved)."""
-    path = folder / name
-    if not path.exists() and not path.is_symlink():
-        return "missing"
-    try:
-        resolved = path.resolve(strict=True)
-        mode = resolved.stat().st_mode
-    except (OSError, RuntimeError):  # a dangling symlink, a loop
-        return "is a symlink to nothing"
-    if not resolved.is_relative_to(folder):
-        return "resolves to a file outside the notebook's folder"
-    if not stat.S_ISREG(mode):
-        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-        return f"is {kind}"
-    return None
-
-
-def _capture(
-    nb: RawNotebook,
-    analysis: Analysis,
-    folder: Path,
-    plan: CapturePlan,
-    timeout: int,
-    fixes: Sequence[Redaction] = (),
-    progress: Progress | None = None,
-) -> Captured:
-    try:
-        return run_capture(nb, folder, plan, timeout, fixes, progress)
-    except NotebookExecutionError as exc:
-        missing = _missing_artifacts(nb, analysis, folder)
-        failed = {d.location.cell for d in exc.diagnostics}
-        if any(d.location.cell in failed for d in missing):
-            # The load cell failed on its own declared artifact, still missing: that
-            # is the cause.
-            raise ContractError([*missing, *exc.diagnostics]) from exc
-        if missing:
-            # Another cell failed (the one that would have saved it, say): that cause
-            # first, what follows from it after, the exit code of a run that failed.
-            raise NotebookExecutionError([*exc.diagnostics, *missing]) from exc
-        raise
-
-
 def _built_base_image(out: Path) -> str | None:
     """The --base-image of the build in ``out``, from its manifest: a rebuild (or
     verify's) keeps a digest pin without repeating the option."""
@@ -386,6 +172,9 @@ def _previous_lock(out: Path) -> bytes | None:
 def build(options: BuildOptions, progress: Progress | None = None) -> BuildResult:
     """Build (or, with check=True, compare) the service package for a notebook.
 
+    The stages in order: read, mark and analyse the notebook (every contract problem
+    at once), capture the examples' outputs, pin the requirements, render the
+    templates, format the code, write the tree (or, with ``check``, compare it).
     ``progress`` hears what is happening (the notebook's cells as they run, say).
     """
     path = options.notebook
@@ -396,186 +185,151 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
     nb, marked, analysis, diagnostics = analyse_notebook(
         path, options.capture, options.name
     )
-    folder = path.resolve().parent
     package = service_package(nb, path, options.name)
     out = options.out or default_out(path, package)
     if not options.check:
         check_output(out, force=options.force)  # before a possibly long notebook run
-
-    unfit = _missing_artifacts(nb, analysis, folder, missing_ok=True)
-    if unfit:  # before the notebook runs: a FIFO would hang it, say
-        raise ContractError(unfit)
-    plan = with_capture(
-        _plan(nb, marked, analysis, folder), nb, marked, options.capture
+    capture = capture_examples(
+        nb, marked, analysis, _capture_options(options, package, out), progress
     )
-    if REFERENCE_PROFILE in analysis.artifacts and plan.reference is not None:
-        raise ContractError(
-            [
-                Diagnostic(
-                    Severity.ERROR,
-                    nb.cells[plan.reference].location(nb.name),
-                    f"an artifact is named {REFERENCE_PROFILE}, the name of the "
-                    "reference profile nb2svc packages",
-                    "rename that artifact",
-                    "NB403",
-                )
-            ]
-        )
-    profile_path = f"src/{package}/artifacts/{REFERENCE_PROFILE}"
+    diagnostics += capture.warnings
+    python_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    pins = pin_requirements(
+        set(analysis.modules) | set(capture.captured.modules),
+        capture.captured,
+        nb.name,
+        python_version,
+        options.find_links,
+        _previous_lock(out),
+    )
+    diagnostics += pins.problems
+    spec = _service_spec(nb, package, marked, analysis, capture, pins, python_version)
+    image = ImageSpec.for_python(
+        spec.python_version,
+        base_image=options.base_image or _built_base_image(out),
+        system_packages=pins.system_packages,
+        build_backend_locked=pins.build_backend_locked,
+    )
+    rendered = render_service(spec, image, options.template or service_template())
+    formatted, format_problems = format_tree(rendered.files, package)
+    diagnostics += format_problems
+    files = _package_tree(formatted, rendered, spec, capture, pins, image, options)
+    _check_tree(options, nb, package, files, capture)  # nothing written on a problem
+    if options.check:
+        changes = plan_changes(out, files, rendered.once)
+    else:
+        changes = write_tree(out, files, force=options.force, once=rendered.once)
+    return BuildResult(
+        out,
+        package,
+        files,
+        changes,
+        diagnostics,
+        capture.executed,
+        not options.check,
+        rendered.once,
+    )
+
+
+def _capture_options(options: BuildOptions, package: str, out: Path) -> CaptureOptions:
     # --check (diff, check) compares with the build as it was made.
     redact = options.redact_examples or (
         options.check and bool((read_manifest(out) or {}).get("redact_examples"))
     )
-    captured = _cached_capture(
-        out,
-        plan.key(_artifact_hashes(folder, analysis.artifacts), redact),
-        profile_path if plan.reference is not None else None,
+    return CaptureOptions(
+        folder=options.notebook.resolve().parent,
+        out=out,
+        package=package,
+        timeout=options.timeout,
+        objects=options.capture,
+        redact=redact,
     )
-    executed = captured is None
-    hits: list[DataHit] = []  # secrets in the examples as the notebook made them
-    if captured is None:
-        if progress is not None:
-            progress(f"running {len(plan.cells)} cells of {nb.name} in a fresh kernel")
-        captured = _capture(
-            nb, analysis, folder, plan, options.timeout, progress=progress
-        )
-        if redact:
-            hits = scan_examples(captured.examples)
-            fixes = redactions(hits)
-            if fixes:  # the notebook's outputs for the redacted inputs
-                captured = _capture(
-                    nb, analysis, folder, plan, options.timeout, fixes, progress
-                )
 
-    missing = _missing_artifacts(nb, analysis, folder)
-    if missing:
-        raise ContractError(missing)
-    assert analysis.example_cell is not None
-    shipped = check_shipped(
-        captured,
-        redact,
-        analysis.example_cell.marked.cell.location(nb.name),
-        (
-            nb.cells[plan.reference].location(nb.name)
-            if plan.reference is not None
-            else None
-        ),
-    )
-    if shipped.errors:
-        raise ContractError(list(shipped.errors))  # nothing is written
-    captured = shipped.captured
-    diagnostics += shipped.warnings
-    artifact_bytes = {name: (folder / name).read_bytes() for name in analysis.artifacts}
-    key = plan.key({n: sha256(b) for n, b in artifact_bytes.items()}, redact)
-    packaged = dict(artifact_bytes)
-    if captured.profile is not None:
-        packaged[REFERENCE_PROFILE] = _profile_bytes(captured.profile)
-        if plan.reference is not None:
-            diagnostics += [
-                Diagnostic(
-                    Severity.WARNING,
-                    nb.cells[plan.reference].location(nb.name),
-                    f"reference profile: {note}",
-                    None,
-                    "NB603",
-                )
-                for note in captured.profile_notes
-            ]
 
-    runtime_extra = list(SERVICE_RUNTIME)
-    if captured.examples.input_kind == "frame":
-        runtime_extra += ["pandas", "numpy"]
-    if captured.profile is not None:  # drift statistics (the KS test's p-value)
-        runtime_extra += ["scipy", "numpy"]
-    requirements, req_problems = requirements_for(
-        set(analysis.modules) | set(captured.modules), runtime_extra, nb.name
-    )
-    diagnostics += req_problems
-
-    spec = ServiceSpec(
+def _service_spec(
+    nb: RawNotebook,
+    package: str,
+    marked: list[MarkedCell],
+    analysis: Analysis,
+    capture: Capture,
+    pins: Pins,
+    python_version: str,
+) -> ServiceSpec:
+    """Everything the templates render, from the analysis, the capture and the pins."""
+    return ServiceSpec(
         notebook=nb.name,
         package=package,
         dist_name=dist_name(package),
         title=title(package),
         env_prefix=env_prefix(package),
-        python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
+        python_version=python_version,
         imports=tuple(analysis.imports),
         blocks=tuple(analysis.blocks),
         functions=tuple(analysis.functions),
         load_globals=tuple(analysis.load_globals),
         settings=tuple(analysis.settings),
         artifacts=tuple(
-            Artifact(n, sha256(b), len(b)) for n, b in sorted(packaged.items())
+            Artifact(n, sha256(b), len(b)) for n, b in sorted(capture.packaged.items())
         ),
-        requirements=tuple(requirements),
-        test_requirements=tuple(sorted(pin(d) for d in SERVICE_TEST)),
-        examples=captured.examples,
+        requirements=pins.requirements,
+        test_requirements=pins.test_requirements,
+        examples=capture.captured.examples,
         cells_sha256=_cells_hash(marked),
-        reference_profile=REFERENCE_PROFILE if captured.profile is not None else None,
+        reference_profile=(
+            REFERENCE_PROFILE if capture.captured.profile is not None else None
+        ),
     )
-    backend, backend_problem = build_backend_pin()
-    if backend_problem is not None:
-        diagnostics.append(backend_problem)
-    lock_bytes, locked = make_lock(
-        [*spec.requirements, *([backend] if backend else [])],
-        Platform(spec.python_version),
-        HashSource.from_environment(options.find_links),
-        _previous_lock(out),
-    )
-    packages, lib_problems = system_packages(p.name for p in locked)
-    diagnostics += lib_problems
-    image = ImageSpec.for_python(
-        spec.python_version,
-        base_image=options.base_image or _built_base_image(out),
-        system_packages=tuple(packages),
-        build_backend_locked=backend is not None,
-    )
-    template_root = options.template or service_template()
-    rendered = render_tree(template_root, build_context(spec, image))
-    once = rendered.once
-    files, format_problems = format_tree(rendered.files, package)
-    diagnostics += format_problems
-    files.update(render_manifests(spec))
-    for name, content in packaged.items():
-        files[f"src/{package}/artifacts/{name}"] = content
-    files[GOLDEN] = _golden(captured, key)
-    files[LOCK_FILE] = lock_bytes
-    manifest: dict[str, Any] = {
+
+
+def _package_tree(
+    formatted: dict[str, bytes],
+    rendered: RenderedService,
+    spec: ServiceSpec,
+    capture: Capture,
+    pins: Pins,
+    image: ImageSpec,
+    options: BuildOptions,
+) -> dict[str, bytes]:
+    """The formatted files with what ships as it is: manifests, artifacts, the
+    golden examples, the lock, and the build's own manifest."""
+    files = dict(formatted)
+    files.update(rendered.manifests)
+    for name, content in capture.packaged.items():
+        files[f"src/{spec.package}/artifacts/{name}"] = content
+    files[GOLDEN] = golden_bytes(capture.captured, capture.key)
+    files[LOCK_FILE] = pins.lock
+    facts: dict[str, Any] = {
         "nb2svc_version": __version__,
-        "notebook": nb.name,
-        "templates_sha256": hash_templates(template_root),
+        "notebook": spec.notebook,
+        "templates_sha256": rendered.templates_sha256,
         "cells_sha256": spec.cells_sha256,
-        "capture_key": key,
+        "capture_key": capture.key,
         "base_image": image.base_image,
         "artifacts": {a.name: a.sha256 for a in spec.artifacts},
-        "files": {
-            rel: sha256(content)
-            for rel, content in sorted(files.items())
-            if rel not in once
-        },
-        "user_files": sorted(once),
     }
     if options.capture:
-        manifest["capture"] = [f"{c.name}:{c.fmt}" for c in options.capture]
-    if redact:
-        manifest["redact_examples"] = True
-    files[MANIFEST] = manifest_bytes(manifest)
-    files = dict(sorted(files.items()))
-    user_data = {f"src/{package}/artifacts/{name}" for name in artifact_bytes}
+        facts["capture"] = [f"{c.name}:{c.fmt}" for c in options.capture]
+    if capture.redact:
+        facts["redact_examples"] = True
+    files[MANIFEST] = manifest_for(facts, files, rendered.once)
+    return dict(sorted(files.items()))
+
+
+def _check_tree(
+    options: BuildOptions,
+    nb: RawNotebook,
+    package: str,
+    files: dict[str, bytes],
+    capture: Capture,
+) -> None:
+    """Raise on generated code that does not parse, or a secret in any file."""
+    user_data = {f"src/{package}/artifacts/{name}" for name in capture.artifacts}
     unparsed = syntax_errors(files, user_data, _syntax_hint(options.template))
     if unparsed:
-        raise GeneratedFileError(unparsed)  # nothing is written
-    leaks = secret_leaks(path, nb, files) + leaked(files, hits)
+        raise GeneratedFileError(unparsed)
+    leaks = secret_leaks(options.notebook, nb, files) + leaked(files, capture.hits)
     if leaks:
-        raise ContractError(leaks)  # nothing is written
-
-    if options.check:
-        changes = plan_changes(out, files, once)
-        return BuildResult(
-            out, package, files, changes, diagnostics, executed, False, once
-        )
-    changes = write_tree(out, files, force=options.force, once=once)
-    return BuildResult(out, package, files, changes, diagnostics, executed, True, once)
+        raise ContractError(leaks)
 
 
 def _syntax_hint(template: Path | None) -> str:
@@ -729,17 +483,8 @@ def _verify_target(
         build=state,
         artifacts=dict(manifest.get("artifacts", {})),
         diagnostics=tuple(notes),
-        redactions=_built_redactions(out),
+        redactions=built_redactions(out),
     )
-
-
-def _built_redactions(out: Path) -> tuple[Redaction, ...]:
-    """The --redact-examples substitutions of the build in ``out`` (its fixtures)."""
-    try:
-        meta = json.loads((out / GOLDEN).read_text(encoding="utf-8"))["nb2svc"]
-        return tuple(Redaction.from_json(r) for r in meta.get("redacted", []))
-    except (OSError, ValueError, KeyError, TypeError):
-        return ()
 
 
 def _built_capture(out: Path) -> tuple[CaptureSpec, ...]:

@@ -42,6 +42,23 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
+def manifest_for(
+    facts: dict[str, Any], files: dict[str, bytes], once: frozenset[str]
+) -> bytes:
+    """The manifest of a build: ``facts`` about it, the sha256 of every generated file
+    (what --check and hand-edit detection compare), and the user-owned files by name."""
+    manifest = {
+        **facts,
+        "files": {
+            rel: sha256(content)
+            for rel, content in sorted(files.items())
+            if rel not in once
+        },
+        "user_files": sorted(once),
+    }
+    return manifest_bytes(manifest)
+
+
 def hand_edited(out_dir: Path, manifest: dict[str, Any] | None) -> list[str]:
     """Files the manifest lists whose bytes on disk no longer match their recorded hash."""
     if not manifest:
