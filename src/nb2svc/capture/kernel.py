@@ -124,9 +124,6 @@ def execute_in_kernel(
     nbclient's wait for output blocks its event loop, so neither the cell timeout nor
     the dead-kernel check could fire.
     """
-    import nbformat
-    from jupyter_client.manager import AsyncKernelManager
-    from nbclient import NotebookClient
     from nbclient.exceptions import (
         CellExecutionError,
         CellTimeoutError,
@@ -135,6 +132,39 @@ def execute_in_kernel(
 
     current = [0]
     processes: list[Any] = []
+    km, client = _notebook_client(
+        cells, folder, timeout, workdir, startup_timeout, on_cell, current, processes
+    )
+    kernel_log = workdir / "kernel.log"
+    loop = _KernelLoop()
+    try:
+        with kernel_log.open("wb") as log:
+            # cleanup_kc: shut the kernel down afterwards although we own km.
+            loop.run_until_complete(
+                client.async_execute(cleanup_kc=True, stdout=log, stderr=log, env=env)
+            )
+    except (CellTimeoutError, DeadKernelError, CellExecutionError) as exc:
+        raise _failure(exc, current[0], timeout, kernel_log) from exc
+    finally:
+        _shutdown(km, processes, loop)
+
+
+def _notebook_client(
+    cells: list[Any],
+    folder: Path,
+    timeout: int,
+    workdir: Path,
+    startup_timeout: int,
+    on_cell: Callable[[int], None] | None,
+    current: list[int],
+    processes: list[Any],
+) -> tuple[Any, Any]:
+    """The kernel manager and the nbclient client that runs ``cells``; the client
+    keeps ``current[0]`` at the running cell and the kernel's process in
+    ``processes``."""
+    import nbformat
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
 
     def on_cell_execute(cell: Any, cell_index: int) -> None:
         current[0] = cell_index
@@ -161,44 +191,44 @@ def execute_in_kernel(
         on_cell_execute=on_cell_execute,
         on_notebook_start=on_notebook_start,
     )
-    kernel_log = workdir / "kernel.log"
-    loop = _KernelLoop()
-    try:
-        with kernel_log.open("wb") as log:
-            # cleanup_kc: shut the kernel down afterwards although we own km.
-            loop.run_until_complete(
-                client.async_execute(cleanup_kc=True, stdout=log, stderr=log, env=env)
-            )
-    except CellTimeoutError as exc:
-        raise KernelFailure(
+    return km, client
+
+
+def _failure(
+    exc: Exception, index: int, timeout: int, kernel_log: Path
+) -> KernelFailure:
+    """What went wrong in cell ``index``: a timeout, a dead kernel, or an exception
+    (with the line it was raised at)."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    if isinstance(exc, CellTimeoutError):
+        return KernelFailure(
             "timeout",
-            current[0],
+            index,
             f"timed out after {timeout} s",
             "raise --timeout, or make the cell faster",
             None,
-        ) from exc
-    except DeadKernelError as exc:
+        )
+    if isinstance(exc, DeadKernelError):
         tail = kernel_log.read_text(errors="replace").strip().splitlines()[-3:]
-        raise KernelFailure(
+        return KernelFailure(
             "dead",
-            current[0],
+            index,
             "the kernel died while running this cell",
             "out of memory, a crash in native code, or exit()? kernel said: "
             + (" | ".join(tail) or "nothing"),
             None,
-        ) from exc
-    except CellExecutionError as exc:
-        tb = _ANSI.sub("", str(exc.traceback or ""))
-        lines = _CELL_LINE.findall(tb)
-        raise KernelFailure(
-            "error",
-            current[0],
-            f"raised {exc.ename}: {_ANSI.sub('', str(exc.evalue))}",
-            None,
-            int(lines[-1]) if lines else None,
-        ) from exc
-    finally:
-        _shutdown(km, processes, loop)
+        )
+    tb = _ANSI.sub("", str(getattr(exc, "traceback", "") or ""))
+    lines = _CELL_LINE.findall(tb)
+    ename, evalue = getattr(exc, "ename", ""), getattr(exc, "evalue", "")
+    return KernelFailure(
+        "error",
+        index,
+        f"raised {ename}: {_ANSI.sub('', str(evalue))}",
+        None,
+        int(lines[-1]) if lines else None,
+    )
 
 
 _Ts = TypeVarTuple("_Ts")

@@ -96,65 +96,63 @@ def capture_cells(
     nb: RawNotebook, marked: list[MarkedCell], specs: tuple[CaptureSpec, ...]
 ) -> tuple[list[MarkedCell], list[Diagnostic]]:
     """A load cell per captured object, attributed to the cell that makes the object."""
-    import difflib
-
     cells: list[MarkedCell] = []
     problems: list[Diagnostic] = []
     declared = {a for mc in marked for a in mc.artifacts}
     for spec in specs:
         origin = _binding_cell(nb, spec.name)
-        exported = next(
-            (
-                mc
-                for mc in marked
-                if mc.role in EXPORTED_ORDER and origin == mc.cell.index
-            ),
-            None,
-        )
-        if origin is None:
-            names = sorted(
-                {
-                    n
-                    for c in nb.cells
-                    for n in re.findall(r"\b([A-Za-z_]\w*)\s*=", c.source)
-                }
-            )
-            close = difflib.get_close_matches(spec.name, names, n=1)
-            problems.append(
-                Diagnostic(
-                    Severity.ERROR,
-                    Location(nb.name),
-                    f"--capture {spec.name}: no cell of the notebook binds "
-                    f"'{spec.name}'",
-                    f"did you mean '{close[0]}'?" if close else None,
-                    "NB1301",
-                )
-            )
+        problem = _origin_problem(nb, marked, spec, origin, declared)
+        if problem is not None:
+            problems.append(problem)
             continue
-        if exported is not None or spec.artifact in declared:
-            problems.append(
-                Diagnostic(
-                    Severity.ERROR,
-                    nb.cells[origin].location(nb.name),
-                    f"--capture {spec.name}: '{spec.name}' is already exported by "
-                    "this cell, so there is nothing to capture",
-                    "capture objects that only unmarked (training) cells make",
-                    "NB1302",
-                )
-            )
-            continue
-        cell = nb.cells[origin]
-        source = spec.load_code()
-        # The origin's index and id give the generated code its provenance header;
-        # the code itself never runs in the capture kernel (the dump cell does).
-        synthetic = Cell(cell.index, cell.cell_id, "code", source)
-        cells.append(
-            MarkedCell(
-                synthetic,
-                Role.LOAD,
-                (("capture", spec.name),),
-                (spec.artifact,),
-                source,
-            )
-        )
+        assert origin is not None
+        cells.append(_load_cell(nb.cells[origin], spec))
     return cells, problems
+
+
+def _origin_problem(
+    nb: RawNotebook,
+    marked: list[MarkedCell],
+    spec: CaptureSpec,
+    origin: int | None,
+    declared: set[str],
+) -> Diagnostic | None:
+    """NB1301 when no cell binds the object, NB1302 when it is exported already."""
+    import difflib
+
+    if origin is None:
+        names = sorted(
+            {n for c in nb.cells for n in re.findall(r"\b([A-Za-z_]\w*)\s*=", c.source)}
+        )
+        close = difflib.get_close_matches(spec.name, names, n=1)
+        return Diagnostic(
+            Severity.ERROR,
+            Location(nb.name),
+            f"--capture {spec.name}: no cell of the notebook binds '{spec.name}'",
+            f"did you mean '{close[0]}'?" if close else None,
+            "NB1301",
+        )
+    exported = any(
+        mc.role in EXPORTED_ORDER and origin == mc.cell.index for mc in marked
+    )
+    if exported or spec.artifact in declared:
+        return Diagnostic(
+            Severity.ERROR,
+            nb.cells[origin].location(nb.name),
+            f"--capture {spec.name}: '{spec.name}' is already exported by "
+            "this cell, so there is nothing to capture",
+            "capture objects that only unmarked (training) cells make",
+            "NB1302",
+        )
+    return None
+
+
+def _load_cell(cell: Cell, spec: CaptureSpec) -> MarkedCell:
+    """The load cell nb2svc writes for ``spec``. The origin's index and id give the
+    generated code its provenance header; the code itself never runs in the capture
+    kernel (the dump cell does)."""
+    source = spec.load_code()
+    synthetic = Cell(cell.index, cell.cell_id, "code", source)
+    return MarkedCell(
+        synthetic, Role.LOAD, (("capture", spec.name),), (spec.artifact,), source
+    )

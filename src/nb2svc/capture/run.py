@@ -64,27 +64,10 @@ def run_capture(
     ``redactions`` replace values of the examples before the pipeline runs on them;
     each cell is reported to ``progress`` as it starts.
     """
-    import nbformat
-
-    fn_names = {fn.role.value: fn.name for fn in plan.functions}
     with tempfile.TemporaryDirectory(prefix="nb2svc-capture-") as tmp:
         out_path = Path(tmp) / "capture.json"
-        call = (
-            f"{_CAPTURE_CODE}\n__nb2svc_capture({str(out_path)!r}, {fn_names!r}, "
-            f"{list(plan.load_globals)!r}, {jsonable_source()!r}, "
-            f"{kernel_redactions(redactions)})\n"
-        )
-        cells = [nbformat.v4.new_code_cell(c.source) for c in plan.cells]
-        cells.append(nbformat.v4.new_code_cell(call))
         profile_path = Path(tmp) / "profile.json"
-        if plan.reference is not None:
-            cells.append(
-                nbformat.v4.new_code_cell(
-                    f"{_PROFILE_CODE}\n__nb2svc_profile({str(profile_path)!r}, "
-                    f"{str(out_path)!r}, {fn_names!r}, {jsonable_source()!r}, "
-                    f"{profile_source()!r}, {MAX_REFERENCE_ROWS}, {MAX_SINGLE_CALLS})\n"
-                )
-            )
+        cells = _kernel_cells(plan, out_path, profile_path, redactions)
         steps = ["capturing the examples' outputs", "profiling the reference data"]
         on_cell = cell_progress(plan, steps, progress)
         try:
@@ -121,6 +104,35 @@ def run_capture(
         tuple(profiled["notes"]),
         tuple(redactions),
     )
+
+
+def _kernel_cells(
+    plan: CapturePlan,
+    out_path: Path,
+    profile_path: Path,
+    redactions: Sequence[Redaction],
+) -> list[Any]:
+    """The plan's cells, then nb2svc's: the capture (into ``out_path``) and, with a
+    reference cell, the profile (into ``profile_path``)."""
+    import nbformat
+
+    fn_names = {fn.role.value: fn.name for fn in plan.functions}
+    call = (
+        f"{_CAPTURE_CODE}\n__nb2svc_capture({str(out_path)!r}, {fn_names!r}, "
+        f"{list(plan.load_globals)!r}, {jsonable_source()!r}, "
+        f"{kernel_redactions(redactions)})\n"
+    )
+    cells = [nbformat.v4.new_code_cell(c.source) for c in plan.cells]
+    cells.append(nbformat.v4.new_code_cell(call))
+    if plan.reference is not None:
+        cells.append(
+            nbformat.v4.new_code_cell(
+                f"{_PROFILE_CODE}\n__nb2svc_profile({str(profile_path)!r}, "
+                f"{str(out_path)!r}, {fn_names!r}, {jsonable_source()!r}, "
+                f"{profile_source()!r}, {MAX_REFERENCE_ROWS}, {MAX_SINGLE_CALLS})\n"
+            )
+        )
+    return cells
 
 
 def _profile_failure(
