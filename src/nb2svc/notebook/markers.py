@@ -50,127 +50,159 @@ def directive_line(cell: Cell) -> int | None:
 
 def mark_cells(nb: RawNotebook) -> tuple[list[MarkedCell], list[Diagnostic]]:
     """Give every cell its role (or None); report every marker problem at once."""
-    marked: list[MarkedCell] = []
     problems: list[Diagnostic] = []
-    for cell in nb.cells:
-        roles: list[tuple[Role, int | None]] = []
-        params: list[tuple[str, str]] = []
-        artifacts: list[str] = []
-        code = cell.source
+    marked = [_mark_cell(nb, cell, problems) for cell in nb.cells]
+    return marked, problems
 
-        for tag in cell.tags:
-            if tag == PAPERMILL_TAG:
-                roles.append((Role.CONFIG, None))
-                continue
-            if not tag.startswith(TAG_PREFIX):
-                continue
-            body = tag[len(TAG_PREFIX) :].strip()
-            if body.startswith(("artifact=", "artifacts=")):
-                value = body.partition("=")[2]
-                artifacts.extend(p for p in value.split(",") if p)
-                continue
-            try:
-                roles.append((Role(body), None))
-            except ValueError:
-                problems.append(_unknown_role(nb, cell, body, None))
 
-        directive = _directive(cell)
-        if directive is not None:
-            line, body = directive
-            words = body.split()
-            if not words:
-                problems.append(
-                    Diagnostic(
-                        Severity.ERROR,
-                        cell.location(nb.name, line),
-                        "nb2svc directive without a role",
-                        f"write '# nb2svc: <role>', roles are: {', '.join(_ROLE_NAMES)}",
-                        "NB102",
-                    )
-                )
-            else:
-                try:
-                    roles.append((Role(words[0]), line))
-                except ValueError:
-                    problems.append(_unknown_role(nb, cell, words[0], line))
-                for word in words[1:]:
-                    key, sep, value = word.partition("=")
-                    if not sep or not key:
-                        problems.append(
-                            Diagnostic(
-                                Severity.ERROR,
-                                cell.location(nb.name, line),
-                                f"directive option '{word}' is not key=value",
-                                "e.g. '# nb2svc: load artifacts=model.joblib'",
-                                "NB103",
-                            )
-                        )
-                    elif key in ("artifacts", "artifact"):
-                        artifacts.extend(p for p in value.split(",") if p)
-                    else:
-                        # An ignored option would fail silently (a misspelt
-                        # artifacts= leaves the model out of the package).
-                        problems.append(
-                            Diagnostic(
-                                Severity.ERROR,
-                                cell.location(nb.name, line),
-                                f"unknown directive option '{key}'",
-                                "the only option is artifacts=PATH[,PATH...], "
-                                "on load cells",
-                                "NB107",
-                            )
-                        )
-            # Blank the directive line so exported code keeps its line numbers.
-            lines = cell.source.splitlines(keepends=True)
-            lines[line - 1] = "\n" if lines[line - 1].endswith("\n") else ""
-            code = "".join(lines)
-
-        distinct = sorted({r for r, _ in roles}, key=lambda r: r.value)
-        role: Role | None = None
-        if Role.SKIP in distinct:
-            role = Role.SKIP
-        elif len(distinct) > 1:
-            problems.append(
-                Diagnostic(
-                    Severity.ERROR,
-                    cell.location(nb.name, next((ln for _, ln in roles if ln), None)),
-                    "cell has several roles: " + ", ".join(r.value for r in distinct),
-                    "give each cell one role; split the cell if it does two things",
-                    "NB104",
-                )
-            )
-        elif distinct:
-            role = distinct[0]
-
-        if role is not None and cell.cell_type != "code":
-            problems.append(
-                Diagnostic(
-                    Severity.ERROR,
-                    cell.location(nb.name),
-                    f"role '{role.value}' on a {cell.cell_type} cell",
-                    "only code cells can be exported; move the marker to a code cell",
-                    "NB105",
-                )
-            )
-            role = None
-        if artifacts and role not in (Role.LOAD, Role.SKIP):
-            problems.append(
-                Diagnostic(
-                    Severity.ERROR,
-                    cell.location(nb.name, directive[0] if directive else None),
-                    "artifacts are declared on a cell that is not a load cell",
-                    "declare artifacts on the cell that loads them: "
-                    "'# nb2svc: load artifacts=model.joblib'",
-                    "NB106",
-                )
-            )
-        marked.append(
-            MarkedCell(
-                cell=cell,
-                role=role,
-                params=tuple(params),
-                artifacts=tuple(dict.fromkeys(a.strip() for a in artifacts)),
-                code=code if cell.cell_type == "code" else "",
+def _mark_cell(nb: RawNotebook, cell: Cell, problems: list[Diagnostic]) -> MarkedCell:
+    """The cell's role from its tags and its directive, which is blanked in its code."""
+    roles: list[tuple[Role, int | None]] = []
+    artifacts: list[str] = []
+    code = cell.source
+    _tag_roles(nb, cell, roles, artifacts, problems)
+    directive = _directive(cell)
+    if directive is not None:
+        line, body = directive
+        _directive_roles(nb, cell, line, body, roles, artifacts, problems)
+        # Blank the directive line so exported code keeps its line numbers.
+        lines = cell.source.splitlines(keepends=True)
+        lines[line - 1] = "\n" if lines[line - 1].endswith("\n") else ""
+        code = "".join(lines)
+    role = _resolve_role(nb, cell, roles, problems)
+    if artifacts and role not in (Role.LOAD, Role.SKIP):
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                cell.location(nb.name, directive[0] if directive else None),
+                "artifacts are declared on a cell that is not a load cell",
+                "declare artifacts on the cell that loads them: "
+                "'# nb2svc: load artifacts=model.joblib'",
+                "NB106",
             )
         )
-    return marked, problems
+    return MarkedCell(
+        cell=cell,
+        role=role,
+        params=(),
+        artifacts=tuple(dict.fromkeys(a.strip() for a in artifacts)),
+        code=code if cell.cell_type == "code" else "",
+    )
+
+
+def _tag_roles(
+    nb: RawNotebook,
+    cell: Cell,
+    roles: list[tuple[Role, int | None]],
+    artifacts: list[str],
+    problems: list[Diagnostic],
+) -> None:
+    """Roles and artifacts from the cell's ``nb2svc:`` tags (and papermill's
+    ``parameters``, a config cell)."""
+    for tag in cell.tags:
+        if tag == PAPERMILL_TAG:
+            roles.append((Role.CONFIG, None))
+            continue
+        if not tag.startswith(TAG_PREFIX):
+            continue
+        body = tag[len(TAG_PREFIX) :].strip()
+        if body.startswith(("artifact=", "artifacts=")):
+            value = body.partition("=")[2]
+            artifacts.extend(p for p in value.split(",") if p)
+            continue
+        try:
+            roles.append((Role(body), None))
+        except ValueError:
+            problems.append(_unknown_role(nb, cell, body, None))
+
+
+def _directive_roles(
+    nb: RawNotebook,
+    cell: Cell,
+    line: int,
+    body: str,
+    roles: list[tuple[Role, int | None]],
+    artifacts: list[str],
+    problems: list[Diagnostic],
+) -> None:
+    """The role and options of the ``# nb2svc: <role> k=v`` directive on ``line``."""
+    words = body.split()
+    if not words:
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                cell.location(nb.name, line),
+                "nb2svc directive without a role",
+                f"write '# nb2svc: <role>', roles are: {', '.join(_ROLE_NAMES)}",
+                "NB102",
+            )
+        )
+        return
+    try:
+        roles.append((Role(words[0]), line))
+    except ValueError:
+        problems.append(_unknown_role(nb, cell, words[0], line))
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            problems.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    cell.location(nb.name, line),
+                    f"directive option '{word}' is not key=value",
+                    "e.g. '# nb2svc: load artifacts=model.joblib'",
+                    "NB103",
+                )
+            )
+        elif key in ("artifacts", "artifact"):
+            artifacts.extend(p for p in value.split(",") if p)
+        else:
+            # An ignored option would fail silently (a misspelt artifacts= leaves
+            # the model out of the package).
+            problems.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    cell.location(nb.name, line),
+                    f"unknown directive option '{key}'",
+                    "the only option is artifacts=PATH[,PATH...], on load cells",
+                    "NB107",
+                )
+            )
+
+
+def _resolve_role(
+    nb: RawNotebook,
+    cell: Cell,
+    roles: list[tuple[Role, int | None]],
+    problems: list[Diagnostic],
+) -> Role | None:
+    """One role from the tags' and the directive's: skip wins; several others are an
+    error (NB104); a role on a markdown cell too (NB105)."""
+    distinct = sorted({r for r, _ in roles}, key=lambda r: r.value)
+    role: Role | None = None
+    if Role.SKIP in distinct:
+        role = Role.SKIP
+    elif len(distinct) > 1:
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                cell.location(nb.name, next((ln for _, ln in roles if ln), None)),
+                "cell has several roles: " + ", ".join(r.value for r in distinct),
+                "give each cell one role; split the cell if it does two things",
+                "NB104",
+            )
+        )
+    elif distinct:
+        role = distinct[0]
+    if role is not None and cell.cell_type != "code":
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                cell.location(nb.name),
+                f"role '{role.value}' on a {cell.cell_type} cell",
+                "only code cells can be exported; move the marker to a code cell",
+                "NB105",
+            )
+        )
+        role = None
+    return role
