@@ -65,7 +65,9 @@ def verify_service(
     settings: Settings,
     progress: Progress | None = None,
 ) -> Report:
-    say = progress or (lambda _text: None)
+    """Run the notebook (``settings.runs`` times), check it agrees with itself, start
+    the service and compare its answers with the notebook's."""
+    say: Progress = progress or (lambda _text: None)
     base = Report(
         notebook=nb.name,
         out=str(target.out),
@@ -78,23 +80,7 @@ def verify_service(
     notes = list(target.diagnostics)
     runs: list[NotebookRun] = []
     try:
-        for number in range(1, settings.runs + 1):
-            of = f" (run {number}/{settings.runs})" if settings.runs > 1 else ""
-            say(f"executing {nb.name} in a fresh kernel{of}")
-            # Each run another string hash seed; the last one 0, as at build time,
-            # so the artifacts it leaves next to the notebook are the build's.
-            seed = settings.runs - number
-            runs.append(
-                run_notebook(
-                    nb,
-                    folder,
-                    plan,
-                    settings.timeout,
-                    hash_seed=seed,
-                    redactions=target.redactions,
-                    progress=say,
-                )
-            )
+        _notebook_runs(nb, folder, plan, target, settings, say, runs)
     except NotebookExecutionError as exc:
         return replace(
             base,
@@ -103,55 +89,12 @@ def verify_service(
             environment=_environment(runs, None),
         )
     notes += _python_notes(nb.name, runs[0])
-
-    self_diffs = notebook_self_differences(runs, settings.tolerance)
-    if self_diffs:
-        notes.append(
-            Diagnostic(
-                Severity.ERROR,
-                Location(nb.name),
-                "the notebook disagrees with itself, so the service was not compared",
-                "seed every random generator (random.seed, np.random.seed, "
-                "random_state=...), don't "
-                "depend on the order of sets of strings (each run has another "
-                "PYTHONHASHSEED), or loosen --rtol/--atol",
-                "NB703",
-            )
-        )
-        return replace(
-            base,
-            outcome=Outcome.NONDETERMINISTIC,
-            nondeterminism=tuple(self_diffs),
-            diagnostics=tuple(notes),
-            environment=_environment(runs, None),
-        )
-
+    inconsistent = _self_consistency(base, nb, runs, settings, notes)
+    if inconsistent is not None:
+        return inconsistent
     first = runs[-1]  # hash seed 0, like the build's capture
     try:
-        if settings.image is not None:
-            from nb2svc.verify.container import run_image_service
-
-            service = run_image_service(
-                target.out,
-                settings.image,
-                target.env_prefix,
-                first.inputs,
-                startup_timeout=settings.startup_timeout,
-                request_timeout=settings.request_timeout,
-                keep_image=settings.keep_image,
-                on_stage=say,
-            )
-        else:
-            say(f"starting the service {target.package}")
-            service = run_service(
-                target.out,
-                target.package,
-                target.env_prefix,
-                first.inputs,
-                startup_timeout=settings.startup_timeout,
-                request_timeout=settings.request_timeout,
-                on_stage=say,
-            )
+        service = _service_answers(target, settings, first, say)
     except ServiceError as exc:
         return replace(
             base,
@@ -159,6 +102,113 @@ def verify_service(
             diagnostics=(*notes, *exc.diagnostics),
             environment=_environment(runs, None),
         )
+    return _compare(base, nb, folder, target, settings, runs, service, notes)
+
+
+def _notebook_runs(
+    nb: RawNotebook,
+    folder: Path,
+    plan: CapturePlan,
+    target: Target,
+    settings: Settings,
+    say: Progress,
+    runs: list[NotebookRun],
+) -> None:
+    """Run the notebook ``settings.runs`` times, appending each run to ``runs``
+    (which holds the runs that finished when one fails)."""
+    for number in range(1, settings.runs + 1):
+        of = f" (run {number}/{settings.runs})" if settings.runs > 1 else ""
+        say(f"executing {nb.name} in a fresh kernel{of}")
+        # Each run another string hash seed; the last one 0, as at build time,
+        # so the artifacts it leaves next to the notebook are the build's.
+        seed = settings.runs - number
+        runs.append(
+            run_notebook(
+                nb,
+                folder,
+                plan,
+                settings.timeout,
+                hash_seed=seed,
+                redactions=target.redactions,
+                progress=say,
+            )
+        )
+
+
+def _self_consistency(
+    base: Report,
+    nb: RawNotebook,
+    runs: list[NotebookRun],
+    settings: Settings,
+    notes: list[Diagnostic],
+) -> Report | None:
+    """The report of a notebook that disagrees with itself (exit 9), or None."""
+    self_diffs = notebook_self_differences(runs, settings.tolerance)
+    if not self_diffs:
+        return None
+    notes.append(
+        Diagnostic(
+            Severity.ERROR,
+            Location(nb.name),
+            "the notebook disagrees with itself, so the service was not compared",
+            "seed every random generator (random.seed, np.random.seed, "
+            "random_state=...), don't "
+            "depend on the order of sets of strings (each run has another "
+            "PYTHONHASHSEED), or loosen --rtol/--atol",
+            "NB703",
+        )
+    )
+    return replace(
+        base,
+        outcome=Outcome.NONDETERMINISTIC,
+        nondeterminism=tuple(self_diffs),
+        diagnostics=tuple(notes),
+        environment=_environment(runs, None),
+    )
+
+
+def _service_answers(
+    target: Target, settings: Settings, first: NotebookRun, say: Progress
+) -> ServiceRun:
+    """Start the service (here, or as its image) and send it the examples."""
+    if settings.image is not None:
+        from nb2svc.verify.container import run_image_service
+
+        return run_image_service(
+            target.out,
+            settings.image,
+            target.env_prefix,
+            first.inputs,
+            startup_timeout=settings.startup_timeout,
+            request_timeout=settings.request_timeout,
+            keep_image=settings.keep_image,
+            on_stage=say,
+        )
+    say(f"starting the service {target.package}")
+    return run_service(
+        target.out,
+        target.package,
+        target.env_prefix,
+        first.inputs,
+        startup_timeout=settings.startup_timeout,
+        request_timeout=settings.request_timeout,
+        on_stage=say,
+    )
+
+
+def _compare(
+    base: Report,
+    nb: RawNotebook,
+    folder: Path,
+    target: Target,
+    settings: Settings,
+    runs: list[NotebookRun],
+    service: ServiceRun,
+    notes: list[Diagnostic],
+) -> Report:
+    """The report: the service's answers against the notebook's and the golden
+    examples'."""
+    first = runs[-1]
     if not service.stopped.startswith("cleanly"):
         notes.append(
             Diagnostic(
