@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -13,6 +13,7 @@ from nb2svc import __version__
 if TYPE_CHECKING:
     from nb2svc.api import BuildOptions, BuildResult, VerifyOptions
     from nb2svc.capture import CaptureSpec
+    from nb2svc.tag import TagResult
 
 app = typer.Typer(
     name="nb2svc",
@@ -172,6 +173,79 @@ def _base_image(value: str | None) -> str | None:
     return value
 
 
+# `nb2svc build`'s own options.
+ForceOption = Annotated[
+    bool, typer.Option(help="Overwrite hand-edited generated files.")
+]
+
+CheckOption = Annotated[
+    bool,
+    typer.Option(
+        "--check", help="Write nothing; fail if regenerating would change files."
+    ),
+]
+
+VerifyAfterOption = Annotated[
+    bool,
+    typer.Option(
+        "--verify",
+        help="Then run 'nb2svc verify' on the result (default tolerances).",
+    ),
+]
+
+ImageAfterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--image",
+        metavar="TAG",
+        help="Then build the service's Docker image as TAG (needs a Docker "
+        "engine and the docker package: pip install 'nb2svc[docker]').",
+    ),
+]
+
+BaseImageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-image",
+        metavar="IMAGE",
+        help="The Dockerfile's base image, best pinned by digest "
+        "(python:3.11-slim@sha256:...); default python:X.Y-slim, X.Y the "
+        "Python nb2svc runs on. Recorded in the manifest.",
+    ),
+]
+
+FindLinksOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--find-links",
+        metavar="DIR",
+        help="A folder of wheels: their hashes go into requirements.lock "
+        "without asking the package index.",
+    ),
+]
+
+CaptureOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--capture",
+        metavar="NAME[:FORMAT][,NAME...]",
+        help="Objects that live only in the notebook's kernel (a model trained "
+        "and never saved): run the notebook, save them as artifacts "
+        "(joblib, or :skops) and load them in the service.",
+    ),
+]
+
+RedactExamplesOption = Annotated[
+    bool,
+    typer.Option(
+        "--redact-examples",
+        help="Secrets found in the examples' data (card numbers, keys) ship as "
+        "synthetic values of the same shape, the notebook's outputs recomputed "
+        "for them; instead of refusing the build.",
+    ),
+]
+
+
 @app.command()
 def build(
     notebook: Annotated[
@@ -179,76 +253,20 @@ def build(
     ],
     out: OutOption = None,
     timeout: TimeoutOption = 600,
-    force: Annotated[
-        bool, typer.Option(help="Overwrite hand-edited generated files.")
-    ] = False,
-    check: Annotated[
-        bool,
-        typer.Option(
-            "--check", help="Write nothing; fail if regenerating would change files."
-        ),
-    ] = False,
-    verify: Annotated[
-        bool,
-        typer.Option(
-            "--verify",
-            help="Then run 'nb2svc verify' on the result (default tolerances).",
-        ),
-    ] = False,
-    image: Annotated[
-        str | None,
-        typer.Option(
-            "--image",
-            metavar="TAG",
-            help="Then build the service's Docker image as TAG (needs a Docker "
-            "engine and the docker package: pip install 'nb2svc[docker]').",
-        ),
-    ] = None,
+    force: ForceOption = False,
+    check: CheckOption = False,
+    verify: VerifyAfterOption = False,
+    image: ImageAfterOption = None,
     template: TemplateOption = None,
     as_json: JsonOption = False,
-    base_image: Annotated[
-        str | None,
-        typer.Option(
-            "--base-image",
-            metavar="IMAGE",
-            help="The Dockerfile's base image, best pinned by digest "
-            "(python:3.11-slim@sha256:...); default python:X.Y-slim, X.Y the "
-            "Python nb2svc runs on. Recorded in the manifest.",
-        ),
-    ] = None,
-    find_links: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--find-links",
-            metavar="DIR",
-            help="A folder of wheels: their hashes go into requirements.lock "
-            "without asking the package index.",
-        ),
-    ] = None,
-    capture: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--capture",
-            metavar="NAME[:FORMAT][,NAME...]",
-            help="Objects that live only in the notebook's kernel (a model trained "
-            "and never saved): run the notebook, save them as artifacts "
-            "(joblib, or :skops) and load them in the service.",
-        ),
-    ] = None,
-    redact_examples: Annotated[
-        bool,
-        typer.Option(
-            "--redact-examples",
-            help="Secrets found in the examples' data (card numbers, keys) ship as "
-            "synthetic values of the same shape, the notebook's outputs recomputed "
-            "for them; instead of refusing the build.",
-        ),
-    ] = False,
+    base_image: BaseImageOption = None,
+    find_links: FindLinksOption = None,
+    capture: CaptureOption = None,
+    redact_examples: RedactExamplesOption = False,
     name: NameOption = None,
 ) -> None:
     """Build an installable service package from NOTEBOOK."""
-    from nb2svc import api, console
-    from nb2svc.errors import ExitCode
+    from nb2svc import api
 
     options = api.BuildOptions(
         notebook=notebook,
@@ -264,6 +282,20 @@ def build(
         find_links=tuple(find_links or ()),
     )
     result = _run_build(options, as_json=as_json)
+    _print_build(result, check=check, as_json=as_json)
+    if verify:
+        _verify(
+            api.VerifyOptions(notebook, result.out, timeout, build=False, name=name)
+        )
+    if image is not None and not check:
+        _build_image(result.out, image)
+
+
+def _print_build(result: BuildResult, *, check: bool, as_json: bool) -> None:
+    """What the build did (or, with --check, would change: exit 2 then)."""
+    from nb2svc import console
+    from nb2svc.errors import ExitCode
+
     code = ExitCode.DRIFT if check and result.changes else ExitCode.OK
     if as_json:
         console.print_json(_build_json(result, code))
@@ -289,12 +321,6 @@ def build(
         console.out.print(
             f"built {result.package} in {result.out} ({summary}{ran})", markup=False
         )
-    if verify:
-        _verify(
-            api.VerifyOptions(notebook, result.out, timeout, build=False, name=name)
-        )
-    if image is not None and not check:
-        _build_image(result.out, image)
 
 
 def _build_image(context: Path, tag: str) -> None:
@@ -409,67 +435,91 @@ def check(
     raise typer.Exit(code)
 
 
+# `nb2svc verify`'s own options.
+VerifyOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="The generated service (default: build/<notebook>); built there "
+        "first if it is missing or out of date, never over hand edits.",
+    ),
+]
+
+VerifyTimeoutOption = Annotated[
+    int, typer.Option(min=1, help="Seconds each notebook cell may run.")
+]
+
+RunsOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Execute the notebook this many times; if the runs disagree, the "
+        "notebook is reported as nondeterministic.",
+    ),
+]
+
+RtolOption = Annotated[
+    float, typer.Option(min=0.0, help="Relative tolerance for floats.")
+]
+
+AtolOption = Annotated[
+    float, typer.Option(min=0.0, help="Absolute tolerance for floats.")
+]
+
+ReportOption = Annotated[
+    Path | None, typer.Option(help="Write a JSON report here (for CI).")
+]
+
+HtmlOption = Annotated[
+    Path | None,
+    typer.Option(help="Write a self-contained HTML report, with plots, here."),
+]
+
+BuildFlagOption = Annotated[
+    bool,
+    typer.Option(
+        "--build/--no-build",
+        help="--no-build: verify the service in --out as it is, never building.",
+    ),
+]
+
+StartupTimeoutOption = Annotated[
+    float, typer.Option(min=1.0, help="Seconds the service may take to be ready.")
+]
+
+VerifyImageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--image",
+        metavar="TAG",
+        help="Verify the service's container image instead: build it as TAG "
+        "with the Docker engine, run it with its port on 127.0.0.1, compare "
+        "(needs the docker package: pip install 'nb2svc[docker]').",
+    ),
+]
+
+KeepImageOption = Annotated[
+    bool,
+    typer.Option("--keep-image", help="With --image: keep the image afterwards."),
+]
+
+
 @app.command(name="verify")
 def verify_command(
     notebook: Annotated[Path, typer.Argument(help="The marked notebook.")],
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            help="The generated service (default: build/<notebook>); built there "
-            "first if it is missing or out of date, never over hand edits.",
-        ),
-    ] = None,
-    timeout: Annotated[
-        int, typer.Option(min=1, help="Seconds each notebook cell may run.")
-    ] = 600,
-    runs: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Execute the notebook this many times; if the runs disagree, the "
-            "notebook is reported as nondeterministic.",
-        ),
-    ] = 1,
-    rtol: Annotated[
-        float, typer.Option(min=0.0, help="Relative tolerance for floats.")
-    ] = 1e-6,
-    atol: Annotated[
-        float, typer.Option(min=0.0, help="Absolute tolerance for floats.")
-    ] = 1e-9,
-    report: Annotated[
-        Path | None, typer.Option(help="Write a JSON report here (for CI).")
-    ] = None,
-    html: Annotated[
-        Path | None,
-        typer.Option(help="Write a self-contained HTML report, with plots, here."),
-    ] = None,
-    build: Annotated[
-        bool,
-        typer.Option(
-            "--build/--no-build",
-            help="--no-build: verify the service in --out as it is, never building.",
-        ),
-    ] = True,
-    startup_timeout: Annotated[
-        float, typer.Option(min=1.0, help="Seconds the service may take to be ready.")
-    ] = 120.0,
+    out: VerifyOutOption = None,
+    timeout: VerifyTimeoutOption = 600,
+    runs: RunsOption = 1,
+    rtol: RtolOption = 1e-6,
+    atol: AtolOption = 1e-9,
+    report: ReportOption = None,
+    html: HtmlOption = None,
+    build: BuildFlagOption = True,
+    startup_timeout: StartupTimeoutOption = 120.0,
     name: NameOption = None,
-    image: Annotated[
-        str | None,
-        typer.Option(
-            "--image",
-            metavar="TAG",
-            help="Verify the service's container image instead: build it as TAG "
-            "with the Docker engine, run it with its port on 127.0.0.1, compare "
-            "(needs the docker package: pip install 'nb2svc[docker]').",
-        ),
-    ] = None,
-    keep_image: Annotated[
-        bool,
-        typer.Option("--keep-image", help="With --image: keep the image afterwards."),
-    ] = False,
+    image: VerifyImageOption = None,
+    keep_image: KeepImageOption = False,
 ) -> None:
     """Prove the generated service answers what NOTEBOOK returns for its examples.
 
@@ -580,47 +630,59 @@ def lint(
     raise typer.Exit(code)
 
 
+# `nb2svc tag`'s own options.
+WriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--write",
+        help="Write the markers into NOTEBOOK, keeping the original as "
+        "NOTEBOOK.bak.",
+    ),
+]
+
+TagOutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the tagged notebook here instead; NOTEBOOK stays as it is.",
+    ),
+]
+
+StaticOption = Annotated[
+    bool,
+    typer.Option(
+        "--static",
+        help="Do not run the notebook: choose the model by reading the code only "
+        "(for notebooks that cannot run here).",
+    ),
+]
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Serve this model (a name the notebook binds it to, as tag lists "
+        "the candidates) instead of the one tag chooses.",
+    ),
+]
+
+TagTimeoutOption = Annotated[
+    int,
+    typer.Option(min=1, help="Seconds each notebook cell may run when traced."),
+]
+
+
 @app.command()
 def tag(
     notebook: Annotated[
         Path, typer.Argument(help="The unmarked notebook (.ipynb or percent .py).")
     ],
-    write: Annotated[
-        bool,
-        typer.Option(
-            "--write",
-            help="Write the markers into NOTEBOOK, keeping the original as "
-            "NOTEBOOK.bak.",
-        ),
-    ] = False,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Write the tagged notebook here instead; NOTEBOOK stays as it is.",
-        ),
-    ] = None,
-    static: Annotated[
-        bool,
-        typer.Option(
-            "--static",
-            help="Do not run the notebook: choose the model by reading the code only "
-            "(for notebooks that cannot run here).",
-        ),
-    ] = False,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            help="Serve this model (a name the notebook binds it to, as tag lists "
-            "the candidates) instead of the one tag chooses.",
-        ),
-    ] = None,
-    timeout: Annotated[
-        int,
-        typer.Option(min=1, help="Seconds each notebook cell may run when traced."),
-    ] = 600,
+    write: WriteOption = False,
+    output: TagOutputOption = None,
+    static: StaticOption = False,
+    model: ModelOption = None,
+    timeout: TagTimeoutOption = 600,
     as_json: JsonOption = False,
 ) -> None:
     """Propose nb2svc markers for an unmarked NOTEBOOK, printed as a diff.
@@ -638,7 +700,6 @@ def tag(
     notebook, 4 the notebook failed to run, 5 cannot write.
     """
     from nb2svc import console
-    from nb2svc.tag import tag_notebook, write_tagged
 
     if write and output is not None:
         raise typer.BadParameter("give --write or --output, not both")
@@ -647,37 +708,49 @@ def tag(
             f"write a {notebook.suffix} file, like the input", param_hint="--output"
         )
     try:
-        if static:
-            result = tag_notebook(notebook, static=True, model=model)
-        else:
-            title = "tag: running " + notebook.name
-            with console.NotebookProgress(title) as progress:
-                result = tag_notebook(
-                    notebook, model=model, timeout=timeout, progress=progress
-                )
+        result = _tag_run(notebook, static=static, model=model, timeout=timeout)
         written = None
         if result.content is not None and (write or output is not None):
+            from nb2svc.tag import write_tagged
+
             written = write_tagged(notebook, result.content, output)
     except BaseException as exc:  # one edge where every failure becomes an exit code
         if isinstance(exc, typer.Exit | SystemExit):
             raise
         _fail(exc, as_json=as_json)
     if as_json:
-        console.print_json(
-            {
-                "notebook": result.notebook,
-                "exit_code": int(result.exit_code),
-                "proposed": result.proposed,
-                "notes": list(result.notes),
-                "diagnostics": [d.as_json() for d in result.diagnostics],
-                "diff": result.diff,
-                "written": str(written[0]) if written else None,
-                "backup": str(written[1]) if written and written[1] else None,
-            }
-        )
+        console.print_json(_tag_json(result, written))
     else:
         console.print_tag_result(result, written)
     raise typer.Exit(result.exit_code)
+
+
+def _tag_run(
+    notebook: Path, *, static: bool, model: str | None, timeout: int
+) -> TagResult:
+    """Propose the markers: from the code alone (--static), or tracing a run."""
+    from nb2svc import console
+    from nb2svc.tag import tag_notebook
+
+    if static:
+        return tag_notebook(notebook, static=True, model=model)
+    with console.NotebookProgress("tag: running " + notebook.name) as progress:
+        return tag_notebook(notebook, model=model, timeout=timeout, progress=progress)
+
+
+def _tag_json(
+    result: TagResult, written: tuple[Path, Path | None] | None
+) -> dict[str, Any]:
+    return {
+        "notebook": result.notebook,
+        "exit_code": int(result.exit_code),
+        "proposed": result.proposed,
+        "notes": list(result.notes),
+        "diagnostics": [d.as_json() for d in result.diagnostics],
+        "diff": result.diff,
+        "written": str(written[0]) if written else None,
+        "backup": str(written[1]) if written and written[1] else None,
+    }
 
 
 def main() -> None:
