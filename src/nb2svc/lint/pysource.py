@@ -103,48 +103,45 @@ def parse_cell(source: str) -> PyCell:
         if number - 1 == first and magics:
             out.append(captured)
             continue
-        if match := _SHELL_ASSIGN.match(text):
-            targets = tuple(t.strip() for t in match.group("targets").split(","))
-            name = match.group("name") or _first_word(match.group("rest"))
-            kind = "line" if match.group("name") else "shell"
-            magics.append(Magic(number, kind, name, text.strip(), targets))
-            # Keep the names bound, so later cells that use them are not flagged.
-            out.append(f"{match.group('indent')}{', '.join(targets)} = None")
-            continue
-        if match := _SHELL.match(text):
-            magics.append(
-                Magic(
-                    number, "shell", _first_word(match.group("command")), text.strip()
-                )
-            )
-            out.append(_placeholder(text))
-            continue
-        if match := _LINE_MAGIC.match(text):
-            name = match.group("name")
-            magics.append(Magic(number, "line", name, text.strip()))
-            rest = match.group("rest").strip()
-            if name in STATEMENT_MAGICS and rest and not rest.startswith("-"):
-                out.append(match.group("indent") + rest)
-            else:
-                out.append(_placeholder(text))
-            continue
-        if (match := _AUTOMAGIC.match(text)) and _invalid(text.strip()):
-            name = match.group("name")
-            magics.append(Magic(number, "line", name, text.strip()))
-            rest = (match.group("rest") or "").strip()
-            if name in STATEMENT_MAGICS and rest:
-                out.append(match.group("indent") + rest)
-            else:
-                out.append(_placeholder(text))
-            continue
-        if _HELP.match(text):
-            magics.append(Magic(number, "help", "?", text.strip()))
-            out.append("")
-            continue
-        out.append(text)
+        line, magic = _blank_magic(number, text)
+        if magic is not None:
+            magics.append(magic)
+        out.append(line)
     code = "\n".join(out) + ("\n" if source.endswith("\n") else "")
     tree, error, error_line = _parse(code)
     return PyCell(source, code, tree, tuple(magics), error, error_line)
+
+
+def _blank_magic(number: int, text: str) -> tuple[str, Magic | None]:
+    """Line ``number`` as Python, and the IPython syntax it held (None for plain
+    Python)."""
+    if match := _SHELL_ASSIGN.match(text):
+        targets = tuple(t.strip() for t in match.group("targets").split(","))
+        name = match.group("name") or _first_word(match.group("rest"))
+        kind = "line" if match.group("name") else "shell"
+        # Keep the names bound, so later cells that use them are not flagged.
+        line = f"{match.group('indent')}{', '.join(targets)} = None"
+        return line, Magic(number, kind, name, text.strip(), targets)
+    if match := _SHELL.match(text):
+        command = _first_word(match.group("command"))
+        return _placeholder(text), Magic(number, "shell", command, text.strip())
+    if match := _LINE_MAGIC.match(text):
+        name = match.group("name")
+        rest = match.group("rest").strip()
+        magic = Magic(number, "line", name, text.strip())
+        if name in STATEMENT_MAGICS and rest and not rest.startswith("-"):
+            return match.group("indent") + rest, magic
+        return _placeholder(text), magic
+    if (match := _AUTOMAGIC.match(text)) and _invalid(text.strip()):
+        name = match.group("name")
+        rest = (match.group("rest") or "").strip()
+        magic = Magic(number, "line", name, text.strip())
+        if name in STATEMENT_MAGICS and rest:
+            return match.group("indent") + rest, magic
+        return _placeholder(text), magic
+    if _HELP.match(text):
+        return "", Magic(number, "help", "?", text.strip())
+    return text, None
 
 
 def _capture_target(line: str) -> tuple[str, ...]:

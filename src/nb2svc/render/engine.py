@@ -64,50 +64,7 @@ def render_tree(root: Path, context: dict[str, Any]) -> RenderedTree:
     )
     for path in sources:
         relative = path.relative_to(root).as_posix()
-        try:
-            target = env.from_string(relative).render(context)
-            if relative.endswith(SUFFIX):
-                target = target[: -len(SUFFIX)]
-                text = env.get_template(relative).render(context)
-                content = text.encode("utf-8")
-            else:
-                content = path.read_bytes()
-        except jinja2.UndefinedError as exc:
-            raise UserError(
-                [
-                    Diagnostic(
-                        Severity.ERROR,
-                        Location(f"template {relative}"),
-                        f"template uses an undefined variable: {exc.message}",
-                        "see docs/generated-package.md for the template context",
-                        "NB701",
-                    )
-                ]
-            ) from exc
-        except UnicodeEncodeError as exc:  # a lone surrogate no serialiser escaped
-            raise UserError(
-                [
-                    Diagnostic(
-                        Severity.ERROR,
-                        Location(f"template {relative}"),
-                        f"rendered text is not valid Unicode: {exc.reason}",
-                        "write the value through a serialiser (pyrepr, tojson...)",
-                        "NB703",
-                    )
-                ]
-            ) from exc
-        except jinja2.TemplateSyntaxError as exc:
-            raise UserError(
-                [
-                    Diagnostic(
-                        Severity.ERROR,
-                        Location(f"template {relative}", line=exc.lineno),
-                        f"template syntax error: {exc.message}",
-                        None,
-                        "NB702",
-                    )
-                ]
-            ) from exc
+        target, content = _render_file(env, path, relative, context)
         if target in files:
             raise UserError(f"two templates render to the same file {target}")
         files[target] = content
@@ -116,6 +73,57 @@ def render_tree(root: Path, context: dict[str, Any]) -> RenderedTree:
         files[target[: -len(ONCE)]] = files.pop(target)
         once.add(target[: -len(ONCE)])
     return RenderedTree(dict(sorted(files.items())), frozenset(once))
+
+
+def _render_file(
+    env: jinja2.Environment, path: Path, relative: str, context: dict[str, Any]
+) -> tuple[str, bytes]:
+    """The file ``relative`` renders to, and its content (a ``.jinja`` file rendered,
+    any other copied); a template problem is a UserError naming the template."""
+    try:
+        target = env.from_string(relative).render(context)
+        if not relative.endswith(SUFFIX):
+            return target, path.read_bytes()
+        text = env.get_template(relative).render(context)
+        return target[: -len(SUFFIX)], text.encode("utf-8")
+    except jinja2.UndefinedError as exc:
+        raise _template_error(
+            relative,
+            f"template uses an undefined variable: {exc.message}",
+            "see docs/generated-package.md for the template context",
+            "NB701",
+        ) from exc
+    except UnicodeEncodeError as exc:  # a lone surrogate no serialiser escaped
+        raise _template_error(
+            relative,
+            f"rendered text is not valid Unicode: {exc.reason}",
+            "write the value through a serialiser (pyrepr, tojson...)",
+            "NB703",
+        ) from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise _template_error(
+            relative,
+            f"template syntax error: {exc.message}",
+            None,
+            "NB702",
+            exc.lineno,
+        ) from exc
+
+
+def _template_error(
+    relative: str, message: str, hint: str | None, code: str, line: int | None = None
+) -> UserError:
+    return UserError(
+        [
+            Diagnostic(
+                Severity.ERROR,
+                Location(f"template {relative}", line=line),
+                message,
+                hint,
+                code,
+            )
+        ]
+    )
 
 
 def hash_templates(root: Path) -> str:

@@ -74,8 +74,9 @@ def grace_seconds(settings: DeploySettings) -> int:
     )
 
 
-def _deployment(spec: ServiceSpec, name: str, s: DeploySettings) -> dict[str, Any]:
-    container = {
+def _container(spec: ServiceSpec, name: str, s: DeploySettings) -> dict[str, Any]:
+    """The service's container: probes, resources, a locked-down security context."""
+    return {
         "name": "service",
         "image": name,  # set by kustomization.yaml's images
         "imagePullPolicy": "IfNotPresent",
@@ -115,6 +116,9 @@ def _deployment(spec: ServiceSpec, name: str, s: DeploySettings) -> dict[str, An
         },
         "volumeMounts": [{"name": "tmp", "mountPath": WRITABLE}],
     }
+
+
+def _deployment(spec: ServiceSpec, name: str, s: DeploySettings) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -142,7 +146,7 @@ def _deployment(spec: ServiceSpec, name: str, s: DeploySettings) -> dict[str, An
                         "fsGroup": UID,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
-                    "containers": [container],
+                    "containers": [_container(spec, name, s)],
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": s.tmp_size}}],
                 },
             },

@@ -162,6 +162,30 @@ def _walk(
     labels: tuple[str, str],
     out: Comparison,
 ) -> None:
+    if _native_problem(exp, act, path, shape, labels, out):
+        return
+    if _is_nan(exp) and _is_nan(act):
+        return
+    if isinstance(exp, float) and isinstance(act, float):
+        _numbers(exp, act, path, tol, labels, out)
+    elif isinstance(exp, dict) and isinstance(act, dict):
+        _objects(exp, act, path, shape, tol, labels, out)
+    elif isinstance(exp, list) and isinstance(act, list):
+        _arrays(exp, act, path, shape, tol, labels, out)
+    else:
+        _scalars(exp, act, path, labels, out)
+
+
+def _native_problem(
+    exp: Any,
+    act: Any,
+    path: str,
+    shape: Any,
+    labels: tuple[str, str],
+    out: Comparison,
+) -> bool:
+    """A numpy/pandas array or a numpy scalar whose shape or dtype the service's
+    answer does not have (recorded in ``out``)."""
     left, right = labels
     if isinstance(shape, dict) and shape.get("type") in _ARRAYS:
         problem = _array_problem(shape, act)
@@ -169,7 +193,7 @@ def _walk(
             out.differences.append(
                 Difference(path, f"{left} {_describe(shape)} vs {right} {problem}")
             )
-            return
+            return True
     elif isinstance(shape, dict) and "dtype" in shape:  # a numpy scalar
         problem = _leaf_problem(str(shape["dtype"]), act)
         if problem:
@@ -178,31 +202,37 @@ def _walk(
                     path, f"{left} {shape['dtype']} {show(exp)} vs {right} {problem}"
                 )
             )
-            return
+            return True
+    return False
 
-    if _is_nan(exp) and _is_nan(act):
+
+def _arrays(
+    exp: list[Any],
+    act: list[Any],
+    path: str,
+    shape: Any,
+    tol: Tolerance,
+    labels: tuple[str, str],
+    out: Comparison,
+) -> None:
+    left, right = labels
+    if len(exp) != len(act):
+        out.differences.append(
+            Difference(path, f"{left} {len(exp)} items vs {right} {len(act)} items")
+        )
         return
-    if isinstance(exp, float) and isinstance(act, float):
-        _numbers(exp, act, path, tol, labels, out)
-        return
-    if isinstance(exp, dict) and isinstance(act, dict):
-        _objects(exp, act, path, shape, tol, labels, out)
-        return
-    if isinstance(exp, list) and isinstance(act, list):
-        if len(exp) != len(act):
-            out.differences.append(
-                Difference(path, f"{left} {len(exp)} items vs {right} {len(act)} items")
-            )
-            return
-        items = shape.get("items") if isinstance(shape, dict) else None
-        if isinstance(shape, dict) and shape.get("type") in _ARRAYS:
-            items = [_element_shape(shape)] * len(exp)
-        for index, (e, a) in enumerate(zip(exp, act, strict=True)):
-            sub = (
-                items[index] if isinstance(items, list) and index < len(items) else None
-            )
-            _walk(e, a, child_path(path, index), sub, tol, labels, out)
-        return
+    items = shape.get("items") if isinstance(shape, dict) else None
+    if isinstance(shape, dict) and shape.get("type") in _ARRAYS:
+        items = [_element_shape(shape)] * len(exp)
+    for index, (e, a) in enumerate(zip(exp, act, strict=True)):
+        sub = items[index] if isinstance(items, list) and index < len(items) else None
+        _walk(e, a, child_path(path, index), sub, tol, labels, out)
+
+
+def _scalars(
+    exp: Any, act: Any, path: str, labels: tuple[str, str], out: Comparison
+) -> None:
+    left, right = labels
     if _kind(exp) != _kind(act):
         out.differences.append(
             Difference(
