@@ -2,7 +2,9 @@
 
 ``plan`` chooses the cells, ``kernel`` runs them, ``run`` captures the examples'
 outputs and the reference profile, ``objects`` handles ``--capture NAME``;
-``kernel_code/`` is what runs inside the kernel.
+``kernel_code/`` is what runs inside the kernel. The build's stage is
+``stage.capture_examples``: it reuses the capture ``cache`` stores in a build when
+its key matches, and checks the declared ``artifacts``.
 """
 
 from __future__ import annotations
