@@ -23,6 +23,7 @@ from nb2svc.capture import (
     run_capture,
     with_capture,
 )
+from nb2svc.definitions import check_definitions
 from nb2svc.errors import (
     ContractError,
     Diagnostic,
@@ -182,7 +183,12 @@ def _cached_capture(out: Path, key: str, profile: str | None = None) -> Captured
             array_dtype=meta.get("array_dtype"),
         )
         return Captured(
-            examples, tuple(meta["runtime_modules"]), profiled, (), redactions
+            examples,
+            tuple(meta["runtime_modules"]),
+            profiled,
+            (),
+            redactions,
+            tuple(meta.get("notebook_definitions", [])),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -205,6 +211,11 @@ def _golden(captured: Captured, key: str) -> bytes:
             "columns": [list(c) for c in ex.columns],
             **({"array_dtype": ex.array_dtype} if ex.array_dtype else {}),
             "runtime_modules": list(captured.modules),
+            **(
+                {"notebook_definitions": list(captured.definitions)}
+                if captured.definitions
+                else {}
+            ),
             **(
                 {"redacted": [r.as_json() for r in captured.redactions]}
                 if captured.redactions
@@ -450,6 +461,10 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
     missing = _missing_artifacts(nb, analysis, folder)
     if missing:
         raise ContractError(missing)
+    cells = [(c.marked.role, c.marked.cell.index, c.code) for c in analysis.cells]
+    undefined = check_definitions(nb, cells, captured.definitions)
+    if undefined:
+        raise ContractError(undefined)  # the service could not load the model
     assert analysis.example_cell is not None
     shipped = check_shipped(
         captured,
@@ -503,6 +518,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
         blocks=tuple(analysis.blocks),
         functions=tuple(analysis.functions),
         load_globals=tuple(analysis.load_globals),
+        notebook_main=captured.definitions,
         settings=tuple(analysis.settings),
         artifacts=tuple(
             Artifact(n, sha256(b), len(b)) for n, b in sorted(packaged.items())

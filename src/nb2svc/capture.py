@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
 
+from nb2svc.definitions import MAIN_REFS_CODE
 from nb2svc.errors import Diagnostic, Location, NotebookExecutionError, Severity
 from nb2svc.model import (
     EXPORTED_ORDER,
@@ -119,7 +120,7 @@ def __nb2svc_examples(fn_names, jsonable_src, redactions=()):
     return ns["to_jsonable"], items, (pre, pred, post), kind, columns, array_dtype
 """
 
-_CAPTURE_CODE = KERNEL_EXAMPLES_CODE + r"""
+_CAPTURE_CODE = KERNEL_EXAMPLES_CODE + MAIN_REFS_CODE + r"""
 def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src, redactions):
     import json
     to_jsonable, items, (pre, pred, post), kind, columns, array_dtype = (
@@ -152,6 +153,7 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src, redactions)
     with open(out_path, "w", encoding="utf-8") as fh:
         json.dump({"kind": kind, "columns": columns, "inputs": inputs,
                    "outputs": outputs, "modules": sorted(mods),
+                   "main": __nb2svc_main_refs([g[n] for n in load_globals if n in g]),
                    "array_dtype": array_dtype}, fh)
 """
 
@@ -312,6 +314,8 @@ class Captured:
     profile: dict[str, Any] | None = None  # the reference profile, when planned
     profile_notes: tuple[str, ...] = ()
     redactions: tuple[Redaction, ...] = ()  # applied to the examples before the run
+    #: __main__ classes and functions the loaded objects refer to (definitions.py)
+    definitions: tuple[str, ...] = ()
 
 
 def plan_capture(
@@ -617,6 +621,7 @@ def run_capture(
         profiled["profile"],
         tuple(profiled["notes"]),
         tuple(redactions),
+        tuple(data["main"]),
     )
 
 
