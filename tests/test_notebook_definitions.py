@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,21 @@ from nb2svc.definitions import MAIN_REFS_CODE, check_definitions
 from nb2svc.errors import ExitCode
 from nb2svc.model import Cell, RawNotebook, Role
 from tests.helpers import CellSpec, make_notebook, run_module, tree_snapshot
+
+HERE = Path(__file__).resolve().parent
+IDIOMS = HERE / "notebooks" / "idioms"
+sys.path.insert(0, str(HERE / "notebooks"))
+try:
+    import make_tagged
+finally:
+    sys.path.pop(0)
+
+#: Idiom notebooks whose model holds the notebook's own definitions -> those names.
+DEFINED = {
+    "house_custom_transformer": ("QuantileClipper", "RatioFeatures"),
+    "credit_function_transformer": ("engineer",),
+    "comment_moderation": ("Normaliser", "shouting"),
+}
 
 IMPORTS: CellSpec = (
     "code",
@@ -221,3 +237,70 @@ def test_a_definition_left_unmarked_is_a_build_error_naming_its_cell(
     assert "mark cell 2 as helpers" in output
     assert "Traceback" not in output
     assert not out.exists()
+
+
+# --- end to end: unmarked idiom notebooks through tag, build and verify ----------------
+
+
+def test_the_idioms_listed_here_are_in_the_answer_key() -> None:
+    for stem, names in DEFINED.items():
+        expected = make_tagged.EXPECTED[stem]
+        assert expected.model is not None, stem
+        assert set(names) <= set(expected.companions), stem
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", sorted(DEFINED))
+def test_tag_build_verify_a_model_holding_notebook_definitions(
+    tmp_path: Path, stem: str
+) -> None:
+    folder = tmp_path / "idioms"
+    folder.mkdir()
+    notebook = folder / f"{stem}.ipynb"
+    shutil.copy(IDIOMS / notebook.name, notebook)
+    tagged = run_module("tag", notebook, "--write", timeout=600)
+    said = " ".join((tagged.stdout + tagged.stderr).split())
+    assert tagged.returncode == 0, said
+    assert f"model: picked '{make_tagged.EXPECTED[stem].model}'" in said
+    assert "refers to " + ", ".join(DEFINED[stem]) + " as __main__.<name>" in said
+    assert "checked: the tagged notebook runs as build runs it" in said
+    out = folder / "out"
+    built = run_module("build", notebook, "-o", out, "--verify", timeout=900)
+    output = built.stdout + built.stderr
+    assert built.returncode == 0, output
+    assert "the service matches the notebook" in output
+    golden = json.loads((out / "tests/golden/examples.json").read_text("utf-8"))
+    assert golden["nb2svc"]["notebook_definitions"] == list(DEFINED[stem])
+
+
+LAMBDA_NOTEBOOK: list[CellSpec] = [
+    (
+        "code",
+        "import numpy as np\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "from sklearn.model_selection import train_test_split\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import FunctionTransformer",
+    ),
+    (
+        "code",
+        "X = np.arange(60.0).reshape(30, 2)\ny = X.sum(axis=1)\n"
+        "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)\n"
+        "reg = make_pipeline(FunctionTransformer(lambda a: a / 10), LinearRegression())\n"
+        "reg.fit(X_train, y_train)\n"
+        "reg.predict(X_test)",
+    ),
+]
+
+
+@pytest.mark.slow
+def test_a_lambda_in_the_model_is_refused_saying_why(tmp_path: Path) -> None:
+    notebook = make_notebook(tmp_path, LAMBDA_NOTEBOOK)
+    before = notebook.read_bytes()
+    tagged = run_module("tag", notebook, "--write", timeout=600)
+    said = " ".join((tagged.stdout + tagged.stderr).split())
+    assert tagged.returncode == ExitCode.USER_ERROR, said
+    assert "error NB1207" in said and "'reg' holds a lambda" in said, said
+    assert "define it with 'def' at the top level of a cell" in said
+    assert "Traceback" not in said
+    assert notebook.read_bytes() == before
