@@ -304,3 +304,60 @@ def test_a_lambda_in_the_model_is_refused_saying_why(tmp_path: Path) -> None:
     assert "define it with 'def' at the top level of a cell" in said
     assert "Traceback" not in said
     assert notebook.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_a_load_that_needs_an_unrun_definition_says_which_cell_to_mark(
+    tmp_path: Path,
+) -> None:
+    """With every artifact there and an example of literals, build runs only the
+    exported cells: the load then fails in the kernel, and the hint says why."""
+    notebook = _notebook(tmp_path, ("code", DEFINITIONS))
+    first = run_module("build", notebook, "-o", tmp_path / "out", timeout=600)
+    assert first.returncode == ExitCode.USER_ERROR  # NB320; rent.joblib was saved
+    literal: CellSpec = (
+        "code",
+        "# nb2svc: example\nexamples = pd.DataFrame({'area': [50.0], 'rooms': [2]})",
+    )
+    cells = [IMPORTS, ("code", DEFINITIONS), TRAIN, LOAD, PREDICT, literal]
+    notebook = make_notebook(tmp_path, cells, "rent.ipynb")
+    built = run_module("build", notebook, "-o", tmp_path / "out", timeout=600)
+    said = " ".join((built.stdout + built.stderr).split())
+    assert built.returncode == ExitCode.NOTEBOOK_FAILED, said
+    assert "running 4 cells" in said, said  # the exported ones only
+    assert "Can't get attribute 'PerRoom'" in said
+    assert "the file was saved with the notebook's own 'PerRoom'" in said
+    assert "mark the cell that defines it helpers" in said
+
+
+@pytest.mark.slow
+def test_build_capture_saves_a_model_holding_exported_definitions(
+    tmp_path: Path,
+) -> None:
+    """`build --capture`: an in-memory model holding the notebook's classes is saved
+    and served when their cell is marked helpers; refused, saying so, when not."""
+    fit_only: CellSpec = ("code", str(TRAIN[1]).rsplit("\n", 1)[0])  # no joblib.dump
+    for marked, folder in ((False, "unmarked"), (True, "marked")):
+        definitions: CellSpec = (
+            "code",
+            ("# nb2svc: helpers\n" if marked else "") + DEFINITIONS,
+        )
+        notebook = make_notebook(
+            tmp_path / folder,
+            [IMPORTS, definitions, fit_only, PREDICT, EXAMPLE],
+            "rent.ipynb",
+        )
+        out = tmp_path / folder / "out"
+        args = ("build", notebook, "-o", out, "--capture", "rent_model", "--verify")
+        built = run_module(*args, timeout=900)
+        said = " ".join((built.stdout + built.stderr).split())
+        if not marked:
+            assert built.returncode == ExitCode.NOTEBOOK_FAILED, said
+            assert "it uses PerRoom, log_sizes, defined in the notebook" in said, said
+            assert "Mark that cell helpers" in said
+            assert not out.exists()
+            continue
+        assert built.returncode == 0, said
+        assert "the service matches the notebook" in said
+        golden = json.loads((out / "tests/golden/examples.json").read_text("utf-8"))
+        assert golden["nb2svc"]["notebook_definitions"] == ["PerRoom", "log_sizes"]

@@ -15,7 +15,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
 
-from nb2svc.definitions import MAIN_REFS_CODE
+from nb2svc.definitions import (
+    MAIN_REFS_CODE,
+    exported_definitions,
+    missing_main_hint,
+)
 from nb2svc.errors import Diagnostic, Location, NotebookExecutionError, Severity
 from nb2svc.model import (
     EXPORTED_ORDER,
@@ -663,6 +667,7 @@ def notebook_failure(
             )
         location = cell.location(nb.name, line)
         text = f"executing the notebook failed: {message}"
+        hint = missing_main_hint(message) or hint
     else:
         location = Location(nb.name)
         text = f"capturing the examples failed: {message}"
@@ -681,7 +686,7 @@ CAPTURED_DIR = "nb2svc-captured"
 CAPTURE_FORMATS = ("joblib", "skops")
 
 _DUMP_CODE = r"""
-def __nb2svc_dump(name, path, fmt):
+def __nb2svc_dump(name, path, fmt, exported=()):
     import os
     g = globals()
     if name not in g:
@@ -710,12 +715,14 @@ def __nb2svc_dump(name, path, fmt):
             for item in list(vars(x).values())[:200]:
                 walk(item, depth + 1)
     walk(obj, 0)
+    # Exported definitions are lent to the service's __main__ (nb2svc.definitions).
+    local = [q for q in local if "<" in q or q.split(".")[0] not in exported]
     if local:
         raise TypeError(
             f"nb2svc build --capture {name}: it uses {', '.join(local)}, defined in the "
             "notebook itself; a saved copy refers to it as __main__.<name>, which the "
-            "service cannot import. Move it into a .py module next to the notebook and "
-            "import it from there"
+            "service has only if a cell marked helpers defines it at its top level. "
+            "Mark that cell helpers (a lambda: define it with def)"
         )
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # Written aside, then moved: an interrupted save leaves the old file whole.
@@ -905,7 +912,8 @@ def with_capture(
         # One line: a failure is reported at the cell that makes the object.
         call = (
             f"exec(compile({_DUMP_CODE!r}, '<nb2svc --capture>', 'exec')); "
-            f"__nb2svc_dump({spec.name!r}, {spec.artifact!r}, {spec.fmt!r})"
+            f"__nb2svc_dump({spec.name!r}, {spec.artifact!r}, {spec.fmt!r}, "
+            f"{exported_definitions(marked)!r})"
         )
         cells.append(KernelCell(call, origin))
     return replace(plan, cells=tuple(cells))

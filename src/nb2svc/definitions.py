@@ -16,10 +16,11 @@ defined at the top level of an exported cell.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable, Sequence
 
 from nb2svc.errors import Diagnostic, Severity
-from nb2svc.model import RawNotebook, Role
+from nb2svc.model import MarkedCell, RawNotebook, Role
 
 #: Kernel code (run after the load code): the top-level names of ``__main__`` classes
 #: and functions that pickling ``values`` refers to, sorted. An object that stdlib
@@ -72,6 +73,15 @@ def top_level_definitions(code: str) -> set[str]:
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             names |= {t.id for t in targets if isinstance(t, ast.Name)}
     return names
+
+
+def exported_definitions(marked: Iterable[MarkedCell]) -> list[str]:
+    """Names defined at the top level of the cells exported to the pipeline module."""
+    names: set[str] = set()
+    for mc in marked:
+        if mc.role in _MODULE_ROLES and mc.cell.cell_type == "code":
+            names |= top_level_definitions(mc.code)
+    return sorted(names)
 
 
 def check_definitions(
@@ -127,6 +137,23 @@ def check_definitions(
             )
         )
     return problems
+
+
+_MISSING_MAIN = re.compile(r"Can't get attribute '([\w.]+)' on <module '__main__'")
+
+
+def missing_main_hint(message: str) -> str | None:
+    """A hint for a load that failed in the kernel because a definition the pickle
+    refers to was not run (only exported cells run when nothing else is needed)."""
+    found = _MISSING_MAIN.search(message)
+    if found is None:
+        return None
+    name = found.group(1).split(".")[0]
+    return (
+        f"the file was saved with the notebook's own '{name}' (pickle refers to it as "
+        f"__main__.{name}): mark the cell that defines it helpers, so that build runs "
+        "it and the service has it"
+    )
 
 
 def _role_name(cells: list[tuple[Role | None, int, str]], index: int) -> str:
