@@ -702,8 +702,8 @@ def __nb2svc_dump(name, path, fmt, exported=()):
         seen.add(id(x))
         for owner in (x, type(x)):
             if getattr(owner, "__module__", None) == "__main__":
-                label = getattr(owner, "__qualname__", repr(owner))
-                if label not in local:
+                label = getattr(owner, "__qualname__", None)  # None: an instance
+                if label and label not in local:
                     local.append(label)
         if isinstance(x, (list, tuple, set, frozenset)):
             for item in list(x)[:200]:
