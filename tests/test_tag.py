@@ -342,7 +342,7 @@ def _pipeline_notebook(tmp_path: Path, step: str, setup: str) -> Path:
     )
 
 
-def test_model_built_from_notebook_classes_is_flagged(tmp_path: Path) -> None:
+def test_model_built_from_notebook_classes_exports_them(tmp_path: Path) -> None:
     setup = (
         "class Clip:\n    def fit(self, X, y=None):\n        return self\n"
         "    def transform(self, X):\n        return np.clip(X, 0, 10)\n\n"
@@ -351,8 +351,14 @@ def test_model_built_from_notebook_classes_is_flagged(tmp_path: Path) -> None:
     )
     for step in ("Clip()", "FunctionTransformer(halve)"):
         result = tag_notebook(_pipeline_notebook(tmp_path, step, setup), static=True)
-        assert [d.code for d in result.diagnostics] == ["NB1207"], step
-        assert "__main__" in result.diagnostics[0].message
+        assert result.diagnostics == (), step
+        assert "+# nb2svc: helpers" in result.diff, result.diff
+        assert any("as __main__.<name>" in n for n in result.notes), result.notes
+    # A lambda has no name to import: refused (build could not load it either).
+    lam = "FunctionTransformer(lambda X: X / 2)"
+    result = tag_notebook(_pipeline_notebook(tmp_path, lam, setup), static=True)
+    assert [d.code for d in result.diagnostics] == ["NB1207"]
+    assert "'pipe' holds a lambda" in result.diagnostics[0].message
     # Calling a notebook function that returns a library object is fine.
     result = tag_notebook(_pipeline_notebook(tmp_path, "scaler()", setup), static=True)
     assert result.diagnostics == ()

@@ -4,9 +4,8 @@ notebook settles on, asserted by name, and answers what the notebook computes. T
 notebooks with nothing to serve are refused with their candidates named.
 
 SERVED lists the idioms tag serves. For now refused clearly instead: a forecasting
-model (monthly_sales_forecast: a horizon in, dated values out), and a model built from
-the notebook's own classes or functions (its pickle refers to __main__, which the
-service cannot import; exporting those definitions is still to do).
+model (monthly_sales_forecast: a horizon in, dated values out). Models built from the
+notebook's own classes or functions are tested in test_notebook_definitions.py.
 """
 
 from __future__ import annotations
@@ -120,23 +119,3 @@ def test_a_forecasting_model_is_refused_clearly(workspace: Path) -> None:
     assert "the model to serve is 'hw_final'" in output
     assert "a forecasting model: its service would take a horizon" in output
     assert "NB1212" in output
-
-
-@pytest.mark.parametrize(
-    ("stem", "defined"),
-    [
-        ("credit_function_transformer", "engineer"),
-        ("house_custom_transformer", "RatioFeatures"),
-    ],
-)
-def test_a_model_built_from_notebook_definitions_is_not_proposed(
-    workspace: Path, stem: str, defined: str
-) -> None:
-    """build --verify failed on these: the service could not unpickle the model."""
-    notebook = workspace / f"{stem}.ipynb"
-    before = notebook.read_bytes()
-    tagged = run_module("tag", notebook, "--write", timeout=600)
-    output = " ".join((tagged.stdout + tagged.stderr).split())
-    assert tagged.returncode == ExitCode.USER_ERROR, output
-    assert "error NB1207" in output and defined in output, output
-    assert notebook.read_bytes() == before

@@ -277,6 +277,7 @@ def _service_spec(
         blocks=tuple(analysis.blocks),
         functions=tuple(analysis.functions),
         load_globals=tuple(analysis.load_globals),
+        notebook_main=capture.captured.definitions,
         settings=tuple(analysis.settings),
         artifacts=tuple(
             Artifact(n, sha256(b), len(b)) for n, b in sorted(capture.packaged.items())

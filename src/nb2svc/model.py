@@ -183,3 +183,6 @@ class ServiceSpec:
     warnings: tuple[Any, ...] = field(default=())
     #: The packaged reference profile's artifact name, when the notebook has one.
     reference_profile: str | None = None
+    #: The notebook's classes and functions the loaded objects refer to as
+    #: __main__.<name>, lent to __main__ while the load code runs (definitions.py).
+    notebook_main: tuple[str, ...] = ()

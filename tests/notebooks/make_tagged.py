@@ -2295,6 +2295,134 @@ forecast
 ]
 
 
+# --- 20. messy: a custom transformer and a FunctionTransformer over notebook code ------
+
+COMMENT_MODERATION: list[Cell] = [
+    ("md", "moderation model v3 (comments queue) -- WIP, don't judge"),
+    (
+        "code",
+        """
+import pickle
+import re
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import classification_report
+from sklearn.model_selection import train_test_split
+from sklearn.naive_bayes import MultinomialNB
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+""",
+    ),
+    (
+        "code",
+        """
+rng = np.random.default_rng(23)
+polite = ["thanks for the update", "great article", "I disagree but fair point",
+          "see the docs at https://example.org/faq", "nice work on the release",
+          "could you share the data", "interesting read", "well explained, thx"]
+rude = ["this is GARBAGE", "u r an idiot!!!", "WORST. POST. EVER!!",
+        "nobody cares, go away", "what a stupid take!!", "shut up already",
+        "lol u clearly have no clue", "STOP POSTING THIS"]
+comments, flagged = [], []
+for _ in range(700):
+    bad = rng.random() < 0.35
+    base = rng.choice(rude if bad else polite)
+    extra = rng.choice(["", " !!", " :)", " pls", " https://t.co/x1"], p=[0.6, 0.1, 0.1, 0.1, 0.1])
+    comments.append(base + extra)
+    flagged.append(int(bad if rng.random() > 0.05 else not bad))
+len(comments), np.mean(flagged)
+""",
+    ),
+    ("md", "text cleanup. links and txt-speak confuse the vectorizer"),
+    (
+        "code",
+        """
+SLANG = {"u": "you", "r": "are", "thx": "thanks", "pls": "please", "lol": ""}
+
+
+def normalise(text):
+    text = re.sub(r"https?://\\S+", " link ", text)
+    words = [SLANG.get(w.lower(), w) for w in text.split()]
+    return " ".join(w for w in words if w)
+""",
+    ),
+    (
+        "code",
+        """
+class Normaliser(BaseEstimator, TransformerMixin):
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return [normalise(t) for t in X]
+
+
+def shouting(texts):
+    # share of capitals, and exclamation marks
+    return np.array(
+        [[sum(c.isupper() for c in t) / max(len(t), 1), t.count("!")] for t in texts]
+    )
+""",
+    ),
+    ("code", "# Normaliser().transform(comments[:5])"),
+    (
+        "code",
+        """
+X_train, X_test, y_train, y_test = train_test_split(
+    comments, flagged, test_size=0.25, random_state=7, stratify=flagged
+)
+quick = make_pipeline(TfidfVectorizer(), MultinomialNB()).fit(X_train, y_train)
+print("nb", quick.score(X_test, y_test))
+""",
+    ),
+    (
+        "code",
+        """
+moderator = Pipeline(
+    [
+        ("clean", Normaliser()),
+        (
+            "features",
+            FeatureUnion(
+                [
+                    ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2)),
+                    ("shouting", FunctionTransformer(shouting)),
+                ]
+            ),
+        ),
+        ("clf", LogisticRegression(max_iter=500, C=3.0)),
+    ]
+)
+moderator.fit(X_train, y_train)
+print(classification_report(y_test, moderator.predict(X_test), digits=3))
+""",
+    ),
+    (
+        "code",
+        """
+with open("moderation.pkl", "wb") as f:
+    pickle.dump(moderator, f)
+""",
+    ),
+    ("md", "sanity check on this morning's queue"),
+    (
+        "code",
+        """
+new_comments = [
+    "thx, see https://example.org/post/12",
+    "U R CLUELESS!!!",
+    "could you share the notebook pls",
+]
+moderator.predict_proba(new_comments)[:, 1].round(3)
+""",
+    ),
+    ("code", ""),
+]
+
+
 #: file stem -> cells
 NOTEBOOKS: dict[str, list[Cell]] = {
     "churn_course_book": CHURN_COURSE_BOOK,
@@ -2316,6 +2444,7 @@ NOTEBOOKS: dict[str, list[Cell]] = {
     "subscription_rf_vs_booster": SUBSCRIPTION_RF_VS_BOOSTER,
     "anomaly_detector_zoo": ANOMALY_DETECTOR_ZOO,
     "monthly_sales_forecast": MONTHLY_SALES_FORECAST,
+    "comment_moderation": COMMENT_MODERATION,
 }
 
 #: file stem -> the answer key
@@ -2467,6 +2596,20 @@ EXPECTED: dict[str, Expected] = {
         style="plain",
         note="FunctionTransformer(engineer) over a notebook function inside the "
         "Pipeline; a DummyClassifier baseline; not saved, loan_model predicts last",
+    ),
+    "comment_moderation": Expected(
+        model="moderator",
+        model_type="sklearn.pipeline.Pipeline",
+        input_kind="string",
+        raw_input="new_comments",
+        companions=("Normaliser", "normalise", "shouting", "SLANG"),
+        saves=("moderation.pkl",),
+        decoys=("quick",),
+        style="messy",
+        note="a custom transformer class calling a notebook function that uses a "
+        "dict defined beside it, and FunctionTransformer(shouting) inside a "
+        "FeatureUnion, all in a Pipeline pickled with pickle.dump; a naive Bayes "
+        "decoy; a commented-out dead cell and an empty last cell",
     ),
     "fraud_threshold": Expected(
         model="fraud_clf",

@@ -49,7 +49,12 @@ def cached_capture(out: Path, key: str, profile: str | None = None) -> Captured 
             array_dtype=meta.get("array_dtype"),
         )
         return Captured(
-            examples, tuple(meta["runtime_modules"]), profiled, (), redactions
+            examples,
+            tuple(meta["runtime_modules"]),
+            profiled,
+            (),
+            redactions,
+            tuple(meta.get("notebook_definitions", [])),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -74,6 +79,11 @@ def golden_bytes(captured: Captured, key: str) -> bytes:
             "columns": [list(c) for c in ex.columns],
             **({"array_dtype": ex.array_dtype} if ex.array_dtype else {}),
             "runtime_modules": list(captured.modules),
+            **(
+                {"notebook_definitions": list(captured.definitions)}
+                if captured.definitions
+                else {}
+            ),
             **(
                 {"redacted": [r.as_json() for r in captured.redactions]}
                 if captured.redactions

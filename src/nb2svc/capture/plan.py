@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from nb2svc.capture.kernel_code import kernel_source
+from nb2svc.definitions import exported_definitions
 from nb2svc.model import EXPORTED_ORDER, MarkedCell, RawNotebook, Role, RoleFunction
 
 if TYPE_CHECKING:
@@ -120,7 +121,8 @@ def with_capture(
         # One line: a failure is reported at the cell that makes the object.
         call = (
             f"exec(compile({_DUMP_CODE!r}, '<nb2svc --capture>', 'exec')); "
-            f"__nb2svc_dump({spec.name!r}, {spec.artifact!r}, {spec.fmt!r})"
+            f"__nb2svc_dump({spec.name!r}, {spec.artifact!r}, {spec.fmt!r}, "
+            f"{exported_definitions(marked)!r})"
         )
         cells.append(KernelCell(call, origin))
     return replace(plan, cells=tuple(cells))

@@ -18,6 +18,7 @@ from nb2svc.capture.kernel import (
 )
 from nb2svc.capture.kernel_code import kernel_source
 from nb2svc.capture.plan import CapturePlan
+from nb2svc.definitions import MAIN_REFS_CODE, missing_main_hint
 from nb2svc.errors import Diagnostic, Location, NotebookExecutionError, Severity
 from nb2svc.model import ExampleSet, RawNotebook, Redaction
 from nb2svc.templates import jsonable_source, profile_source
@@ -33,7 +34,7 @@ MAX_SINGLE_CALLS = 2_000
 #: Kernel-side: the notebook's examples and pipeline functions, from its globals.
 #: Shared by the build's capture and by verify, which run it in the kernel first.
 KERNEL_EXAMPLES_CODE = kernel_source("examples")
-_CAPTURE_CODE = KERNEL_EXAMPLES_CODE + kernel_source("capture")
+_CAPTURE_CODE = KERNEL_EXAMPLES_CODE + MAIN_REFS_CODE + kernel_source("capture")
 _PROFILE_CODE = kernel_source("profile")
 
 
@@ -44,6 +45,8 @@ class Captured:
     profile: dict[str, Any] | None = None  # the reference profile, when planned
     profile_notes: tuple[str, ...] = ()
     redactions: tuple[Redaction, ...] = ()  # applied to the examples before the run
+    #: __main__ classes and functions the loaded objects refer to (definitions.py)
+    definitions: tuple[str, ...] = ()
 
 
 def kernel_redactions(redactions: Sequence[Redaction]) -> str:
@@ -103,6 +106,7 @@ def run_capture(
         profiled["profile"],
         tuple(profiled["notes"]),
         tuple(redactions),
+        tuple(data["main"]),
     )
 
 
@@ -173,6 +177,7 @@ def notebook_failure(
             )
         location = cell.location(nb.name, line)
         text = f"executing the notebook failed: {message}"
+        hint = missing_main_hint(message) or hint
     else:
         location = Location(nb.name)
         text = f"capturing the examples failed: {message}"

@@ -19,6 +19,7 @@ from nb2svc.capture.cache import (
 from nb2svc.capture.objects import CaptureSpec
 from nb2svc.capture.plan import CapturePlan, plan_capture, with_capture
 from nb2svc.capture.run import Captured, run_capture
+from nb2svc.definitions import check_definitions
 from nb2svc.errors import ContractError, Diagnostic, NotebookExecutionError, Severity
 from nb2svc.model import MarkedCell, Progress, RawNotebook, Redaction
 from nb2svc.shipped import DataHit, check_shipped, redactions, scan_examples
@@ -70,6 +71,10 @@ def capture_examples(
     missing = missing_artifacts(nb, analysis, folder)
     if missing:
         raise ContractError(missing)
+    cells = [(c.marked.role, c.marked.cell.index, c.code) for c in analysis.cells]
+    undefined = check_definitions(nb, cells, captured.definitions)
+    if undefined:
+        raise ContractError(undefined)  # the service could not load the model
     assert analysis.example_cell is not None
     shipped = check_shipped(
         captured,

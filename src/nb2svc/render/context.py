@@ -83,6 +83,7 @@ def _check_names(spec: ServiceSpec) -> None:
             raise ValueError(f"{attribute} {value!r} was not derived by naming.py")
     code_names = [s.name for s in spec.settings] + [s.constant for s in spec.settings]
     code_names += [fn.name for fn in spec.functions] + list(spec.load_globals)
+    code_names += list(spec.notebook_main)
     for name in code_names:  # written into code as they are
         if not name.isidentifier():
             raise ValueError(f"{name!r} is not an identifier")
@@ -156,6 +157,7 @@ def _notebook_context(spec: ServiceSpec) -> dict[str, Any]:
             "blocks": [block(b) for b in spec.blocks if b.role is not Role.LOAD],
             "load_blocks": [block(b) for b in spec.blocks if b.role is Role.LOAD],
             "load_globals": list(spec.load_globals),
+            "notebook_main": list(spec.notebook_main),
             "call": _call(spec),
         },
     }

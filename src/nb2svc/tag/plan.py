@@ -13,6 +13,7 @@ from nb2svc.analysis import normalise_artifact
 from nb2svc.errors import Severity
 from nb2svc.model import RawNotebook, Role
 from nb2svc.tag.choose import Choice
+from nb2svc.tag.definitions import export_definitions
 from nb2svc.tag.flow import (
     Chain,
     TagError,
@@ -324,8 +325,8 @@ class _Planner(TracedPlanner):
         return "\n".join(lines)
 
     def _check_picklable(self, name: str, pos: int) -> None:
-        """Warn when a saved object is built from classes or functions of the notebook:
-        a pickle names them __main__.<name>, which the service cannot import."""
+        """A saved object built from classes or functions of the notebook (a pickle
+        names them __main__.<name>): their cells are exported, a lambda refused."""
         local: list[str] = []
         seen: set[str] = set()
         work = [(name, pos, 0, False)]
@@ -343,24 +344,16 @@ class _Planner(TracedPlanner):
                 continue
             if b.kind != "assign" or b.value is None:
                 continue
+            if _lambda_transformer(b.value):
+                local.append("<lambda>")
             funcs = {id(n.func) for n in ast.walk(b.value) if isinstance(n, ast.Call)}
             for node in ast.walk(b.value):
                 if isinstance(node, ast.Name):
                     work.append((node.id, b.pos - 1, depth + 1, id(node) in funcs))
         if local:
             b = self.scan.binding(name, pos + 1)
-            self.p.diagnostics.append(
-                diag(
-                    self.nb,
-                    f"'{name}' is built from {', '.join(sorted(local))}, defined in the "
-                    "notebook: its saved copy refers to __main__, which the service "
-                    "cannot import",
-                    "move those definitions into a .py module next to the notebook "
-                    "and import them from there",
-                    "NB1207",
-                    b.cell if b else None,
-                    b.stmt.lineno if b else None,
-                )
+            export_definitions(
+                self, name, local, b.cell if b else None, b.stmt.lineno if b else None
             )
 
     def _reference_pos(self, name: str, fit: Fit) -> int:
@@ -515,3 +508,17 @@ def plan_tags(
     name for the static choice.
     """
     return _Planner(scan_notebook(nb), choice, wanted, trace).run()
+
+
+def _lambda_transformer(value: ast.expr) -> bool:
+    """A lambda given to a transformer (FunctionTransformer(lambda df: ...))."""
+    for node in ast.walk(value):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            args = [*node.args, *(k.value for k in node.keywords)]
+            if name.endswith("Transformer") and any(
+                isinstance(a, ast.Lambda) for a in args
+            ):
+                return True
+    return False

@@ -14,6 +14,7 @@ from nb2svc.analysis import normalise_artifact
 from nb2svc.errors import Severity
 from nb2svc.tag.cells import CellPlanner
 from nb2svc.tag.choose import Choice
+from nb2svc.tag.definitions import export_definitions
 from nb2svc.tag.flow import Chain, TagError, cell_no, diag, pick_model
 from nb2svc.tag.proposal import quote
 from nb2svc.tag.scan import PREDICT_METHODS, Fit, NotebookScan
@@ -240,28 +241,12 @@ class TracedPlanner(CellPlanner):
 
     def _check_main_references(self) -> None:
         """What the traced run saw: the chosen model holds the notebook's own classes
-        or functions (found however it was built)."""
+        or functions (found however it was built): their cells are exported."""
         model = self.choice.model if self.choice is not None else None
         if model is None or not model.main or model.name is None:
             return
-        if any(d.code == "NB1207" for d in self.p.diagnostics):
-            return  # said already, from the code
-        self.p.diagnostics.append(
-            diag(
-                self.nb,
-                f"'{model.name}' holds {', '.join(model.main)}, defined in the "
-                "notebook: its saved copy refers to __main__, which the service "
-                "cannot import",
-                "move those definitions into a .py module next to the notebook "
-                "and import them from there",
-                "NB1207",
-                (
-                    self.choice.fit.cell
-                    if self.choice is not None and self.choice.fit is not None
-                    else None
-                ),
-            )
-        )
+        fit = self.choice.fit if self.choice is not None else None
+        export_definitions(self, model.name, model.main, fit.cell if fit else None)
 
 
 def input_kind(info: DataInfo | None) -> str | None:

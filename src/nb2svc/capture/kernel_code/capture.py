@@ -47,6 +47,9 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src, redactions)
                 "inputs": inputs,
                 "outputs": outputs,
                 "modules": sorted(mods),
+                "main": __nb2svc_main_refs(  # noqa: F821 (definitions.MAIN_REFS_CODE)
+                    [g[n] for n in load_globals if n in g]
+                ),
                 "array_dtype": array_dtype,
             },
             fh,

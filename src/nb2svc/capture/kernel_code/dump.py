@@ -4,7 +4,7 @@
 # __nb2svc_ so that they clash with nothing the notebook defines.
 
 
-def __nb2svc_dump(name, path, fmt):
+def __nb2svc_dump(name, path, fmt, exported=()):
     import os
 
     g = globals()
@@ -22,8 +22,8 @@ def __nb2svc_dump(name, path, fmt):
         seen.add(id(x))
         for owner in (x, type(x)):
             if getattr(owner, "__module__", None) == "__main__":
-                label = getattr(owner, "__qualname__", repr(owner))
-                if label not in local:
+                label = getattr(owner, "__qualname__", None)  # None: an instance
+                if label and label not in local:
                     local.append(label)
         if isinstance(x, (list, tuple, set, frozenset)):
             for item in list(x)[:200]:
@@ -36,12 +36,14 @@ def __nb2svc_dump(name, path, fmt):
                 walk(item, depth + 1)
 
     walk(obj, 0)
+    # Exported definitions are lent to the service's __main__ (nb2svc.definitions).
+    local = [q for q in local if "<" in q or q.split(".")[0] not in exported]
     if local:
         raise TypeError(
             f"nb2svc build --capture {name}: it uses {', '.join(local)}, defined in the "
             "notebook itself; a saved copy refers to it as __main__.<name>, which the "
-            "service cannot import. Move it into a .py module next to the notebook and "
-            "import it from there"
+            "service has only if a cell marked helpers defines it at its top level. "
+            "Mark that cell helpers (a lambda: define it with def)"
         )
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # Written aside, then moved: an interrupted save leaves the old file whole.
