@@ -136,6 +136,23 @@ def __idiom_check(expected, out_path):
                     f"raw input {expected['raw_input']} is a {type(raw).__name__}, "
                     f"not {kind} input"
                 )
+            columns = {
+                "record": lambda: list(raw) if isinstance(raw, dict) else None,
+                "frame": lambda: [str(c) for c in getattr(raw, "columns", [])],
+            }.get(kind, lambda: [])()
+            if columns != expected["raw_columns"]:
+                found["problems"].append(
+                    f"raw input {expected['raw_input']} has the columns {columns}, "
+                    f"not {expected['raw_columns']}"
+                )
+            if kind == "frame" and ok:
+                # raw: as new data comes, before the notebook's own encoding
+                cast = [str(c) for c, t in raw.dtypes.items() if t.name == "category"]
+                if cast:
+                    found["problems"].append(
+                        f"raw input {expected['raw_input']} is not raw: {cast} are "
+                        "categoricals the notebook made"
+                    )
     for name in expected["companions"] + expected["decoys"]:
         if name not in g:
             found["missing"].append(name)
@@ -174,6 +191,7 @@ def test_idiom_notebook_runs_and_holds_its_expected_model(
         "model_type": e.model_type,
         "raw_input": e.raw_input,
         "input_kind": e.input_kind,
+        "raw_columns": list(e.raw_columns),
         "companions": list(e.companions),
         "decoys": list(e.decoys),
         "saves": list(e.saves),

@@ -51,6 +51,9 @@ class Expected:
     #: scored them (new or held-out data, before its own cleaning): a dict, rows of a
     #: DataFrame, a list of strings, or the forecast horizon.
     raw_input: str | None = None
+    #: The raw input's columns (a frame) or keys (a record), in order: what the
+    #: service's requests carry.
+    raw_columns: tuple[str, ...] = ()
     #: Other notebook globals serving needs (fitted encoders, the cleaning function).
     companions: tuple[str, ...] = ()
     #: Files the notebook writes next to itself (the saved model); not committed.

@@ -8,7 +8,7 @@ import ast
 import contextlib
 
 from nb2svc.model import RawNotebook, Role
-from nb2svc.tag.flow import BUILTIN_NAMES, cell_no, diag, free_names
+from nb2svc.tag.flow import BUILTIN_NAMES, cell_no, changed_after, diag, free_names
 from nb2svc.tag.proposal import (
     ORDER,
     SYNTHETIC_IMPORTS,
@@ -59,7 +59,12 @@ class CellPlanner:
                 self.needs.defs[name] = b
                 with contextlib.suppress(SyntaxError, ValueError, RecursionError):
                     work.extend(sorted(free_names(self.source_of(b))))
-            elif b.kind == "assign" and b.index is None and is_literal(b.value):
+            elif (
+                b.kind == "assign"
+                and b.index is None
+                and is_literal(b.value)
+                and not changed_after(self.scan, name, b.pos)  # encoders = {}, filled
+            ):
                 self.needs.literals[name] = b
             else:
                 self.needs.state[name] = b

@@ -9,12 +9,16 @@ from __future__ import annotations
 import ast
 import builtins
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nb2svc.analysis import cell_names
 from nb2svc.errors import Diagnostic, Location, Severity
 from nb2svc.model import RawNotebook
 from nb2svc.tag.kinds import kind_of
 from nb2svc.tag.scan import Binding, Fit, NotebookScan, call_name
+
+if TYPE_CHECKING:
+    from nb2svc.tag.cleaning import Cleaning
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "__file__", "display"}
 _SPLITTERS = ("train_test_split",)
@@ -34,6 +38,13 @@ class Chain:
     raw: ast.expr  # what the steps start from, as the notebook trained
     steps: tuple[Step, ...]
     pos: int  # statement position where `raw` is read
+    #: the notebook's in-place cleaning of a copy of `raw`, before the steps
+    cleaning: Cleaning | None = None
+
+    @property
+    def cleans(self) -> int:
+        """How much of the notebook's own cleaning the chain follows."""
+        return len(self.steps) + (1 if self.cleaning is not None else 0)
 
 
 class TagError(Exception):
@@ -285,13 +296,13 @@ def _touches(node: ast.AST, name: str) -> bool:
     )
 
 
+def changed_by(stmt: ast.stmt, name: str) -> bool:
+    """Does the statement change `name` in place (a loop doing so included)?"""
+    return any(_touches(node, name) for node in ast.walk(stmt))
+
+
 def changed_after(scan: NotebookScan, name: str, pos: int) -> bool:
     """Is `name` rebound or changed in place after statement `pos`?"""
     if any(b.pos > pos for b in scan.bindings.get(name, [])):
         return True
-    return any(
-        _touches(node, name)
-        for _, p, stmt, _ in scan.statements
-        if p > pos
-        for node in ast.walk(stmt)
-    )
+    return any(changed_by(stmt, name) for _, p, stmt, _ in scan.statements if p > pos)

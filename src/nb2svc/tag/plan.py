@@ -13,6 +13,12 @@ from nb2svc.analysis import normalise_artifact
 from nb2svc.errors import Severity
 from nb2svc.model import RawNotebook, Role
 from nb2svc.tag.choose import Choice
+from nb2svc.tag.cleaning import (
+    Cleaning,
+    decision_threshold,
+    evaluates_probabilities,
+    with_cleaning,
+)
 from nb2svc.tag.flow import (
     Chain,
     TagError,
@@ -30,6 +36,7 @@ from nb2svc.tag.scan import (
     PREDICT_METHODS,
     Binding,
     Fit,
+    ModelCall,
     scan_notebook,
 )
 from nb2svc.tag.trace import Trace
@@ -43,19 +50,7 @@ class _Planner(TracedPlanner):
 
     def run(self) -> Proposal:
         fit = self._pick()
-        training = sorted(
-            {f.cell for f in self.scan.fits} | {s.cell for s in self.scan.saves}
-        )
-        if self.trace is not None:  # what ran, fits inside functions included
-            training = sorted(
-                {f.cell for f in self.trace.fits if f.cell >= 0}
-                | {s.cell for s in self.trace.saves if s.cell >= 0}
-            )
-        self.p.notes.append(
-            "training: "
-            + ", ".join(cell_no(c) for c in training)
-            + " fit or save models and are left unmarked"
-        )
+        self._note_training()
         if fit.x is None:
             raise TagError(
                 diag(
@@ -70,18 +65,10 @@ class _Planner(TracedPlanner):
             )
         self._check_framework(fit)
         chain = resolve_chain(self.scan, fit.x, fit.pos)
-        existing = self._model_function(fit)
-        service_cells: list[NewCell] = []
-        if existing is not None:
-            self.need(free_names(self.source_of(existing)))
-            self._function_cell(existing, Role.PREDICT)
-            self.p.notes.append(
-                f"predict: the notebook's own '{existing.name}' "
-                f"({cell_no(existing.cell)}), which calls the model"
-            )
-        else:
-            service_cells += self._preprocess(chain)
-            service_cells.append(self._predict(fit, chain))
+        if fit.site == "use":
+            chain = with_cleaning(self.scan, chain)
+        fit, chain = self._follow_use(fit, chain)
+        service_cells = self._service_cells(fit, chain)
         self.need({fit.obj})
         self.needs.state.setdefault(fit.obj, None)
         load = self._load(fit)
@@ -89,15 +76,7 @@ class _Planner(TracedPlanner):
         self._helpers()
         self._apply_extractions()
         self._imports()
-        for name in self.needs.missing:
-            self.p.diagnostics.append(
-                diag(
-                    self.nb,
-                    f"the service needs '{name}', but no cell defines it",
-                    "define or import it in a cell, then run tag again",
-                    "NB1203",
-                )
-            )
+        self._report_missing()
         header = (
             "## Service\n\n"
             "Proposed by `nb2svc tag`: `nb2svc build` turns the cells marked "
@@ -113,6 +92,76 @@ class _Planner(TracedPlanner):
         self.p.inserts.extend(service_cells)
         self.p.inserts.append(self._example(fit, chain))
         return self.p
+
+    def _note_training(self) -> None:
+        training = sorted(
+            {f.cell for f in self.scan.fits} | {s.cell for s in self.scan.saves}
+        )
+        if self.trace is not None:  # what ran, fits inside functions included
+            training = sorted(
+                {f.cell for f in self.trace.fits if f.cell >= 0}
+                | {s.cell for s in self.trace.saves if s.cell >= 0}
+            )
+        self.p.notes.append(
+            "training: "
+            + ", ".join(cell_no(c) for c in training)
+            + " fit or save models and are left unmarked"
+        )
+
+    def _report_missing(self) -> None:
+        for name in self.needs.missing:
+            self.p.diagnostics.append(
+                diag(
+                    self.nb,
+                    f"the service needs '{name}', but no cell defines it",
+                    "define or import it in a cell, then run tag again",
+                    "NB1203",
+                )
+            )
+
+    def _service_cells(self, fit: Fit, chain: Chain) -> list[NewCell]:
+        """preprocess, predict and postprocess: the notebook's own function that
+        calls the model, or new ones following the notebook's calls."""
+        existing = self._model_function(fit)
+        if existing is not None:
+            self.need(free_names(self.source_of(existing)))
+            self._function_cell(existing, Role.PREDICT)
+            self.p.notes.append(
+                f"predict: the notebook's own '{existing.name}' "
+                f"({cell_no(existing.cell)}), which calls the model"
+            )
+            return []
+        return [*self._preprocess(chain), *self._predict(fit)]
+
+    def _follow_use(self, fit: Fit, chain: Chain) -> tuple[Fit, Chain]:
+        """Where the notebook last scores data through more of its own cleaning than
+        the model's training input shows (a regex cleaner before the vectorizer, a
+        label-encoding loop on a copy of new rows), follow that call back to its raw
+        input instead: the service takes data as it comes, and cleans it."""
+        calls = [
+            c
+            for c in self.scan.calls
+            if c.obj == fit.obj
+            and c.top_level
+            and c.arg is not None
+            and c.method in PREDICT_METHODS
+            and c.pos >= fit.pos
+        ]
+        if not calls or (fit.site == "use" and calls[-1].pos == fit.pos):
+            return fit, chain
+        call = calls[-1]
+        assert call.arg is not None
+        used = with_cleaning(self.scan, resolve_chain(self.scan, call.arg, call.pos))
+        if used.cleans <= chain.cleans:
+            return fit, chain
+        stmt = next(st for _, p, st, _ in self.scan.statements if p == call.pos)
+        self.p.notes.append(
+            f"input: the notebook cleans the data it scores in {cell_no(call.cell)} "
+            f"more than its training input shows; the service takes "
+            f"{ast.unparse(used.raw)} as it comes and cleans it the same way"
+        )
+        use = Fit(fit.obj, call.cell, call.pos, stmt, call.arg, None, fit.ctor, "use")
+        return use, used
 
     # -- the model and its call ------------------------------------------------------
 
@@ -170,7 +219,8 @@ class _Planner(TracedPlanner):
         b = self.scan.binding(preferred)
         return fallback if b is not None else preferred
 
-    def _preprocess(self, chain: Chain) -> list[NewCell]:
+    def _guard(self, chain: Chain) -> str | None:
+        """'records' | 'text' | 'array': how one request becomes the model's batch."""
         steps = chain.steps
         kind = input_kind(self._traced_input(chain)) or kind_of(
             self.scan, chain.raw, chain.pos
@@ -180,13 +230,18 @@ class _Planner(TracedPlanner):
             if steps and steps[0].kind == "transform"
             else ""
         )
-        records_guard = kind == "records"
-        text_guard = not records_guard and (
-            kind in ("series", "text")
-            or first_ctor.endswith(("Vectorizer", "Tokenizer"))
-        )
-        array_guard = kind == "array" and not text_guard
-        if not steps and not (text_guard or array_guard or records_guard):
+        if kind == "records":
+            return "records"
+        if kind in ("series", "text") or first_ctor.endswith(
+            ("Vectorizer", "Tokenizer")
+        ):
+            return "text"
+        return "array" if kind == "array" else None
+
+    def _preprocess(self, chain: Chain) -> list[NewCell]:
+        steps = chain.steps
+        guard = self._guard(chain)
+        if not chain.cleans and guard is None:
             self.p.notes.append(
                 f"preprocess: none; the model takes {ast.unparse(chain.raw)} as it is"
             )
@@ -194,7 +249,8 @@ class _Planner(TracedPlanner):
         if (
             len(steps) == 1
             and steps[0].kind == "call"
-            and not (text_guard or array_guard or records_guard)
+            and chain.cleaning is None
+            and guard is None
         ):
             b = self.scan.binding(steps[0].name)
             if b is not None and b.top_level:
@@ -206,25 +262,12 @@ class _Planner(TracedPlanner):
                 )
                 return []
         name = self._function_name("preprocess", "prepare_input")
-        lines = [f"def {name}(raw):"]
-        if records_guard:
-            lines += [
-                "    # one record per request; the model takes a list of them",
-                "    x = [raw] if isinstance(raw, dict) else raw",
-            ]
-        elif text_guard:
-            lines += [
-                "    # one text per request; the model takes a batch of them",
-                "    x = [raw] if isinstance(raw, str) else raw",
-            ]
-        elif array_guard:
-            lines += [
-                "    # one row per request; the model takes a 2-D batch",
-                "    x = np.asarray(raw).reshape(1, -1) if np.ndim(raw) == 1 else raw",
-            ]
-        else:
-            lines.append("    x = raw")
+        lines = [f"def {name}(raw):", *_GUARDS[guard]]
         described = []
+        if chain.cleaning is not None:
+            lines += _cleaning_lines(chain.cleaning)
+            cells = ", ".join(cell_no(c) for c in chain.cleaning.cells)
+            described.append(f"the notebook's own cleaning of new rows ({cells})")
         for step in steps:
             if step.kind == "call":
                 lines.append(f"    x = {step.name}(x)")
@@ -244,7 +287,7 @@ class _Planner(TracedPlanner):
         )
         return [NewCell("end", 0, code, Role.PREPROCESS, key="preprocess", order=5)]
 
-    def _predict(self, fit: Fit, chain: Chain) -> NewCell:
+    def _predict(self, fit: Fit) -> list[NewCell]:
         calls = [
             c
             for c in self.scan.calls
@@ -252,6 +295,14 @@ class _Planner(TracedPlanner):
             and (c.pos > fit.pos or (fit.site == "use" and c.pos == fit.pos))
         ]
         call = calls[-1] if calls else None
+        after = fit.pos if fit.site == "fit" else -1
+        proba = evaluates_probabilities(self.scan, fit.obj, after)
+        if proba is not None and (call is None or call.method == "predict"):
+            self.p.notes.append(
+                f"probabilities: the notebook evaluates '{fit.obj}.predict_proba' "
+                f"({cell_no(proba.cell)}); the service returns them"
+            )
+            call = proba
         method = call.method if call else "predict"
         subscript = call.subscript if call and call.subscript else ""
         options = f", {call.options}" if call and call.options else ""
@@ -269,7 +320,42 @@ class _Planner(TracedPlanner):
             f"    return {fit.obj}.{method}(features{options}){subscript}"
         )
         self.need(free_names(code))
-        return NewCell("end", 0, code, Role.PREDICT, key="predict", order=6)
+        cells = [NewCell("end", 0, code, Role.PREDICT, key="predict", order=6)]
+        if call is not None and method in ("predict_proba", "decision_function"):
+            cells += self._postprocess(call)
+        return cells
+
+    def _postprocess(self, call: ModelCall) -> list[NewCell]:
+        """The decision threshold the notebook applies to the model's scores, as a
+        postprocess function with the threshold a config setting."""
+        threshold = decision_threshold(self.scan, call, "scores")
+        if threshold is None:
+            return []
+        cells: list[NewCell] = []
+        expr = threshold.expr
+        if threshold.name is not None:
+            setting = threshold.name
+            self.need({setting})
+        else:
+            assert threshold.value is not None
+            setting = "THRESHOLD"
+            if self.scan.binding(setting) is not None:
+                setting = "DECISION_THRESHOLD"
+            expr = _name_constant(expr, threshold.value, setting)
+            source = f"{setting} = {threshold.value!r}"
+            cells.append(NewCell("end", 0, source, Role.CONFIG, key="config", order=4))
+        name = self._function_name("postprocess", "postprocess_output")
+        code = f"def {name}({threshold.output}):\n    return {ast.unparse(expr)}"
+        self.need(free_names(code))
+        self.p.notes.append(
+            f"postprocess: the decision threshold the notebook applies in "
+            f"{cell_no(threshold.cell)}: {ast.unparse(expr)}, with {setting} a "
+            "config setting"
+        )
+        cells.append(
+            NewCell("end", 0, code, Role.POSTPROCESS, key="postprocess", order=7)
+        )
+        return cells
 
     # -- state: save (if needed) and load --------------------------------------------
 
@@ -489,6 +575,57 @@ class _Planner(TracedPlanner):
         ):
             return y.slice.value
         return None
+
+
+_GUARDS: dict[str | None, list[str]] = {
+    "records": [
+        "    # one record per request; the model takes a list of them",
+        "    x = [raw] if isinstance(raw, dict) else raw",
+    ],
+    "text": [
+        "    # one text per request; the model takes a batch of them",
+        "    x = [raw] if isinstance(raw, str) else raw",
+    ],
+    "array": [
+        "    # one row per request; the model takes a 2-D batch",
+        "    x = np.asarray(raw).reshape(1, -1) if np.ndim(raw) == 1 else raw",
+    ],
+    None: ["    x = raw"],
+}
+
+
+def _cleaning_lines(cleaning: Cleaning) -> list[str]:
+    """The notebook's in-place cleaning, run on a copy of the request."""
+    lines = [
+        "    # the notebook's own cleaning of the rows it scores",
+        f"    {cleaning.var} = x.copy()",
+    ]
+    for source in cleaning.sources:
+        lines += [f"    {line}" if line else "" for line in source.splitlines()]
+    if cleaning.var != "x":
+        lines.append(f"    x = {cleaning.var}")
+    return lines
+
+
+def _name_constant(expr: ast.expr, value: float, name: str) -> ast.expr:
+    """`expr` with the threshold written as a number replaced by the setting `name`."""
+
+    class Swap(ast.NodeTransformer):
+        def visit_Compare(self, node: ast.Compare) -> ast.Compare:
+            self.generic_visit(node)
+            right = node.comparators[0]
+            if (
+                isinstance(right, ast.Constant)
+                and isinstance(right.value, int | float)
+                and float(right.value) == value
+            ):
+                node.comparators = [ast.Name(name, ast.Load())]
+            return node
+
+    copied = ast.parse(ast.unparse(expr), mode="eval").body
+    swapped = Swap().visit(copied)
+    assert isinstance(swapped, ast.expr)
+    return swapped
 
 
 def _rename(expr: ast.expr, old: str, new: str) -> ast.expr:

@@ -27,6 +27,7 @@ ORDER = {
     Role.LOAD: 4,
     Role.PREPROCESS: 5,
     Role.PREDICT: 6,
+    Role.POSTPROCESS: 7,
     Role.EXAMPLE: 8,
 }
 SCALARS = (int, float, str, bool, type(None))
