@@ -214,7 +214,11 @@ def _tag(
             for d in proposal.diagnostics
             if d.code == "NB1207"
         ]
-        rejected = rejected or check_by_running(path, edited.content, timeout, progress)
+        if not rejected:
+            rejected, shipped = check_by_running(
+                path, edited.content, timeout, progress
+            )
+            checks += shipped
         if rejected:
             # Shown, so the user sees what was tried; never written.
             return TagResult(

@@ -152,13 +152,21 @@ class _Planner(TracedPlanner):
         call = calls[-1]
         assert call.arg is not None
         used = with_cleaning(self.scan, resolve_chain(self.scan, call.arg, call.pos))
-        if used.cleans <= chain.cleans:
+        no_held_out = fit.site == "fit" and held_out(self.scan, chain)[0] is None
+        if used.cleans < chain.cleans or (
+            used.cleans == chain.cleans and not (used.cleans and no_held_out)
+        ):
             return fit, chain
         stmt = next(st for _, p, st, _ in self.scan.statements if p == call.pos)
         self.p.notes.append(
             f"input: the notebook cleans the data it scores in {cell_no(call.cell)} "
-            f"more than its training input shows; the service takes "
-            f"{ast.unparse(used.raw)} as it comes and cleans it the same way"
+            + (
+                "as it cleans its training data, which has no held-out part"
+                if used.cleans == chain.cleans
+                else "more than its training input shows"
+            )
+            + f"; the service takes {ast.unparse(used.raw)} as it comes and cleans "
+            "it the same way"
         )
         use = Fit(fit.obj, call.cell, call.pos, stmt, call.arg, None, fit.ctor, "use")
         return use, used
