@@ -136,10 +136,20 @@ def __idiom_check(expected, out_path):
                     f"raw input {expected['raw_input']} is a {type(raw).__name__}, "
                     f"not {kind} input"
                 )
-            columns = {
-                "record": lambda: list(raw) if isinstance(raw, dict) else None,
-                "frame": lambda: [str(c) for c in getattr(raw, "columns", [])],
-            }.get(kind, lambda: [])()
+            import numbers
+
+            def kind_of(value):
+                return "number" if isinstance(value, numbers.Number) else "text"
+
+            if kind == "frame" and ok:
+                columns = [
+                    [str(c), "number" if t.kind in "biuf" else "text"]
+                    for c, t in raw.dtypes.items()
+                ]
+            elif kind == "record" and ok:
+                columns = [[str(k), kind_of(v)] for k, v in raw.items()]
+            else:
+                columns = []
             if columns != expected["raw_columns"]:
                 found["problems"].append(
                     f"raw input {expected['raw_input']} has the columns {columns}, "
@@ -191,7 +201,7 @@ def test_idiom_notebook_runs_and_holds_its_expected_model(
         "model_type": e.model_type,
         "raw_input": e.raw_input,
         "input_kind": e.input_kind,
-        "raw_columns": list(e.raw_columns),
+        "raw_columns": [list(c) for c in e.raw_columns],
         "companions": list(e.companions),
         "decoys": list(e.decoys),
         "saves": list(e.saves),
