@@ -177,6 +177,32 @@ def pick_model(scan: NotebookScan, wanted: str | None = None) -> tuple[Fit, str]
 # --- the model's inputs ------------------------------------------------------------
 
 
+def _call_step(
+    scan: NotebookScan, expr: ast.expr, pos: int
+) -> tuple[Step, ast.expr] | None:
+    """f(x), t.transform(x), x.map(f): the step and the data it reads."""
+    if not (isinstance(expr, ast.Call) and len(expr.args) == 1 and not expr.keywords):
+        return None
+    func, arg = expr.func, expr.args[0]
+    if isinstance(func, ast.Name) and scan.defined_function(func.id, pos):
+        return Step("call", func.id), arg
+    if (
+        isinstance(func, ast.Attribute)
+        and func.attr in ("transform", "fit_transform")
+        and isinstance(func.value, ast.Name)
+    ):
+        return Step("transform", func.value.id), arg
+    if (
+        isinstance(func, ast.Attribute)
+        and func.attr in ("apply", "map")
+        and isinstance(arg, ast.Name)
+        and scan.defined_function(arg.id, pos)
+        and kind_of(scan, func.value, pos) in ("series", "text", None)
+    ):
+        return Step("map", arg.id), func.value
+    return None
+
+
 def resolve_chain(
     scan: NotebookScan, expr: ast.expr, pos: int, depth: int = 0
 ) -> Chain:
@@ -194,29 +220,11 @@ def resolve_chain(
         inner = resolve_chain(scan, expr.args[0], pos, depth + 1)
         wrap = Step("call", ast.unparse(expr.func))
         return Chain(inner.raw, (*inner.steps, wrap), inner.pos)
-    if isinstance(expr, ast.Call) and len(expr.args) == 1 and not expr.keywords:
-        func, arg = expr.func, expr.args[0]
-        step: Step | None = None
-        source: ast.expr = arg
-        if isinstance(func, ast.Name) and scan.defined_function(func.id, pos):
-            step = Step("call", func.id)
-        elif (
-            isinstance(func, ast.Attribute)
-            and func.attr in ("transform", "fit_transform")
-            and isinstance(func.value, ast.Name)
-        ):
-            step = Step("transform", func.value.id)
-        elif (
-            isinstance(func, ast.Attribute)
-            and func.attr in ("apply", "map")
-            and isinstance(arg, ast.Name)
-            and scan.defined_function(arg.id, pos)
-            and kind_of(scan, func.value, pos) in ("series", "text", None)
-        ):
-            step, source = Step("map", arg.id), func.value
-        if step is not None:
-            inner = resolve_chain(scan, source, pos, depth + 1)
-            return Chain(inner.raw, (*inner.steps, step), inner.pos)
+    found = _call_step(scan, expr, pos)
+    if found is not None:
+        step, source = found
+        inner = resolve_chain(scan, source, pos, depth + 1)
+        return Chain(inner.raw, (*inner.steps, step), inner.pos)
     if isinstance(expr, ast.ListComp) and len(expr.generators) == 1:
         gen, elt = expr.generators[0], expr.elt
         if (

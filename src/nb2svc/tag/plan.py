@@ -491,20 +491,9 @@ class _Planner(TracedPlanner):
 
     def _example(self, fit: Fit, chain: Chain) -> NewCell:
         if fit.site == "use":
-            # the data the notebook scores with the model it settles on
-            raw = ast.unparse(chain.raw)
-            value = (
-                raw if isinstance(chain.raw, ast.List) else f"{raw}[:{EXAMPLE_ROWS}]"
-            )
-            self.p.notes.append(
-                f"example: {value}, what the notebook scores in {cell_no(fit.cell)}"
-            )
-            return NewCell(
-                "end", 0, f"examples = {value}", Role.EXAMPLE, key="example", order=8
-            )
+            return self._scored_example(fit, chain)
         test, split = held_out(self.scan, chain)
         base = base_name(chain.raw)
-        raw_text = ast.unparse(chain.raw)
         if test is not None and base is not None:
             expr = _rename(chain.raw, base.id, test)
             source_name: str | None = test
@@ -514,31 +503,58 @@ class _Planner(TracedPlanner):
         else:
             expr = chain.raw
             source_name = base.id if base is not None else None
-            note = (
-                f"example: the first {EXAMPLE_ROWS} rows of {raw_text}, which the "
-                "model was trained on"
-            )
-            self.p.diagnostics.append(
-                diag(
-                    self.nb,
-                    f"no held-out rows found for '{raw_text}': the example uses "
-                    "training rows",
-                    "split off a test set (train_test_split) or edit the example cell",
-                    "NB1204",
-                )
-            )
+            note = self._training_rows(chain)
         value = f"{ast.unparse(expr)}[:{EXAMPLE_ROWS}]"
         target = self._target_column(fit, chain)
         if target is not None:
             value += f".drop(columns=[{quote(target)}])"
             note += f", without the target column {target!r}"
         origin = split or (self.scan.binding(source_name) if source_name else None)
-        # The rows must still be raw when the example cell runs: if the notebook
-        # changes them later, take the example right where they are made.
+        since = origin.pos if origin is not None else 0
+        return self._example_cell(value, note, source_name, origin, since)
+
+    def _scored_example(self, fit: Fit, chain: Chain) -> NewCell:
+        """The data the notebook scores with the model it settles on, raw."""
+        raw = ast.unparse(chain.raw)
+        value = raw if isinstance(chain.raw, ast.List) else f"{raw}[:{EXAMPLE_ROWS}]"
+        note = f"example: {value}, what the notebook scores in {cell_no(fit.cell)}"
+        base = base_name(chain.raw)
+        origin = self.scan.binding(base.id, chain.pos) if base is not None else None
+        # changed later than the notebook scores them: take them before that
+        name = base.id if base is not None else None
+        return self._example_cell(value, note, name, origin, chain.pos)
+
+    def _training_rows(self, chain: Chain) -> str:
+        raw_text = ast.unparse(chain.raw)
+        self.p.diagnostics.append(
+            diag(
+                self.nb,
+                f"no held-out rows found for '{raw_text}': the example uses "
+                "training rows",
+                "split off a test set (train_test_split) or edit the example cell",
+                "NB1204",
+            )
+        )
+        return (
+            f"example: the first {EXAMPLE_ROWS} rows of {raw_text}, which the "
+            "model was trained on"
+        )
+
+    def _example_cell(
+        self,
+        value: str,
+        note: str,
+        source_name: str | None,
+        origin: Binding | None,
+        since: int,
+    ) -> NewCell:
+        """The example cell at the end; or, when the notebook changes the rows after
+        statement `since`, right where they are made, so that they are still raw
+        when it runs."""
         if (
             source_name is not None
             and origin is not None
-            and changed_after(self.scan, source_name, origin.pos)
+            and changed_after(self.scan, source_name, since)
             and all(  # what else it reads is there by then (mall[features])
                 self.scan.binding(n, origin.pos + 1) is not None
                 for n in free_names(value) - {source_name}
