@@ -2632,8 +2632,9 @@ EXPECTED: dict[str, Expected] = {
         raw_input="HORIZON",
         decoys=("hw",),
         style="plain",
-        note="Holt-Winters refit on all data, hw_final.forecast(HORIZON): serve a "
-        "horizon (number of steps) -> dated values, or refuse clearly saying so",
+        note="Holt-Winters refit on all data, hw_final.forecast(HORIZON).round(): "
+        'served as {"horizon": n} -> hw_final.forecast(n).round() -> one '
+        '{"date", "value"} per month ahead',
     ),
 }
 

@@ -30,6 +30,13 @@ from nb2svc.tag.flow import (
     held_out,
     resolve_chain,
 )
+from nb2svc.tag.forecast import (
+    ForecastCall,
+    find_forecast,
+    forecast_cells,
+    horizon_example,
+    refuse_forecast,
+)
 from nb2svc.tag.kinds import kind_of
 from nb2svc.tag.proposal import EXAMPLE_ROWS, ORDER, NewCell, Proposal, quote
 from nb2svc.tag.scan import (
@@ -51,24 +58,17 @@ class _Planner(TracedPlanner):
     def run(self) -> Proposal:
         fit = self._pick()
         self._note_training()
-        if fit.x is None:
-            raise TagError(
-                diag(
-                    self.nb,
-                    f"'{fit.obj}.fit(...)' has no input to follow",
-                    "fit the model as model.fit(X, y)",
-                    "NB1200",
-                    fit.cell,
-                    fit.stmt.lineno,
-                    Severity.ERROR,
-                )
-            )
-        self._check_framework(fit)
-        chain = resolve_chain(self.scan, fit.x, fit.pos)
-        if fit.site == "use":
-            chain = with_cleaning(self.scan, chain)
-        fit, chain = self._follow_use(fit, chain)
-        service_cells = self._service_cells(fit, chain)
+        example: NewCell | None = None
+        if self.forecasting:
+            found = find_forecast(self.scan, fit)
+            if found is None:
+                raise refuse_forecast(self.scan, fit, self.summary)
+            service_cells = self._forecast(found)
+            example, note = horizon_example(found)
+            self.p.notes.append(note)
+        else:
+            fit, chain = self._model_input(fit)
+            service_cells = self._service_cells(fit, chain)
         self.need({fit.obj})
         self.needs.state.setdefault(fit.obj, None)
         load = self._load(fit)
@@ -90,8 +90,41 @@ class _Planner(TracedPlanner):
             NewCell("end", 0, load, Role.LOAD, options, key="load", order=4)
         )
         self.p.inserts.extend(service_cells)
-        self.p.inserts.append(self._example(fit, chain))
+        self.p.inserts.append(example or self._example(fit, chain))
         return self.p
+
+    def _model_input(self, fit: Fit) -> tuple[Fit, Chain]:
+        """The model's input followed back to raw data: from its fit, or from where
+        the notebook scores new data when that shows more of its cleaning."""
+        if fit.x is None:
+            raise TagError(
+                diag(
+                    self.nb,
+                    f"'{fit.obj}.fit(...)' has no input to follow",
+                    "fit the model as model.fit(X, y)",
+                    "NB1200",
+                    fit.cell,
+                    fit.stmt.lineno,
+                    Severity.ERROR,
+                )
+            )
+        self._check_framework(fit)
+        chain = resolve_chain(self.scan, fit.x, fit.pos)
+        if fit.site == "use":
+            chain = with_cleaning(self.scan, chain)
+        return self._follow_use(fit, chain)
+
+    def _forecast(self, found: ForecastCall) -> list[NewCell]:
+        names = (
+            self._function_name("preprocess", "prepare_input"),
+            self._function_name("predict", "predict_output"),
+            self._function_name("postprocess", "postprocess_output"),
+        )
+        cells, notes = forecast_cells(found, names)
+        for cell in cells:
+            self.need(free_names(cell.source))
+        self.p.notes += notes
+        return cells
 
     def _note_training(self) -> None:
         training = sorted(

@@ -18,6 +18,7 @@ SYNTHETIC_IMPORTS: dict[str, tuple[str, str, str | None]] = {
     "joblib": ("joblib", "", None),
     "pickle": ("pickle", "", None),
     "np": ("numpy", "", "np"),
+    "pd": ("pandas", "", "pd"),
 }
 #: Where new cells go among cells inserted at the same place.
 ORDER = {
