@@ -202,3 +202,32 @@ def test_labels_stay_labels_where_the_notebook_never_scores_probabilities(
     assert roles["predict"] == [
         "def predict(features):\n    return clf.predict(features)"
     ]
+
+
+def test_one_hot_encoding_of_new_rows_becomes_preprocess(tmp_path: Path) -> None:
+    """pd.get_dummies(new).reindex(columns=X_train.columns): the service takes the
+    rows before the encoding, and encodes them as the notebook does."""
+    cells = [
+        IMPORTS,
+        DATA,
+        """
+X = pd.get_dummies(df.drop(columns="churned"), dtype=float)
+X_train, X_test, y_train, y_test = train_test_split(X, df["churned"], random_state=0)
+clf = LogisticRegression().fit(X_train, y_train)
+""",
+        """
+new_accounts = pd.DataFrame([{"plan": "team", "seats": 30, "usage": 80.0}])
+X_new = pd.get_dummies(new_accounts, dtype=float).reindex(
+    columns=X_train.columns, fill_value=0.0
+)
+clf.predict(X_new)
+""",
+    ]
+    roles = _roles(_tag(tmp_path, cells), tmp_path)
+    (preprocess,) = roles["preprocess"]
+    assert (
+        "x = pd.get_dummies(x, dtype=float).reindex(columns=X_train.columns, "
+        "fill_value=0.0)"
+    ) in preprocess
+    assert roles["example"] == ["examples = new_accounts[:5]"]
+    assert any("X_train = joblib.load" in c for c in roles["load"])

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from nb2svc.tag.flow import Chain, base_name, changed_by
+from nb2svc.tag.flow import Chain, Step, base_name, changed_by
 from nb2svc.tag.proposal import scalar_literal, stmt_lines
 from nb2svc.tag.scan import ModelCall, NotebookScan
 
@@ -99,13 +99,62 @@ def inplace_cleaning(scan: NotebookScan, name: str, pos: int) -> Cleaning | None
 
 
 def with_cleaning(scan: NotebookScan, chain: Chain) -> Chain:
-    """The chain followed further back, through in-place cleaning of a copy."""
+    """The chain followed further back, through the notebook's own cleaning of the
+    data it scores: an expression over it (one-hot encoding reindexed to the training
+    columns), then in-place changes of a copy."""
+    chain = _through_expression(scan, chain)
     if chain.cleaning is not None or not isinstance(chain.raw, ast.Name):
         return chain
     cleaning = inplace_cleaning(scan, chain.raw.id, chain.pos)
     if cleaning is None:
         return chain
     return replace(chain, raw=cleaning.raw, cleaning=cleaning)
+
+
+def _data_argument(expr: ast.expr) -> ast.Name | None:
+    """`new` in pd.get_dummies(new, dtype=float).reindex(columns=cols): the first
+    argument of the innermost call of a method chain."""
+    inner: ast.expr = expr
+    found: ast.Name | None = None
+    while isinstance(inner, ast.Call):
+        if inner.args and isinstance(inner.args[0], ast.Name):
+            found = inner.args[0]
+        func = inner.func
+        if not isinstance(func, ast.Attribute):
+            break
+        inner = func.value
+    return found
+
+
+def _through_expression(scan: NotebookScan, chain: Chain) -> Chain:
+    """`X_new = pd.get_dummies(new_users, ...).reindex(...)` before the model: the
+    expression is a step (over `x`), and the chain starts from `new_users`."""
+    if chain.cleaning is not None or not isinstance(chain.raw, ast.Name):
+        return chain
+    b = scan.binding(chain.raw.id, chain.pos)
+    if b is None or b.value is None or b.index is not None or not b.top_level:
+        return chain
+    data = _data_argument(b.value)
+    if data is None or data.id == chain.raw.id:
+        return chain
+    source = scan.binding(data.id, b.pos)
+    if source is None or source.kind != "assign":
+        return chain  # a module, a function or a class: no data to start from
+    step = Step("expr", ast.unparse(rename(b.value, data.id, "x")))
+    return replace(chain, raw=data, steps=(step, *chain.steps), pos=b.pos)
+
+
+def rename(expr: ast.expr, old: str, new: str) -> ast.expr:
+    """A copy of `expr` with the name `old` read as `new`."""
+
+    class Rename(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.Name:
+            return ast.Name(new, node.ctx) if node.id == old else node
+
+    copied = ast.parse(ast.unparse(expr), mode="eval").body
+    renamed = Rename().visit(copied)
+    assert isinstance(renamed, ast.expr)
+    return renamed
 
 
 def _is_model_call(node: ast.AST, call: ModelCall) -> bool:

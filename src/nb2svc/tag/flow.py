@@ -29,7 +29,9 @@ _HELD_OUT = (("train", "test"), ("train", "val"), ("train", "valid"), ("trn", "t
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # "call" f(x) | "transform" t.transform(x) | "map" [f(v) for v in x]
+    #: "call" f(x) | "transform" t.transform(x) | "map" [f(v) for v in x] |
+    #: "expr": the notebook's expression over x (its text is `name`)
+    kind: str
     name: str
 
 

@@ -316,6 +316,9 @@ class _Planner(TracedPlanner):
             elif step.kind == "map":
                 lines.append(f"    x = [{step.name}(value) for value in x]")
                 described.append(f"'{step.name}' on each value")
+            elif step.kind == "expr":
+                lines.append(f"    x = {step.name}")
+                described.append(f"the notebook's {step.name}")
             else:
                 lines.append(f"    x = {step.name}.transform(x)")
                 described.append(f"'{step.name}.transform'")
