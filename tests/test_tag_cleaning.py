@@ -231,3 +231,20 @@ clf.predict(X_new)
     ) in preprocess
     assert roles["example"] == ["examples = new_accounts[:5]"]
     assert any("X_train = joblib.load" in c for c in roles["load"])
+
+
+def test_a_threshold_set_beside_other_code_is_moved_into_a_config_cell(
+    tmp_path: Path,
+) -> None:
+    cells = [
+        *FRAUD,
+        "scores = clf.predict_proba(X_test)[:, 1]",
+        'CUTOFF = 0.4\nPLOT_TITLE = "alerts"\nalerts = (scores >= CUTOFF).astype(int)',
+    ]
+    result = _tag(tmp_path, cells)
+    roles = _roles(result, tmp_path)
+    assert roles["config"] == ["CUTOFF = 0.4"]
+    assert roles["postprocess"] == [
+        "def postprocess(scores):\n    return (scores >= CUTOFF).astype(int)"
+    ]
+    assert "config: CUTOFF moved out of cell" in "\n".join(result.notes)

@@ -379,6 +379,7 @@ class _Planner(TracedPlanner):
         expr = threshold.expr
         if threshold.name is not None:
             setting = threshold.name
+            self.settings.add(setting)
             self.need({setting})
         else:
             assert threshold.value is not None
