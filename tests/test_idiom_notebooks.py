@@ -136,6 +136,33 @@ def __idiom_check(expected, out_path):
                     f"raw input {expected['raw_input']} is a {type(raw).__name__}, "
                     f"not {kind} input"
                 )
+            import numbers
+
+            def kind_of(value):
+                return "number" if isinstance(value, numbers.Number) else "text"
+
+            if kind == "frame" and ok:
+                columns = [
+                    [str(c), "number" if t.kind in "biuf" else "text"]
+                    for c, t in raw.dtypes.items()
+                ]
+            elif kind == "record" and ok:
+                columns = [[str(k), kind_of(v)] for k, v in raw.items()]
+            else:
+                columns = []
+            if columns != expected["raw_columns"]:
+                found["problems"].append(
+                    f"raw input {expected['raw_input']} has the columns {columns}, "
+                    f"not {expected['raw_columns']}"
+                )
+            if kind == "frame" and ok:
+                # raw: as new data comes, before the notebook's own encoding
+                cast = [str(c) for c, t in raw.dtypes.items() if t.name == "category"]
+                if cast:
+                    found["problems"].append(
+                        f"raw input {expected['raw_input']} is not raw: {cast} are "
+                        "categoricals the notebook made"
+                    )
     for name in expected["companions"] + expected["decoys"]:
         if name not in g:
             found["missing"].append(name)
@@ -174,6 +201,7 @@ def test_idiom_notebook_runs_and_holds_its_expected_model(
         "model_type": e.model_type,
         "raw_input": e.raw_input,
         "input_kind": e.input_kind,
+        "raw_columns": [list(c) for c in e.raw_columns],
         "companions": list(e.companions),
         "decoys": list(e.decoys),
         "saves": list(e.saves),

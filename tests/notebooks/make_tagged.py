@@ -51,6 +51,10 @@ class Expected:
     #: scored them (new or held-out data, before its own cleaning): a dict, rows of a
     #: DataFrame, a list of strings, or the forecast horizon.
     raw_input: str | None = None
+    #: The raw input's columns (a frame) or keys (a record), in order, each with
+    #: "text" or "number": what the service's requests carry, before the notebook
+    #: encodes them (a category is text, not the notebook's codes).
+    raw_columns: tuple[tuple[str, str], ...] = ()
     #: Other notebook globals serving needs (fitted encoders, the cleaning function).
     companions: tuple[str, ...] = ()
     #: Files the notebook writes next to itself (the saved model); not committed.
@@ -61,6 +65,12 @@ class Expected:
     decoys: tuple[str, ...] = ()
     #: For a refusal: the candidates a good message lists (class names).
     candidates: tuple[str, ...] = ()
+
+
+def columns(spec: str) -> tuple[tuple[str, str], ...]:
+    """ "a:number, b:text" -> (("a", "number"), ("b", "text"))."""
+    pairs = (item.rsplit(":", 1) for item in spec.split(", "))
+    return tuple((name.strip(), kind) for name, kind in pairs)
 
 
 # --- 1. course book: DictVectorizer + LogisticRegression from a train() helper -------
@@ -2454,6 +2464,12 @@ EXPECTED: dict[str, Expected] = {
         model_type="sklearn.linear_model.LogisticRegression",
         input_kind="record",
         raw_input="customer",
+        raw_columns=columns(
+            "gender:text, seniorcitizen:number, partner:text, dependents:text, "
+            "phoneservice:text, internetservice:text, contract:text, "
+            "paymentmethod:text, tenure:number, monthlycharges:number, "
+            "totalcharges:number"
+        ),
         companions=("dv",),
         saves=("model_C=1.0.bin",),
         decoys=(),
@@ -2467,6 +2483,13 @@ EXPECTED: dict[str, Expected] = {
         model_type="sklearn.pipeline.Pipeline",
         input_kind="frame",
         raw_input="X_holdout",
+        raw_columns=columns(
+            "alcohol:number, malic_acid:number, ash:number, "
+            "alcalinity_of_ash:number, magnesium:number, total_phenols:number, "
+            "flavanoids:number, nonflavanoid_phenols:number, "
+            "proanthocyanins:number, color_intensity:number, hue:number, "
+            "od280/od315_of_diluted_wines:number, proline:number"
+        ),
         saves=("wine_classifier.joblib",),
         style="plain",
         note="cross_validate(..., return_estimator=True); final_model is "
@@ -2478,6 +2501,20 @@ EXPECTED: dict[str, Expected] = {
         model_type="sklearn.ensemble.RandomForestClassifier",
         input_kind="frame",
         raw_input="X_test",
+        raw_columns=columns(
+            "mean radius:number, mean texture:number, mean perimeter:number, "
+            "mean area:number, mean smoothness:number, mean compactness:number, "
+            "mean concavity:number, mean concave points:number, "
+            "mean symmetry:number, mean fractal dimension:number, "
+            "radius error:number, texture error:number, perimeter error:number, "
+            "area error:number, smoothness error:number, compactness error:number, "
+            "concavity error:number, concave points error:number, "
+            "symmetry error:number, fractal dimension error:number, "
+            "worst radius:number, worst texture:number, worst perimeter:number, "
+            "worst area:number, worst smoothness:number, worst compactness:number, "
+            "worst concavity:number, worst concave points:number, "
+            "worst symmetry:number, worst fractal dimension:number"
+        ),
         saves=("cancer_rf.joblib",),
         style="kaggle",
         note="GridSearchCV; joblib.dump(grid.best_estimator_, ...) with no name of "
@@ -2488,6 +2525,10 @@ EXPECTED: dict[str, Expected] = {
         model_type="sklearn.ensemble.HistGradientBoostingRegressor",
         input_kind="frame",
         raw_input="X_test",
+        raw_columns=columns(
+            "age:number, sex:number, bmi:number, bp:number, s1:number, s2:number, "
+            "s3:number, s4:number, s5:number, s6:number"
+        ),
         saves=("progression_hgb.joblib",),
         decoys=("lin",),
         style="plain",
@@ -2499,6 +2540,13 @@ EXPECTED: dict[str, Expected] = {
         model_type="xgboost.Booster",
         input_kind="frame",
         raw_input="test[FEATURES]",
+        raw_columns=columns(
+            "basket_value:number, account_age_days:number, logins_30d:number, "
+            "avg_session_min:number, pages_per_visit:number, bounce_rate:number, "
+            "cart_adds:number, discount_used:number, mobile_share:number, "
+            "support_tickets:number, days_since_last_visit:number, "
+            "referral_score:number"
+        ),
         companions=("FEATURES", "best_rounds"),
         saves=("conversion_xgb.json",),
         style="kaggle",
@@ -2510,6 +2558,11 @@ EXPECTED: dict[str, Expected] = {
         model_type="lightgbm.Booster",
         input_kind="frame",
         raw_input="incoming",
+        raw_columns=columns(
+            "income:number, loan_amount:number, term_months:number, grade:text, "
+            "home_ownership:text, emp_length:number, dti:number, "
+            "revol_util:number"
+        ),
         companions=("CATEGORICAL", "loans"),
         saves=("loan_default_lgb.txt",),
         style="plain",
@@ -2522,6 +2575,7 @@ EXPECTED: dict[str, Expected] = {
         model_type="statsmodels.discrete.discrete_model.BinaryResultsWrapper",
         input_kind="frame",
         raw_input="applicants",
+        raw_columns=columns("gre:number, gpa:number, rank:number"),
         decoys=("lpm",),
         style="course",
         note="smf.ols then smf.logit(formula).fit(); not saved; logit_res is the "
@@ -2532,6 +2586,10 @@ EXPECTED: dict[str, Expected] = {
         model_type="sklearn.cluster.KMeans",
         input_kind="frame",
         raw_input="new_flowers",
+        raw_columns=columns(
+            "sepal_length:number, sepal_width:number, petal_length:number, "
+            "petal_width:number"
+        ),
         companions=("scaler",),
         saves=("iris_clusters.joblib",),
         decoys=("km",),
@@ -2544,6 +2602,9 @@ EXPECTED: dict[str, Expected] = {
         model_type="sklearn.pipeline.Pipeline",
         input_kind="frame",
         raw_input="mall[features]",
+        raw_columns=columns(
+            "age:number, annual_income_k:number, spending_score:number"
+        ),
         saves=("mall_segmenter.pkl",),
         style="kaggle",
         note="a scaler + KMeans pipeline fitted by fit_predict (no .fit call); "
@@ -2558,26 +2619,39 @@ EXPECTED: dict[str, Expected] = {
         decoys=("nb",),
         style="kaggle",
         note="regex clean_text() before a TfidfVectorizer; a naive Bayes baseline; "
-        "not saved; clf predicts last on raw new texts through clean_text",
+        "not saved; clf predicts last on raw new texts through clean_text. The raw "
+        "input is the ticket as written (URLs, shouting): clean_text then the "
+        "vectorizer are the service's preprocess, not the cleaned X_test",
     ),
     "census_label_encoding": Expected(
         model="model",
         model_type="sklearn.ensemble.RandomForestClassifier",
         input_kind="frame",
         raw_input="person",
+        raw_columns=columns(
+            "age:number, workclass:text, education:text, marital_status:text, "
+            "occupation:text, sex:text, hours_per_week:number, "
+            "capital_gain:number"
+        ),
         companions=("encoders", "scaler", "cats", "num_cols"),
         saves=("income_rf.joblib", "income_encoders.joblib", "income_scaler.joblib"),
         decoys=("gb",),
         style="messy",
         note="LabelEncoder loop into an encoders dict on the whole frame, a "
         "StandardScaler on a column subset; model re-fitted with other params; dead "
-        "cells, commented code, an empty last cell; warnings silenced",
+        "cells, commented code, an empty last cell; warnings silenced. The raw "
+        "input is the new person as typed (text categories): the notebook's own "
+        "loop and scaler on a copy of it are the service's preprocess",
     ),
     "house_custom_transformer": Expected(
         model="price_pipeline",
         model_type="sklearn.pipeline.Pipeline",
         input_kind="frame",
         raw_input="X_test",
+        raw_columns=columns(
+            "median_income:number, house_age:number, total_rooms:number, "
+            "total_bedrooms:number, population:number, households:number"
+        ),
         companions=("RatioFeatures", "QuantileClipper"),
         saves=("house_value_pipeline.joblib",),
         decoys=("boosted",),
@@ -2591,6 +2665,10 @@ EXPECTED: dict[str, Expected] = {
         model_type="sklearn.pipeline.Pipeline",
         input_kind="frame",
         raw_input="todays",
+        raw_columns=columns(
+            "age:number, income:number, debt:number, years_at_job:number, "
+            "purpose:text, previous_defaults:number"
+        ),
         companions=("engineer",),
         decoys=("baseline",),
         style="plain",
@@ -2616,17 +2694,26 @@ EXPECTED: dict[str, Expected] = {
         model_type="sklearn.pipeline.Pipeline",
         input_kind="frame",
         raw_input="incoming",
+        raw_columns=columns(
+            "amount:number, hour:number, merchant_category:text, "
+            "km_from_home:number, tx_last_24h:number, foreign:number"
+        ),
         saves=("fraud_hgb.joblib",),
         config=("THRESHOLD",),
         style="kaggle",
         note="predict_proba, ROC AUC, a precision-recall curve; the service returns "
-        "(proba > THRESHOLD).astype(int), THRESHOLD a setting",
+        "(proba > THRESHOLD).astype(int): predict_proba(...)[:, 1] as predict, the "
+        "threshold as postprocess, THRESHOLD a setting",
     ),
     "machine_failure_demo_last": Expected(
         model="model",
         model_type="sklearn.ensemble.RandomForestClassifier",
         input_kind="frame",
         raw_input="X_test",
+        raw_columns=columns(
+            "temperature:number, vibration:number, rpm:number, torque:number, "
+            "tool_wear:number, pressure:number, humidity:number, voltage:number"
+        ),
         saves=("failure_rf.joblib",),
         decoys=("demo",),
         style="messy",
@@ -2638,6 +2725,10 @@ EXPECTED: dict[str, Expected] = {
         model_type="sklearn.linear_model.Ridge",
         input_kind="frame",
         raw_input="X_test",
+        raw_columns=columns(
+            "age:number, sex:number, bmi:number, bp:number, s1:number, s2:number, "
+            "s3:number, s4:number, s5:number, s6:number"
+        ),
         saves=("diabetes_ridge.pkl",),
         decoys=("r", "lasso"),
         style="course",
@@ -2649,6 +2740,11 @@ EXPECTED: dict[str, Expected] = {
         model_type="xgboost.Booster",
         input_kind="frame",
         raw_input="new_users",
+        raw_columns=columns(
+            "trial_days_used:number, projects_created:number, "
+            "invited_teammates:number, plan_viewed:text, signup_source:text, "
+            "company_size:text"
+        ),
         companions=("X_train",),
         saves=("subscription_xgb.json",),
         decoys=("rf",),
@@ -2679,8 +2775,9 @@ EXPECTED: dict[str, Expected] = {
         raw_input="HORIZON",
         decoys=("hw",),
         style="plain",
-        note="Holt-Winters refit on all data, hw_final.forecast(HORIZON): serve a "
-        "horizon (number of steps) -> dated values, or refuse clearly saying so",
+        note="Holt-Winters refit on all data, hw_final.forecast(HORIZON).round(): "
+        'served as {"horizon": n} -> hw_final.forecast(n).round() -> one '
+        '{"date", "value"} per month ahead',
     ),
 }
 

@@ -133,11 +133,55 @@ def _tag(
     timeout: int,
     progress: Progress | None,
 ) -> TagResult:
+    from nb2svc.naming import package_name
+    from nb2svc.tag.choose import choose_model
+
+    refused = _refuse(path, nb)
+    if refused is not None:
+        return refused
+    trace = None
+    choice = None
+    if not static:
+        traced = _trace(path, nb, timeout, progress)
+        if isinstance(traced, TagResult):
+            return traced
+        trace = traced
+        choice = choose_model(trace, model)
+    try:
+        proposal = plan_tags(nb, choice, model if static else None, trace)
+    except TagError as exc:
+        return TagResult(
+            nb.name, "", (), (exc.diagnostic,), None, ExitCode.USER_ERROR, trace
+        )
+    service = package_name(nb.service_name or path.stem)
+    edited = apply_proposal(path, path.read_text(encoding="utf-8"), proposal, service)
+    checks = _self_check(path, edited.content, proposal)
+    notes = list(proposal.notes)
+    if edited.upgraded:
+        notes.append("format: the notebook is nbformat v3; the tagged copy is v4")
+    if nb.service_name is None:
+        notes.append(
+            f"service name: {service}, kept in the notebook's metadata (nb2svc.name) "
+            "so that a tagged copy builds the same service; 'nb2svc build --name' "
+            "overrides it"
+        )
+    result = TagResult(
+        nb.name,
+        edited.diff,
+        tuple(notes),
+        (*proposal.diagnostics, *checks),
+        edited.content,
+        trace=trace,
+    )
+    if static or checks:
+        return result
+    return _check_by_running(path, result, proposal, timeout, progress)
+
+
+def _refuse(path: Path, nb: RawNotebook) -> TagResult | None:
+    """A notebook tag does not propose markers for: marked already, or not Python."""
     from nb2svc.lint.outputs import read_extras
     from nb2svc.notebook.markers import mark_cells
-    from nb2svc.tag.check import check_by_running
-    from nb2svc.tag.choose import choose_model
-    from nb2svc.tag.trace import trace_notebook
 
     marked, _ = mark_cells(nb)
     if any(mc.role is not None for mc in marked):
@@ -166,80 +210,72 @@ def _tag(
             "NB1205",
             ExitCode.USER_ERROR,
         )
-    trace = None
-    choice = None
-    if not static:
-        try:
-            trace = trace_notebook(nb, path.parent, timeout, progress)
-        except NotebookExecutionError as exc:
-            failed = tuple(
-                replace(
-                    d,
-                    message=d.message.replace(
-                        "executing the notebook failed",
-                        "tag runs the notebook to see its model; the run failed",
-                    ),
-                    hint=(d.hint + "; " if d.hint else "")
-                    + "'nb2svc tag --static' proposes markers without running it",
-                )
-                for d in exc.diagnostics
-            )
-            return TagResult(nb.name, "", (), failed, None, exc.exit_code)
-        choice = choose_model(trace, model)
-    try:
-        proposal = plan_tags(nb, choice, model if static else None, trace)
-    except TagError as exc:
-        return TagResult(
-            nb.name, "", (), (exc.diagnostic,), None, ExitCode.USER_ERROR, trace
-        )
-    from nb2svc.naming import package_name
+    return None
 
-    service = package_name(nb.service_name or path.stem)
-    edited = apply_proposal(path, path.read_text(encoding="utf-8"), proposal, service)
-    checks = _self_check(path, edited.content, proposal)
-    notes = list(proposal.notes)
-    if edited.upgraded:
-        notes.append("format: the notebook is nbformat v3; the tagged copy is v4")
-    if nb.service_name is None:
-        notes.append(
-            f"service name: {service}, kept in the notebook's metadata (nb2svc.name) "
-            "so that a tagged copy builds the same service; 'nb2svc build --name' "
-            "overrides it"
-        )
-    if not static and not checks:
-        # A model built from the notebook's own classes or functions: its saved copy
-        # refers to __main__, so build's capture passes and the service cannot load it.
-        rejected = [
-            replace(d, severity=Severity.ERROR)
-            for d in proposal.diagnostics
-            if d.code == "NB1207"
-        ]
-        rejected = rejected or check_by_running(path, edited.content, timeout, progress)
-        if rejected:
-            # Shown, so the user sees what was tried; never written.
-            return TagResult(
-                nb.name,
-                edited.diff,
-                tuple(notes),
-                (
-                    *(d for d in proposal.diagnostics if d.code != "NB1207"),
-                    *rejected,
+
+def _trace(
+    path: Path, nb: RawNotebook, timeout: int, progress: Progress | None
+) -> Trace | TagResult:
+    """The traced run; a failed run gives its cause first, and the static way out."""
+    from nb2svc.tag.trace import trace_notebook
+
+    try:
+        return trace_notebook(nb, path.parent, timeout, progress)
+    except NotebookExecutionError as exc:
+        failed = tuple(
+            replace(
+                d,
+                message=d.message.replace(
+                    "executing the notebook failed",
+                    "tag runs the notebook to see its model; the run failed",
                 ),
-                None,
-                ExitCode.USER_ERROR,
-                trace,
+                hint=(d.hint + "; " if d.hint else "")
+                + "'nb2svc tag --static' proposes markers without running it",
             )
-        notes.append(
-            "checked: the tagged notebook runs as build runs it, and its examples "
-            "go through preprocess and predict"
+            for d in exc.diagnostics
         )
-    return TagResult(
-        nb.name,
-        edited.diff,
-        tuple(notes),
-        (*proposal.diagnostics, *checks),
-        edited.content,
-        trace=trace,
+        return TagResult(nb.name, "", (), failed, None, exc.exit_code)
+
+
+def _check_by_running(
+    path: Path,
+    result: TagResult,
+    proposal: Proposal,
+    timeout: int,
+    progress: Progress | None,
+) -> TagResult:
+    """The proposal as build runs it; rejected (shown, never written) if it fails."""
+    from nb2svc.tag.check import check_by_running
+
+    assert result.content is not None
+    # A model built from the notebook's own classes or functions: its saved copy
+    # refers to __main__, so build's capture passes and the service cannot load it.
+    rejected = [
+        replace(d, severity=Severity.ERROR)
+        for d in proposal.diagnostics
+        if d.code == "NB1207"
+    ]
+    shipped: list[Diagnostic] = []
+    if not rejected:
+        rejected, shipped = check_by_running(path, result.content, timeout, progress)
+    if rejected:
+        return replace(
+            result,
+            diagnostics=(
+                *(d for d in proposal.diagnostics if d.code != "NB1207"),
+                *rejected,
+            ),
+            content=None,
+            exit_code=ExitCode.USER_ERROR,
+        )
+    return replace(
+        result,
+        notes=(
+            *result.notes,
+            "checked: the tagged notebook runs as build runs it, and its examples "
+            "go through preprocess and predict",
+        ),
+        diagnostics=(*result.diagnostics, *shipped),
     )
 
 

@@ -8,7 +8,7 @@ import ast
 import contextlib
 
 from nb2svc.model import RawNotebook, Role
-from nb2svc.tag.flow import BUILTIN_NAMES, cell_no, diag, free_names
+from nb2svc.tag.flow import BUILTIN_NAMES, cell_no, changed_after, diag, free_names
 from nb2svc.tag.proposal import (
     ORDER,
     SYNTHETIC_IMPORTS,
@@ -35,6 +35,8 @@ class CellPlanner:
         # cell index -> statements to move out of it, by the role of their new cell
         self.extract: dict[int, dict[Role, list[Binding]]] = {}
         self.artifacts: list[str] = []
+        #: literals the service must expose as config settings (a threshold)
+        self.settings: set[str] = set()
         # Cells holding a probable secret are never marked whole: what the service
         # needs from them is moved out, so the secret stays behind.
         self.secret_cells = _secret_cells(scan.nb)
@@ -59,7 +61,12 @@ class CellPlanner:
                 self.needs.defs[name] = b
                 with contextlib.suppress(SyntaxError, ValueError, RecursionError):
                     work.extend(sorted(free_names(self.source_of(b))))
-            elif b.kind == "assign" and b.index is None and is_literal(b.value):
+            elif (
+                b.kind == "assign"
+                and b.index is None
+                and is_literal(b.value)
+                and not changed_after(self.scan, name, b.pos)  # encoders = {}, filled
+            ):
                 self.needs.literals[name] = b
             else:
                 self.needs.state[name] = b
@@ -118,20 +125,15 @@ class CellPlanner:
             names = ", ".join(sorted(b.name for b in bindings))
             keep = {id(b.stmt) for b in bindings}
             if cell_index not in self.extract and self._movable(cell_index, keep):
-                cell = self.scan.cells[cell_index]
-                assert cell.tree is not None
-                body = [s for s in cell.tree.body if not is_docstring(s)]
-                config = bool(body) and all(
-                    isinstance(s, ast.Assign)
-                    and len(s.targets) == 1
-                    and isinstance(s.targets[0], ast.Name)
-                    and scalar_literal(s.value)
-                    for s in body
-                )
-                role = Role.CONFIG if config else Role.HELPERS
-                self.p.marks[cell_index] = role
-                self.p.notes.append(f"{role.value}: {cell_no(cell_index)} ({names})")
-                continue
+                role = Role.CONFIG if self._config_cell(cell_index) else Role.HELPERS
+                if role is Role.CONFIG or not self.settings & {
+                    b.name for b in bindings
+                }:
+                    self.p.marks[cell_index] = role
+                    self.p.notes.append(
+                        f"{role.value}: {cell_no(cell_index)} ({names})"
+                    )
+                    continue
             nested = [b for b in bindings if not b.top_level]
             if nested:
                 self.p.diagnostics.append(
@@ -146,11 +148,25 @@ class CellPlanner:
                         cell_index,
                     )
                 )
-            top = [b for b in bindings if b.top_level]
-            if top:
-                self.extract.setdefault(cell_index, {}).setdefault(
-                    Role.HELPERS, []
-                ).extend(top)
+            by_role = self.extract.setdefault(cell_index, {})
+            for b in bindings:
+                if b.top_level:
+                    setting = b.name in self.settings and scalar_literal(b.value)
+                    role = Role.CONFIG if setting else Role.HELPERS
+                    by_role.setdefault(role, []).append(b)
+
+    def _config_cell(self, cell_index: int) -> bool:
+        """Only assignments of scalar literals: the cell is config."""
+        cell = self.scan.cells[cell_index]
+        assert cell.tree is not None
+        body = [s for s in cell.tree.body if not is_docstring(s)]
+        return bool(body) and all(
+            isinstance(s, ast.Assign)
+            and len(s.targets) == 1
+            and isinstance(s.targets[0], ast.Name)
+            and scalar_literal(s.value)
+            for s in body
+        )
 
     def _apply_extractions(self) -> None:
         """Move statements into new marked cells just above the cell they come from."""

@@ -8,10 +8,21 @@ cells, so tag never offers a proposal that build then refuses with tag's own cel
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from nb2svc.errors import ContractError, Diagnostic, NotebookExecutionError, Severity
+from nb2svc.errors import (
+    ContractError,
+    Diagnostic,
+    Location,
+    NotebookExecutionError,
+    Severity,
+)
 from nb2svc.model import Progress
+
+if TYPE_CHECKING:
+    from nb2svc.capture import Captured
 
 
 def _rejected(d: Diagnostic, what: str) -> Diagnostic:
@@ -25,11 +36,32 @@ def _rejected(d: Diagnostic, what: str) -> Diagnostic:
     )
 
 
+def shipped_data(captured: Captured, examples_at: Location) -> list[Diagnostic]:
+    """The scan `build` runs on the data it ships, on the proposal's examples: a
+    possible secret in them (a card number in a held-out row) is a warning here, as
+    build refuses it unless asked to redact."""
+    from nb2svc.shipped import data_diagnostics, scan_examples
+
+    return [
+        replace(
+            d,
+            severity=Severity.WARNING,
+            message="the proposed examples: "
+            + d.message.removesuffix("; nothing was written")
+            + "; 'nb2svc build' refuses to ship it",
+            hint="build with 'nb2svc build --redact-examples' to ship synthetic "
+            "values in its place, or edit the example cell to leave it out",
+        )
+        for d in data_diagnostics(examples_at, scan_examples(captured.examples), "")
+    ]
+
+
 def check_by_running(
     path: Path, content: str, timeout: int, progress: Progress | None = None
-) -> list[Diagnostic]:
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
     """Errors `build` would report for the tagged `content` of the notebook at
-    `path` (empty: it builds). Runs the whole tagged notebook from its folder."""
+    `path` (empty: it builds), and warnings about the data it would ship. Runs the
+    whole tagged notebook from its folder."""
     from nb2svc.api import analyse_notebook
     from nb2svc.capture import plan_capture, run_capture
 
@@ -40,7 +72,10 @@ def check_by_running(
         try:
             nb, marked, analysis, _ = analyse_notebook(tagged)
         except ContractError as exc:
-            return [_rejected(d, "build's contract checks") for d in exc.diagnostics]
+            rejected = [
+                _rejected(d, "build's contract checks") for d in exc.diagnostics
+            ]
+            return rejected, []
     code_by_index = {pc.marked.cell.index: pc.code for pc in analysis.cells}
     exported = [
         (mc.role, mc.cell.index, code_by_index.get(mc.cell.index, mc.code))
@@ -55,7 +90,8 @@ def check_by_running(
         nb, exported, example, True, analysis.functions, analysis.load_globals
     )
     try:
-        run_capture(nb, folder, plan, timeout, progress=progress)
+        captured = run_capture(nb, folder, plan, timeout, progress=progress)
     except NotebookExecutionError as exc:
-        return [_rejected(d, "when build runs it") for d in exc.diagnostics]
-    return []
+        return [_rejected(d, "when build runs it") for d in exc.diagnostics], []
+    examples_at = analysis.example_cell.marked.cell.location(path.name)
+    return [], shipped_data(captured, examples_at)

@@ -119,55 +119,16 @@ def apply_proposal(
 ) -> Edited:
     """The tagged notebook's text and the diff, for the file `path` whose text is `text`;
     ``service``: the service name to keep in the notebook's metadata."""
-    import jupytext
-    import nbformat
-
-    # nbformat and jupytext have no type hints.
-    reads: Callable[..., Any] = nbformat.reads
-    writes: Callable[..., str] = nbformat.writes
-    from_dict: Callable[[Any], Any] = nbformat.from_dict
     upgraded = False
     if path.suffix == ".ipynb":
         data = json.loads(text)
         if data.get("nbformat") == 4 and isinstance(data.get("cells"), list):
-            cells = data["cells"]
-            with_id = int(data.get("nbformat_minor", 0)) >= 5 or any(
-                isinstance(c, dict) and "id" in c for c in cells
-            )
-            new_cells = _edit_cells(cells, proposal, with_id)
-            data["cells"] = new_cells
-            if not isinstance(data.get("metadata"), dict):
-                data["metadata"] = {}
-            _keep_name(data["metadata"], service)
-            # Jupyter's own layout: one-space indent, sorted keys, UTF-8.
-            content = (
-                json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-            )
+            cells, new_cells, content = _edit_v4(data, proposal, service)
         else:  # nbformat v3: upgraded, as every other nb2svc command reads it
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                node = reads(text, as_version=4)
-            cells = [dict(c) for c in node.cells]
-            new_cells = _edit_cells(cells, proposal, with_id=True)
-            node.cells = [from_dict({**c, "source": _source(c)}) for c in new_cells]
-            node.nbformat_minor = max(int(node.get("nbformat_minor", 0)), 5)
-            _keep_name(node.metadata, service)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                content = writes(node)
+            cells, new_cells, content = _edit_v3(text, proposal, service)
             upgraded = True
     else:
-        node = jupytext.reads(text, fmt="py:percent")
-        cells = [dict(c) for c in node.cells]
-        new_cells = _edit_cells(cells, proposal, with_id=False)
-        node.cells = [from_dict({**c, "source": _source(c)}) for c in new_cells]
-        _keep_name(node.metadata, service)
-        if service is not None:  # jupytext writes no other metadata unless told
-            settings = node.metadata.setdefault("jupytext", {})
-            kept = str(settings.get("notebook_metadata_filter", "-all"))
-            if "nb2svc" not in kept.split(","):
-                settings["notebook_metadata_filter"] = f"nb2svc,{kept}"
-        content = jupytext.writes(node, fmt="py:percent")
+        cells, new_cells, content = _edit_percent(text, proposal, service)
     diff = "\n".join(
         difflib.unified_diff(
             _render(cells),
@@ -178,6 +139,70 @@ def apply_proposal(
         )
     )
     return Edited(content, diff + "\n" if diff else "", upgraded)
+
+
+_Cells = list[dict[str, Any]]
+
+
+def _edit_v4(
+    data: dict[str, Any], proposal: Proposal, service: str | None
+) -> tuple[_Cells, _Cells, str]:
+    cells = data["cells"]
+    with_id = int(data.get("nbformat_minor", 0)) >= 5 or any(
+        isinstance(c, dict) and "id" in c for c in cells
+    )
+    new_cells = _edit_cells(cells, proposal, with_id)
+    data["cells"] = new_cells
+    if not isinstance(data.get("metadata"), dict):
+        data["metadata"] = {}
+    _keep_name(data["metadata"], service)
+    # Jupyter's own layout: one-space indent, sorted keys, UTF-8.
+    content = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    return cells, new_cells, content
+
+
+def _edit_v3(
+    text: str, proposal: Proposal, service: str | None
+) -> tuple[_Cells, _Cells, str]:
+    import nbformat
+
+    # nbformat has no type hints.
+    reads: Callable[..., Any] = nbformat.reads
+    writes: Callable[..., str] = nbformat.writes
+    from_dict: Callable[[Any], Any] = nbformat.from_dict
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        node = reads(text, as_version=4)
+    cells = [dict(c) for c in node.cells]
+    new_cells = _edit_cells(cells, proposal, with_id=True)
+    node.cells = [from_dict({**c, "source": _source(c)}) for c in new_cells]
+    node.nbformat_minor = max(int(node.get("nbformat_minor", 0)), 5)
+    _keep_name(node.metadata, service)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        content = writes(node)
+    return cells, new_cells, content
+
+
+def _edit_percent(
+    text: str, proposal: Proposal, service: str | None
+) -> tuple[_Cells, _Cells, str]:
+    import jupytext
+    import nbformat
+
+    from_dict: Callable[[Any], Any] = nbformat.from_dict
+    node = jupytext.reads(text, fmt="py:percent")
+    cells = [dict(c) for c in node.cells]
+    new_cells = _edit_cells(cells, proposal, with_id=False)
+    node.cells = [from_dict({**c, "source": _source(c)}) for c in new_cells]
+    _keep_name(node.metadata, service)
+    if service is not None:  # jupytext writes no other metadata unless told
+        settings = node.metadata.setdefault("jupytext", {})
+        kept = str(settings.get("notebook_metadata_filter", "-all"))
+        if "nb2svc" not in kept.split(","):
+            settings["notebook_metadata_filter"] = f"nb2svc,{kept}"
+    content: str = jupytext.writes(node, fmt="py:percent")
+    return cells, new_cells, content
 
 
 def _backup_path(path: Path) -> Path:

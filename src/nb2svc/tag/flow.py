@@ -9,12 +9,16 @@ from __future__ import annotations
 import ast
 import builtins
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nb2svc.analysis import cell_names
 from nb2svc.errors import Diagnostic, Location, Severity
 from nb2svc.model import RawNotebook
 from nb2svc.tag.kinds import kind_of
 from nb2svc.tag.scan import Binding, Fit, NotebookScan, call_name
+
+if TYPE_CHECKING:
+    from nb2svc.tag.cleaning import Cleaning
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "__file__", "display"}
 _SPLITTERS = ("train_test_split",)
@@ -25,7 +29,9 @@ _HELD_OUT = (("train", "test"), ("train", "val"), ("train", "valid"), ("trn", "t
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # "call" f(x) | "transform" t.transform(x) | "map" [f(v) for v in x]
+    #: "call" f(x) | "transform" t.transform(x) | "map" [f(v) for v in x] |
+    #: "expr": the notebook's expression over x (its text is `name`)
+    kind: str
     name: str
 
 
@@ -34,6 +40,13 @@ class Chain:
     raw: ast.expr  # what the steps start from, as the notebook trained
     steps: tuple[Step, ...]
     pos: int  # statement position where `raw` is read
+    #: the notebook's in-place cleaning of a copy of `raw`, before the steps
+    cleaning: Cleaning | None = None
+
+    @property
+    def cleans(self) -> int:
+        """How much of the notebook's own cleaning the chain follows."""
+        return len(self.steps) + (1 if self.cleaning is not None else 0)
 
 
 class TagError(Exception):
@@ -166,6 +179,32 @@ def pick_model(scan: NotebookScan, wanted: str | None = None) -> tuple[Fit, str]
 # --- the model's inputs ------------------------------------------------------------
 
 
+def _call_step(
+    scan: NotebookScan, expr: ast.expr, pos: int
+) -> tuple[Step, ast.expr] | None:
+    """f(x), t.transform(x), x.map(f): the step and the data it reads."""
+    if not (isinstance(expr, ast.Call) and len(expr.args) == 1 and not expr.keywords):
+        return None
+    func, arg = expr.func, expr.args[0]
+    if isinstance(func, ast.Name) and scan.defined_function(func.id, pos):
+        return Step("call", func.id), arg
+    if (
+        isinstance(func, ast.Attribute)
+        and func.attr in ("transform", "fit_transform")
+        and isinstance(func.value, ast.Name)
+    ):
+        return Step("transform", func.value.id), arg
+    if (
+        isinstance(func, ast.Attribute)
+        and func.attr in ("apply", "map")
+        and isinstance(arg, ast.Name)
+        and scan.defined_function(arg.id, pos)
+        and kind_of(scan, func.value, pos) in ("series", "text", None)
+    ):
+        return Step("map", arg.id), func.value
+    return None
+
+
 def resolve_chain(
     scan: NotebookScan, expr: ast.expr, pos: int, depth: int = 0
 ) -> Chain:
@@ -183,29 +222,11 @@ def resolve_chain(
         inner = resolve_chain(scan, expr.args[0], pos, depth + 1)
         wrap = Step("call", ast.unparse(expr.func))
         return Chain(inner.raw, (*inner.steps, wrap), inner.pos)
-    if isinstance(expr, ast.Call) and len(expr.args) == 1 and not expr.keywords:
-        func, arg = expr.func, expr.args[0]
-        step: Step | None = None
-        source: ast.expr = arg
-        if isinstance(func, ast.Name) and scan.defined_function(func.id, pos):
-            step = Step("call", func.id)
-        elif (
-            isinstance(func, ast.Attribute)
-            and func.attr in ("transform", "fit_transform")
-            and isinstance(func.value, ast.Name)
-        ):
-            step = Step("transform", func.value.id)
-        elif (
-            isinstance(func, ast.Attribute)
-            and func.attr in ("apply", "map")
-            and isinstance(arg, ast.Name)
-            and scan.defined_function(arg.id, pos)
-            and kind_of(scan, func.value, pos) in ("series", "text", None)
-        ):
-            step, source = Step("map", arg.id), func.value
-        if step is not None:
-            inner = resolve_chain(scan, source, pos, depth + 1)
-            return Chain(inner.raw, (*inner.steps, step), inner.pos)
+    found = _call_step(scan, expr, pos)
+    if found is not None:
+        step, source = found
+        inner = resolve_chain(scan, source, pos, depth + 1)
+        return Chain(inner.raw, (*inner.steps, step), inner.pos)
     if isinstance(expr, ast.ListComp) and len(expr.generators) == 1:
         gen, elt = expr.generators[0], expr.elt
         if (
@@ -285,13 +306,13 @@ def _touches(node: ast.AST, name: str) -> bool:
     )
 
 
+def changed_by(stmt: ast.stmt, name: str) -> bool:
+    """Does the statement change `name` in place (a loop doing so included)?"""
+    return any(_touches(node, name) for node in ast.walk(stmt))
+
+
 def changed_after(scan: NotebookScan, name: str, pos: int) -> bool:
     """Is `name` rebound or changed in place after statement `pos`?"""
     if any(b.pos > pos for b in scan.bindings.get(name, [])):
         return True
-    return any(
-        _touches(node, name)
-        for _, p, stmt, _ in scan.statements
-        if p > pos
-        for node in ast.walk(stmt)
-    )
+    return any(changed_by(stmt, name) for _, p, stmt, _ in scan.statements if p > pos)

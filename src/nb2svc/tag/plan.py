@@ -13,6 +13,12 @@ from nb2svc.analysis import normalise_artifact
 from nb2svc.errors import Severity
 from nb2svc.model import RawNotebook, Role
 from nb2svc.tag.choose import Choice
+from nb2svc.tag.cleaning import (
+    Cleaning,
+    decision_threshold,
+    evaluates_probabilities,
+    with_cleaning,
+)
 from nb2svc.tag.definitions import export_definitions
 from nb2svc.tag.flow import (
     Chain,
@@ -25,12 +31,20 @@ from nb2svc.tag.flow import (
     held_out,
     resolve_chain,
 )
+from nb2svc.tag.forecast import (
+    ForecastCall,
+    find_forecast,
+    forecast_cells,
+    horizon_example,
+    refuse_forecast,
+)
 from nb2svc.tag.kinds import kind_of
 from nb2svc.tag.proposal import EXAMPLE_ROWS, ORDER, NewCell, Proposal, quote
 from nb2svc.tag.scan import (
     PREDICT_METHODS,
     Binding,
     Fit,
+    ModelCall,
     scan_notebook,
 )
 from nb2svc.tag.trace import Trace
@@ -44,19 +58,45 @@ class _Planner(TracedPlanner):
 
     def run(self) -> Proposal:
         fit = self._pick()
-        training = sorted(
-            {f.cell for f in self.scan.fits} | {s.cell for s in self.scan.saves}
+        self._note_training()
+        example: NewCell | None = None
+        if self.forecasting:
+            found = find_forecast(self.scan, fit)
+            if found is None:
+                raise refuse_forecast(self.scan, fit, self.summary)
+            service_cells = self._forecast(found)
+            example, note = horizon_example(found)
+            self.p.notes.append(note)
+        else:
+            fit, chain = self._model_input(fit)
+            service_cells = self._service_cells(fit, chain)
+        self.need({fit.obj})
+        self.needs.state.setdefault(fit.obj, None)
+        load = self._load(fit)
+        self.need(free_names(load))
+        self._helpers()
+        self._apply_extractions()
+        self._imports()
+        self._report_missing()
+        header = (
+            "## Service\n\n"
+            "Proposed by `nb2svc tag`: `nb2svc build` turns the cells marked "
+            "`# nb2svc: ...` into the service."
         )
-        if self.trace is not None:  # what ran, fits inside functions included
-            training = sorted(
-                {f.cell for f in self.trace.fits if f.cell >= 0}
-                | {s.cell for s in self.trace.saves if s.cell >= 0}
-            )
-        self.p.notes.append(
-            "training: "
-            + ", ".join(cell_no(c) for c in training)
-            + " fit or save models and are left unmarked"
+        self.p.inserts.append(
+            NewCell("end", 0, header, cell_type="markdown", key="service", order=3)
         )
+        options = "artifacts=" + ",".join(self.artifacts)
+        self.p.inserts.append(
+            NewCell("end", 0, load, Role.LOAD, options, key="load", order=4)
+        )
+        self.p.inserts.extend(service_cells)
+        self.p.inserts.append(example or self._example(fit, chain))
+        return self.p
+
+    def _model_input(self, fit: Fit) -> tuple[Fit, Chain]:
+        """The model's input followed back to raw data: from its fit, or from where
+        the notebook scores new data when that shows more of its cleaning."""
         if fit.x is None:
             raise TagError(
                 diag(
@@ -71,25 +111,38 @@ class _Planner(TracedPlanner):
             )
         self._check_framework(fit)
         chain = resolve_chain(self.scan, fit.x, fit.pos)
-        existing = self._model_function(fit)
-        service_cells: list[NewCell] = []
-        if existing is not None:
-            self.need(free_names(self.source_of(existing)))
-            self._function_cell(existing, Role.PREDICT)
-            self.p.notes.append(
-                f"predict: the notebook's own '{existing.name}' "
-                f"({cell_no(existing.cell)}), which calls the model"
+        if fit.site == "use":
+            chain = with_cleaning(self.scan, chain)
+        return self._follow_use(fit, chain)
+
+    def _forecast(self, found: ForecastCall) -> list[NewCell]:
+        names = (
+            self._function_name("preprocess", "prepare_input"),
+            self._function_name("predict", "predict_output"),
+            self._function_name("postprocess", "postprocess_output"),
+        )
+        cells, notes = forecast_cells(found, names)
+        for cell in cells:
+            self.need(free_names(cell.source))
+        self.p.notes += notes
+        return cells
+
+    def _note_training(self) -> None:
+        training = sorted(
+            {f.cell for f in self.scan.fits} | {s.cell for s in self.scan.saves}
+        )
+        if self.trace is not None:  # what ran, fits inside functions included
+            training = sorted(
+                {f.cell for f in self.trace.fits if f.cell >= 0}
+                | {s.cell for s in self.trace.saves if s.cell >= 0}
             )
-        else:
-            service_cells += self._preprocess(chain)
-            service_cells.append(self._predict(fit, chain))
-        self.need({fit.obj})
-        self.needs.state.setdefault(fit.obj, None)
-        load = self._load(fit)
-        self.need(free_names(load))
-        self._helpers()
-        self._apply_extractions()
-        self._imports()
+        self.p.notes.append(
+            "training: "
+            + ", ".join(cell_no(c) for c in training)
+            + " fit or save models and are left unmarked"
+        )
+
+    def _report_missing(self) -> None:
         for name in self.needs.missing:
             self.p.diagnostics.append(
                 diag(
@@ -99,21 +152,58 @@ class _Planner(TracedPlanner):
                     "NB1203",
                 )
             )
-        header = (
-            "## Service\n\n"
-            "Proposed by `nb2svc tag`: `nb2svc build` turns the cells marked "
-            "`# nb2svc: ...` into the service."
+
+    def _service_cells(self, fit: Fit, chain: Chain) -> list[NewCell]:
+        """preprocess, predict and postprocess: the notebook's own function that
+        calls the model, or new ones following the notebook's calls."""
+        existing = self._model_function(fit)
+        if existing is not None:
+            self.need(free_names(self.source_of(existing)))
+            self._function_cell(existing, Role.PREDICT)
+            self.p.notes.append(
+                f"predict: the notebook's own '{existing.name}' "
+                f"({cell_no(existing.cell)}), which calls the model"
+            )
+            return []
+        return [*self._preprocess(chain), *self._predict(fit)]
+
+    def _follow_use(self, fit: Fit, chain: Chain) -> tuple[Fit, Chain]:
+        """Where the notebook last scores data through more of its own cleaning than
+        the model's training input shows (a regex cleaner before the vectorizer, a
+        label-encoding loop on a copy of new rows), follow that call back to its raw
+        input instead: the service takes data as it comes, and cleans it."""
+        calls = [
+            c
+            for c in self.scan.calls
+            if c.obj == fit.obj
+            and c.top_level
+            and c.arg is not None
+            and c.method in PREDICT_METHODS
+            and c.pos >= fit.pos
+        ]
+        if not calls or (fit.site == "use" and calls[-1].pos == fit.pos):
+            return fit, chain
+        call = calls[-1]
+        assert call.arg is not None
+        used = with_cleaning(self.scan, resolve_chain(self.scan, call.arg, call.pos))
+        no_held_out = fit.site == "fit" and held_out(self.scan, chain)[0] is None
+        if used.cleans < chain.cleans or (
+            used.cleans == chain.cleans and not (used.cleans and no_held_out)
+        ):
+            return fit, chain
+        stmt = next(st for _, p, st, _ in self.scan.statements if p == call.pos)
+        self.p.notes.append(
+            f"input: the notebook cleans the data it scores in {cell_no(call.cell)} "
+            + (
+                "as it cleans its training data, which has no held-out part"
+                if used.cleans == chain.cleans
+                else "more than its training input shows"
+            )
+            + f"; the service takes {ast.unparse(used.raw)} as it comes and cleans "
+            "it the same way"
         )
-        self.p.inserts.append(
-            NewCell("end", 0, header, cell_type="markdown", key="service", order=3)
-        )
-        options = "artifacts=" + ",".join(self.artifacts)
-        self.p.inserts.append(
-            NewCell("end", 0, load, Role.LOAD, options, key="load", order=4)
-        )
-        self.p.inserts.extend(service_cells)
-        self.p.inserts.append(self._example(fit, chain))
-        return self.p
+        use = Fit(fit.obj, call.cell, call.pos, stmt, call.arg, None, fit.ctor, "use")
+        return use, used
 
     # -- the model and its call ------------------------------------------------------
 
@@ -171,7 +261,8 @@ class _Planner(TracedPlanner):
         b = self.scan.binding(preferred)
         return fallback if b is not None else preferred
 
-    def _preprocess(self, chain: Chain) -> list[NewCell]:
+    def _guard(self, chain: Chain) -> str | None:
+        """'records' | 'text' | 'array': how one request becomes the model's batch."""
         steps = chain.steps
         kind = input_kind(self._traced_input(chain)) or kind_of(
             self.scan, chain.raw, chain.pos
@@ -181,13 +272,18 @@ class _Planner(TracedPlanner):
             if steps and steps[0].kind == "transform"
             else ""
         )
-        records_guard = kind == "records"
-        text_guard = not records_guard and (
-            kind in ("series", "text")
-            or first_ctor.endswith(("Vectorizer", "Tokenizer"))
-        )
-        array_guard = kind == "array" and not text_guard
-        if not steps and not (text_guard or array_guard or records_guard):
+        if kind == "records":
+            return "records"
+        if kind in ("series", "text") or first_ctor.endswith(
+            ("Vectorizer", "Tokenizer")
+        ):
+            return "text"
+        return "array" if kind == "array" else None
+
+    def _preprocess(self, chain: Chain) -> list[NewCell]:
+        steps = chain.steps
+        guard = self._guard(chain)
+        if not chain.cleans and guard is None:
             self.p.notes.append(
                 f"preprocess: none; the model takes {ast.unparse(chain.raw)} as it is"
             )
@@ -195,7 +291,8 @@ class _Planner(TracedPlanner):
         if (
             len(steps) == 1
             and steps[0].kind == "call"
-            and not (text_guard or array_guard or records_guard)
+            and chain.cleaning is None
+            and guard is None
         ):
             b = self.scan.binding(steps[0].name)
             if b is not None and b.top_level:
@@ -207,25 +304,12 @@ class _Planner(TracedPlanner):
                 )
                 return []
         name = self._function_name("preprocess", "prepare_input")
-        lines = [f"def {name}(raw):"]
-        if records_guard:
-            lines += [
-                "    # one record per request; the model takes a list of them",
-                "    x = [raw] if isinstance(raw, dict) else raw",
-            ]
-        elif text_guard:
-            lines += [
-                "    # one text per request; the model takes a batch of them",
-                "    x = [raw] if isinstance(raw, str) else raw",
-            ]
-        elif array_guard:
-            lines += [
-                "    # one row per request; the model takes a 2-D batch",
-                "    x = np.asarray(raw).reshape(1, -1) if np.ndim(raw) == 1 else raw",
-            ]
-        else:
-            lines.append("    x = raw")
+        lines = [f"def {name}(raw):", *_GUARDS[guard]]
         described = []
+        if chain.cleaning is not None:
+            lines += _cleaning_lines(chain.cleaning)
+            cells = ", ".join(cell_no(c) for c in chain.cleaning.cells)
+            described.append(f"the notebook's own cleaning of new rows ({cells})")
         for step in steps:
             if step.kind == "call":
                 lines.append(f"    x = {step.name}(x)")
@@ -233,6 +317,9 @@ class _Planner(TracedPlanner):
             elif step.kind == "map":
                 lines.append(f"    x = [{step.name}(value) for value in x]")
                 described.append(f"'{step.name}' on each value")
+            elif step.kind == "expr":
+                lines.append(f"    x = {step.name}")
+                described.append(f"the notebook's {step.name}")
             else:
                 lines.append(f"    x = {step.name}.transform(x)")
                 described.append(f"'{step.name}.transform'")
@@ -245,7 +332,7 @@ class _Planner(TracedPlanner):
         )
         return [NewCell("end", 0, code, Role.PREPROCESS, key="preprocess", order=5)]
 
-    def _predict(self, fit: Fit, chain: Chain) -> NewCell:
+    def _predict(self, fit: Fit) -> list[NewCell]:
         calls = [
             c
             for c in self.scan.calls
@@ -253,6 +340,14 @@ class _Planner(TracedPlanner):
             and (c.pos > fit.pos or (fit.site == "use" and c.pos == fit.pos))
         ]
         call = calls[-1] if calls else None
+        after = fit.pos if fit.site == "fit" else -1
+        proba = evaluates_probabilities(self.scan, fit.obj, after)
+        if proba is not None and (call is None or call.method == "predict"):
+            self.p.notes.append(
+                f"probabilities: the notebook evaluates '{fit.obj}.predict_proba' "
+                f"({cell_no(proba.cell)}); the service returns them"
+            )
+            call = proba
         method = call.method if call else "predict"
         subscript = call.subscript if call and call.subscript else ""
         options = f", {call.options}" if call and call.options else ""
@@ -270,7 +365,43 @@ class _Planner(TracedPlanner):
             f"    return {fit.obj}.{method}(features{options}){subscript}"
         )
         self.need(free_names(code))
-        return NewCell("end", 0, code, Role.PREDICT, key="predict", order=6)
+        cells = [NewCell("end", 0, code, Role.PREDICT, key="predict", order=6)]
+        if call is not None and method in ("predict_proba", "decision_function"):
+            cells += self._postprocess(call)
+        return cells
+
+    def _postprocess(self, call: ModelCall) -> list[NewCell]:
+        """The decision threshold the notebook applies to the model's scores, as a
+        postprocess function with the threshold a config setting."""
+        threshold = decision_threshold(self.scan, call, "scores")
+        if threshold is None:
+            return []
+        cells: list[NewCell] = []
+        expr = threshold.expr
+        if threshold.name is not None:
+            setting = threshold.name
+            self.settings.add(setting)
+            self.need({setting})
+        else:
+            assert threshold.value is not None
+            setting = "THRESHOLD"
+            if self.scan.binding(setting) is not None:
+                setting = "DECISION_THRESHOLD"
+            expr = _name_constant(expr, threshold.value, setting)
+            source = f"{setting} = {threshold.value!r}"
+            cells.append(NewCell("end", 0, source, Role.CONFIG, key="config", order=4))
+        name = self._function_name("postprocess", "postprocess_output")
+        code = f"def {name}({threshold.output}):\n    return {ast.unparse(expr)}"
+        self.need(free_names(code))
+        self.p.notes.append(
+            f"postprocess: the decision threshold the notebook applies in "
+            f"{cell_no(threshold.cell)}: {ast.unparse(expr)}, with {setting} a "
+            "config setting"
+        )
+        cells.append(
+            NewCell("end", 0, code, Role.POSTPROCESS, key="postprocess", order=7)
+        )
+        return cells
 
     # -- state: save (if needed) and load --------------------------------------------
 
@@ -390,20 +521,9 @@ class _Planner(TracedPlanner):
 
     def _example(self, fit: Fit, chain: Chain) -> NewCell:
         if fit.site == "use":
-            # the data the notebook scores with the model it settles on
-            raw = ast.unparse(chain.raw)
-            value = (
-                raw if isinstance(chain.raw, ast.List) else f"{raw}[:{EXAMPLE_ROWS}]"
-            )
-            self.p.notes.append(
-                f"example: {value}, what the notebook scores in {cell_no(fit.cell)}"
-            )
-            return NewCell(
-                "end", 0, f"examples = {value}", Role.EXAMPLE, key="example", order=8
-            )
+            return self._scored_example(fit, chain)
         test, split = held_out(self.scan, chain)
         base = base_name(chain.raw)
-        raw_text = ast.unparse(chain.raw)
         if test is not None and base is not None:
             expr = _rename(chain.raw, base.id, test)
             source_name: str | None = test
@@ -413,31 +533,58 @@ class _Planner(TracedPlanner):
         else:
             expr = chain.raw
             source_name = base.id if base is not None else None
-            note = (
-                f"example: the first {EXAMPLE_ROWS} rows of {raw_text}, which the "
-                "model was trained on"
-            )
-            self.p.diagnostics.append(
-                diag(
-                    self.nb,
-                    f"no held-out rows found for '{raw_text}': the example uses "
-                    "training rows",
-                    "split off a test set (train_test_split) or edit the example cell",
-                    "NB1204",
-                )
-            )
+            note = self._training_rows(chain)
         value = f"{ast.unparse(expr)}[:{EXAMPLE_ROWS}]"
         target = self._target_column(fit, chain)
         if target is not None:
             value += f".drop(columns=[{quote(target)}])"
             note += f", without the target column {target!r}"
         origin = split or (self.scan.binding(source_name) if source_name else None)
-        # The rows must still be raw when the example cell runs: if the notebook
-        # changes them later, take the example right where they are made.
+        since = origin.pos if origin is not None else 0
+        return self._example_cell(value, note, source_name, origin, since)
+
+    def _scored_example(self, fit: Fit, chain: Chain) -> NewCell:
+        """The data the notebook scores with the model it settles on, raw."""
+        raw = ast.unparse(chain.raw)
+        value = raw if isinstance(chain.raw, ast.List) else f"{raw}[:{EXAMPLE_ROWS}]"
+        note = f"example: {value}, what the notebook scores in {cell_no(fit.cell)}"
+        base = base_name(chain.raw)
+        origin = self.scan.binding(base.id, chain.pos) if base is not None else None
+        # changed later than the notebook scores them: take them before that
+        name = base.id if base is not None else None
+        return self._example_cell(value, note, name, origin, chain.pos)
+
+    def _training_rows(self, chain: Chain) -> str:
+        raw_text = ast.unparse(chain.raw)
+        self.p.diagnostics.append(
+            diag(
+                self.nb,
+                f"no held-out rows found for '{raw_text}': the example uses "
+                "training rows",
+                "split off a test set (train_test_split) or edit the example cell",
+                "NB1204",
+            )
+        )
+        return (
+            f"example: the first {EXAMPLE_ROWS} rows of {raw_text}, which the "
+            "model was trained on"
+        )
+
+    def _example_cell(
+        self,
+        value: str,
+        note: str,
+        source_name: str | None,
+        origin: Binding | None,
+        since: int,
+    ) -> NewCell:
+        """The example cell at the end; or, when the notebook changes the rows after
+        statement `since`, right where they are made, so that they are still raw
+        when it runs."""
         if (
             source_name is not None
             and origin is not None
-            and changed_after(self.scan, source_name, origin.pos)
+            and changed_after(self.scan, source_name, since)
             and all(  # what else it reads is there by then (mall[features])
                 self.scan.binding(n, origin.pos + 1) is not None
                 for n in free_names(value) - {source_name}
@@ -482,6 +629,57 @@ class _Planner(TracedPlanner):
         ):
             return y.slice.value
         return None
+
+
+_GUARDS: dict[str | None, list[str]] = {
+    "records": [
+        "    # one record per request; the model takes a list of them",
+        "    x = [raw] if isinstance(raw, dict) else raw",
+    ],
+    "text": [
+        "    # one text per request; the model takes a batch of them",
+        "    x = [raw] if isinstance(raw, str) else raw",
+    ],
+    "array": [
+        "    # one row per request; the model takes a 2-D batch",
+        "    x = np.asarray(raw).reshape(1, -1) if np.ndim(raw) == 1 else raw",
+    ],
+    None: ["    x = raw"],
+}
+
+
+def _cleaning_lines(cleaning: Cleaning) -> list[str]:
+    """The notebook's in-place cleaning, run on a copy of the request."""
+    lines = [
+        "    # the notebook's own cleaning of the rows it scores",
+        f"    {cleaning.var} = x.copy()",
+    ]
+    for source in cleaning.sources:
+        lines += [f"    {line}" if line else "" for line in source.splitlines()]
+    if cleaning.var != "x":
+        lines.append(f"    x = {cleaning.var}")
+    return lines
+
+
+def _name_constant(expr: ast.expr, value: float, name: str) -> ast.expr:
+    """`expr` with the threshold written as a number replaced by the setting `name`."""
+
+    class Swap(ast.NodeTransformer):
+        def visit_Compare(self, node: ast.Compare) -> ast.Compare:
+            self.generic_visit(node)
+            right = node.comparators[0]
+            if (
+                isinstance(right, ast.Constant)
+                and isinstance(right.value, int | float)
+                and float(right.value) == value
+            ):
+                node.comparators = [ast.Name(name, ast.Load())]
+            return node
+
+    copied = ast.parse(ast.unparse(expr), mode="eval").body
+    swapped = Swap().visit(copied)
+    assert isinstance(swapped, ast.expr)
+    return swapped
 
 
 def _rename(expr: ast.expr, old: str, new: str) -> ast.expr:

@@ -18,6 +18,7 @@ SYNTHETIC_IMPORTS: dict[str, tuple[str, str, str | None]] = {
     "joblib": ("joblib", "", None),
     "pickle": ("pickle", "", None),
     "np": ("numpy", "", "np"),
+    "pd": ("pandas", "", "pd"),
 }
 #: Where new cells go among cells inserted at the same place.
 ORDER = {
@@ -27,6 +28,7 @@ ORDER = {
     Role.LOAD: 4,
     Role.PREPROCESS: 5,
     Role.PREDICT: 6,
+    Role.POSTPROCESS: 7,
     Role.EXAMPLE: 8,
 }
 SCALARS = (int, float, str, bool, type(None))

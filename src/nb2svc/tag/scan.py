@@ -157,7 +157,9 @@ def _target_names(target: ast.expr) -> list[str]:
     return []
 
 
-def _bindings_of(stmt: ast.stmt, cell: int, pos: int, top: bool) -> Iterator[Binding]:
+def _import_bindings(
+    stmt: ast.Import | ast.ImportFrom, cell: int, pos: int, top: bool
+) -> Iterator[Binding]:
     if isinstance(stmt, ast.Import):
         for a in stmt.names:
             name = a.asname or a.name.split(".")[0]
@@ -165,59 +167,78 @@ def _bindings_of(stmt: ast.stmt, cell: int, pos: int, top: bool) -> Iterator[Bin
             yield Binding(
                 name, cell, pos, "import", stmt, import_line=line, top_level=top
             )
-    elif isinstance(stmt, ast.ImportFrom):
-        for a in stmt.names:
-            if a.name == "*":
-                continue
-            module = "." * stmt.level + (stmt.module or "")
-            yield Binding(
-                a.asname or a.name,
-                cell,
-                pos,
-                "import",
-                stmt,
-                import_line=(module, a.name, a.asname),
-                top_level=top,
-            )
+        return
+    for a in stmt.names:
+        if a.name == "*":
+            continue
+        module = "." * stmt.level + (stmt.module or "")
+        yield Binding(
+            a.asname or a.name,
+            cell,
+            pos,
+            "import",
+            stmt,
+            import_line=(module, a.name, a.asname),
+            top_level=top,
+        )
+
+
+def _assign_bindings(
+    stmt: ast.Assign | ast.AnnAssign, cell: int, pos: int, top: bool
+) -> Iterator[Binding]:
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    value = stmt.value
+    for target in targets:
+        if isinstance(target, ast.Name):
+            yield Binding(target.id, cell, pos, "assign", stmt, value, top_level=top)
+        elif isinstance(target, ast.Tuple | ast.List):
+            yield from _unpacked_bindings(stmt, target, value, cell, pos, top)
+
+
+def _unpacked_bindings(
+    stmt: ast.stmt,
+    target: ast.Tuple | ast.List,
+    value: ast.expr | None,
+    cell: int,
+    pos: int,
+    top: bool,
+) -> Iterator[Binding]:
+    """a, b = value: each name with its own element, or with its index in value."""
+    names = tuple(_target_names(target))
+    flat = all(isinstance(e, ast.Name) for e in target.elts)
+    if (
+        flat
+        and isinstance(value, ast.Tuple | ast.List)
+        and len(value.elts) == len(names)
+        and not any(isinstance(e, ast.Starred) for e in value.elts)
+    ):
+        # a, b = f(x), g(y): each name gets its own value
+        for name, element in zip(names, value.elts, strict=True):
+            yield Binding(name, cell, pos, "assign", stmt, element, top_level=top)
+        return
+    for i, name in enumerate(names):
+        yield Binding(
+            name,
+            cell,
+            pos,
+            "assign",
+            stmt,
+            value,
+            index=i if flat else None,
+            targets=names,
+            top_level=top,
+        )
+
+
+def _bindings_of(stmt: ast.stmt, cell: int, pos: int, top: bool) -> Iterator[Binding]:
+    if isinstance(stmt, ast.Import | ast.ImportFrom):
+        yield from _import_bindings(stmt, cell, pos, top)
     elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
         yield Binding(stmt.name, cell, pos, "def", stmt, top_level=top)
     elif isinstance(stmt, ast.ClassDef):
         yield Binding(stmt.name, cell, pos, "class", stmt, top_level=top)
     elif isinstance(stmt, ast.Assign | ast.AnnAssign):
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-        value = stmt.value
-        for target in targets:
-            if isinstance(target, ast.Name):
-                yield Binding(
-                    target.id, cell, pos, "assign", stmt, value, top_level=top
-                )
-            elif isinstance(target, ast.Tuple | ast.List):
-                names = tuple(_target_names(target))
-                flat = all(isinstance(e, ast.Name) for e in target.elts)
-                if (
-                    flat
-                    and isinstance(value, ast.Tuple | ast.List)
-                    and len(value.elts) == len(names)
-                    and not any(isinstance(e, ast.Starred) for e in value.elts)
-                ):
-                    # a, b = f(x), g(y): each name gets its own value
-                    for name, element in zip(names, value.elts, strict=True):
-                        yield Binding(
-                            name, cell, pos, "assign", stmt, element, top_level=top
-                        )
-                    continue
-                for i, name in enumerate(names):
-                    yield Binding(
-                        name,
-                        cell,
-                        pos,
-                        "assign",
-                        stmt,
-                        value,
-                        index=i if flat else None,
-                        targets=names,
-                        top_level=top,
-                    )
+        yield from _assign_bindings(stmt, cell, pos, top)
     elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
         yield Binding(stmt.target.id, cell, pos, "other", stmt, top_level=top)
     elif isinstance(stmt, ast.For | ast.AsyncFor):

@@ -156,110 +156,28 @@ class Trace:
     ) -> Trace:
         """Parse the tracer's JSON; `origins[k]` is the notebook cell executed k-th
         (0 is the tracer's own cell)."""
-
-        def cell_of(k: int) -> int:
-            if 0 <= k < len(origins) and origins[k] is not None:
-                found = origins[k]
-                assert found is not None
-                return found
-            return -1
-
-        data_names: dict[tuple[int, str], list[str]] = {}
-        bound: dict[str, list[tuple[int, str]]] = {}
-        for snap in record["snapshots"]:
-            for key, exprs in snap["models"].items():
-                for expr in sorted(exprs):
-                    bound.setdefault(key, []).append((cell_of(snap["cell"]), expr))
-            for ident, exprs in snap["data"].items():
-                data_names[(snap["cell"], ident)] = sorted(exprs)
-
-        def info(d: dict[str, Any] | None, cell: int) -> DataInfo | None:
-            if d is None:
-                return None
-            shape = d.get("shape")
-            return DataInfo(
-                d["type"],
-                tuple(shape) if shape is not None else None,
-                d.get("len"),
-                tuple(d.get("columns", ())),
-                tuple(d.get("dtypes", ())),
-                tuple(data_names.get((cell, str(d["id"])), ())),
-                d.get("item"),
-                int(d["id"]),
-            )
-
-        fits: list[FitEvent] = []
-        uses: list[UseEvent] = []
-        saves: list[SaveEvent] = []
-        functions: list[FunctionCall] = []
-        for e in sorted(record["events"], key=lambda e: int(e["seq"])):
-            k, at = e["cell"], cell_of(e["cell"])
-            if e["event"] == "fit":
-                fits.append(
-                    FitEvent(
-                        e["seq"],
-                        at,
-                        e["model"],
-                        e["method"],
-                        info(e.get("x"), k),
-                        info(e.get("y"), k),
-                        e.get("inside"),
-                        e.get("formula"),
-                        e.get("best"),
-                    )
-                )
-            elif e["event"] == "use":
-                uses.append(
-                    UseEvent(
-                        e["seq"],
-                        at,
-                        e["model"],
-                        e["method"],
-                        info(e.get("x"), k),
-                        info(e.get("out"), k),
-                        e.get("inside"),
-                    )
-                )
-            elif e["event"] == "save":
-                saves.append(
-                    SaveEvent(
-                        e["seq"],
-                        at,
-                        e.get("path"),
-                        e["fmt"],
-                        tuple((c["path"], c["model"]) for c in e["contents"]),
-                        e.get("inside"),
-                        info(e.get("value"), k),
-                    )
-                )
-            elif e["event"] == "function":
-                functions.append(
-                    FunctionCall(
-                        e["seq"],
-                        at,
-                        e["name"],
-                        tuple(info(a, k) for a in e["args"]),
-                        info(e.get("out"), k),
-                        e.get("inside"),
-                    )
-                )
+        reader = _Reader(record, origins)
+        events = [
+            reader.event(e)
+            for e in sorted(record["events"], key=lambda e: int(e["seq"]))
+        ]
         models = tuple(
             TracedModel(
                 o["key"],
                 o["type"],
                 bool(o["predicts"]),
                 o["origin"],
-                tuple(bound.get(o["key"], ())),
+                tuple(reader.bound.get(o["key"], ())),
                 tuple(o.get("main", ())),
             )
             for o in record["objects"]
         )
         return cls(
             models,
-            tuple(fits),
-            tuple(uses),
-            tuple(saves),
-            tuple(functions),
+            tuple(e for e in events if isinstance(e, FitEvent)),
+            tuple(e for e in events if isinstance(e, UseEvent)),
+            tuple(e for e in events if isinstance(e, SaveEvent)),
+            tuple(e for e in events if isinstance(e, FunctionCall)),
             tuple(sorted(record["calls"].items())),
             seconds,
             int(record["dropped"]),
@@ -268,8 +186,104 @@ class Trace:
         )
 
 
+_Event = FitEvent | UseEvent | SaveEvent | FunctionCall | None
+
+
+class _Reader:
+    """Reads the tracer's events: cells by execution order, data by identity."""
+
+    def __init__(self, record: dict[str, Any], origins: list[int | None]) -> None:
+        self.origins = origins
+        self.data_names: dict[tuple[int, str], list[str]] = {}
+        self.bound: dict[str, list[tuple[int, str]]] = {}
+        for snap in record["snapshots"]:
+            for key, exprs in snap["models"].items():
+                for expr in sorted(exprs):
+                    self.bound.setdefault(key, []).append(
+                        (self.cell_of(snap["cell"]), expr)
+                    )
+            for ident, exprs in snap["data"].items():
+                self.data_names[(snap["cell"], ident)] = sorted(exprs)
+
+    def cell_of(self, k: int) -> int:
+        if 0 <= k < len(self.origins):
+            found = self.origins[k]
+            if found is not None:
+                return found
+        return -1
+
+    def info(self, d: dict[str, Any] | None, cell: int) -> DataInfo | None:
+        if d is None:
+            return None
+        shape = d.get("shape")
+        return DataInfo(
+            d["type"],
+            tuple(shape) if shape is not None else None,
+            d.get("len"),
+            tuple(d.get("columns", ())),
+            tuple(d.get("dtypes", ())),
+            tuple(self.data_names.get((cell, str(d["id"])), ())),
+            d.get("item"),
+            int(d["id"]),
+        )
+
+    def event(self, e: dict[str, Any]) -> _Event:
+        k, at, kind = e["cell"], self.cell_of(e["cell"]), e["event"]
+        if kind == "fit":
+            return FitEvent(
+                e["seq"],
+                at,
+                e["model"],
+                e["method"],
+                self.info(e.get("x"), k),
+                self.info(e.get("y"), k),
+                e.get("inside"),
+                e.get("formula"),
+                e.get("best"),
+            )
+        if kind == "use":
+            return UseEvent(
+                e["seq"],
+                at,
+                e["model"],
+                e["method"],
+                self.info(e.get("x"), k),
+                self.info(e.get("out"), k),
+                e.get("inside"),
+            )
+        if kind == "save":
+            return SaveEvent(
+                e["seq"],
+                at,
+                e.get("path"),
+                e["fmt"],
+                tuple((c["path"], c["model"]) for c in e["contents"]),
+                e.get("inside"),
+                self.info(e.get("value"), k),
+            )
+        if kind == "function":
+            return FunctionCall(
+                e["seq"],
+                at,
+                e["name"],
+                tuple(self.info(a, k) for a in e["args"]),
+                self.info(e.get("out"), k),
+                e.get("inside"),
+            )
+        return None
+
+
 def tracer_source() -> str:
     return (Path(__file__).parent / "kernel_tracer.py").read_text(encoding="utf-8")
+
+
+#: The traced run's first cell: installs the tracer in the kernel.
+_PRELUDE = (
+    "__nb2svc_tracer_ns = {{'__name__': '__nb2svc_tracer__'}}\n"
+    "exec(compile({source!r}, '<nb2svc-tracer>', 'exec'), __nb2svc_tracer_ns)\n"
+    "__nb2svc_tracer = __nb2svc_tracer_ns['install']("
+    "__import__('sys')._getframe(0).f_code.co_filename)\n"
+)
 
 
 def trace_notebook(
@@ -293,14 +307,7 @@ def trace_notebook(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nb2svc-trace-") as tmp:
         out = Path(tmp) / "trace.json"
-        prelude = (
-            "__nb2svc_tracer_ns = {'__name__': '__nb2svc_tracer__'}\n"
-            f"exec(compile({tracer_source()!r}, '<nb2svc-tracer>', 'exec'), "
-            "__nb2svc_tracer_ns)\n"
-            "__nb2svc_tracer = __nb2svc_tracer_ns['install']("
-            "__import__('sys')._getframe(0).f_code.co_filename)\n"
-        )
-        cells = [KernelCell(prelude, None)]
+        cells = [KernelCell(_PRELUDE.format(source=tracer_source()), None)]
         cells += [
             KernelCell(c.source, c.index) for c in nb.cells if c.cell_type == "code"
         ]

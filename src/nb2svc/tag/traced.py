@@ -16,6 +16,7 @@ from nb2svc.tag.cells import CellPlanner
 from nb2svc.tag.choose import Choice
 from nb2svc.tag.definitions import export_definitions
 from nb2svc.tag.flow import Chain, TagError, cell_no, diag, pick_model
+from nb2svc.tag.forecast import is_forecaster
 from nb2svc.tag.proposal import quote
 from nb2svc.tag.scan import PREDICT_METHODS, Fit, NotebookScan
 from nb2svc.tag.trace import DataInfo, Trace
@@ -35,11 +36,16 @@ class TracedPlanner(CellPlanner):
         self.choice = choice
         self.wanted = wanted
         self.trace = trace
+        #: a forecasting model: a horizon in, dated values out (forecast.py)
+        self.forecasting = False
+        self.summary = ""
 
     def _pick(self) -> Fit:
         if self.choice is None:
             fit, note = pick_model(self.scan, self.wanted)
             self.p.notes.append(note)
+            self.forecasting = is_forecaster(self.scan, fit)
+            self.summary = f"'{fit.obj}' ({cell_no(fit.cell)}, {fit.ctor})"
             return fit
         choice = self.choice
         if choice.model is None:
@@ -56,20 +62,8 @@ class TracedPlanner(CellPlanner):
                 )
             )
         picked = next(c for c in choice.candidates if c.model == choice.model)
-        if choice.model.type.startswith("statsmodels.tsa."):
-            raise TagError(
-                diag(
-                    self.nb,
-                    f"the model to serve is {picked.summary} ({choice.why}), a "
-                    "forecasting model: its service would take a horizon and return "
-                    "dated values, which tag does not propose yet",
-                    "mark the cells by hand: a predict function taking the number of "
-                    "steps and returning the forecast (docs/notebook-contract.md)",
-                    "NB1212",
-                    choice.fit.cell if choice.fit is not None else None,
-                    severity=Severity.ERROR,
-                )
-            )
+        self.forecasting = choice.model.type.startswith("statsmodels.tsa.")
+        self.summary = f"{picked.summary} ({choice.why})"
         note = f"model: picked {picked.summary}, {choice.why}"
         if choice.others:
             note += "; other candidates: " + "; ".join(c.line for c in choice.others)
