@@ -15,7 +15,7 @@ from nb2svc.capture.kernel_code import kernel_source
 
 SRC = Path(nb2svc.__file__).parent
 MAX_LINES = 60
-KERNEL_CODE = ("examples", "capture", "profile", "dump")
+KERNEL_CODE = ("examples", "capture", "main_refs", "profile", "dump")
 
 
 def _function_lengths(path: Path, root: Path = SRC.parent) -> list[tuple[str, int]]:
@@ -140,7 +140,12 @@ def test_kernel_code_is_what_the_capture_sends() -> None:
     from nb2svc.capture.run import _CAPTURE_CODE, _PROFILE_CODE
 
     assert kernel_source("examples") == KERNEL_EXAMPLES_CODE
-    assert kernel_source("examples") + kernel_source("capture") == _CAPTURE_CODE
+    assert (
+        kernel_source("examples")
+        + kernel_source("main_refs")
+        + kernel_source("capture")
+        == _CAPTURE_CODE
+    )
     assert "def __nb2svc_profile(" in _PROFILE_CODE
     namespace: dict[str, object] = {}
     exec(compile(_CAPTURE_CODE + _PROFILE_CODE, "<kernel>", "exec"), namespace)
@@ -148,6 +153,7 @@ def test_kernel_code_is_what_the_capture_sends() -> None:
         "__nb2svc_put",
         "__nb2svc_examples",
         "__nb2svc_capture",
+        "__nb2svc_main_refs",
         "__nb2svc_profile",
         "__nb2svc_spaced",
         "__nb2svc_frame_rows",

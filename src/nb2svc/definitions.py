@@ -19,39 +19,14 @@ import ast
 import re
 from collections.abc import Iterable, Sequence
 
+from nb2svc.capture.kernel_code import kernel_source
 from nb2svc.errors import Diagnostic, Severity
 from nb2svc.model import MarkedCell, RawNotebook, Role
 
 #: Kernel code (run after the load code): the top-level names of ``__main__`` classes
 #: and functions that pickling ``values`` refers to, sorted. An object that stdlib
 #: pickle cannot save (a lambda, say) reports what was found before it.
-MAIN_REFS_CODE = r"""
-def __nb2svc_main_refs(values):
-    import pickle
-
-    found = set()
-
-    class Sink:
-        def write(self, data):
-            return len(data)
-
-    class Finder(pickle.Pickler):
-        def reducer_override(self, obj):
-            if isinstance(obj, type) or callable(obj):
-                if getattr(obj, "__module__", None) == "__main__":
-                    qualname = getattr(obj, "__qualname__", "")
-                    # A lambda or a nested definition is saved by value or not at all.
-                    if qualname and "<" not in qualname:
-                        found.add(qualname.split(".")[0])
-            return NotImplemented
-
-    for value in values:
-        try:
-            Finder(Sink(), protocol=pickle.HIGHEST_PROTOCOL).dump(value)
-        except Exception:
-            pass
-    return sorted(found)
-"""
+MAIN_REFS_CODE = kernel_source("main_refs")
 
 #: Roles whose top-level definitions land at the pipeline module's top level.
 _MODULE_ROLES = frozenset(

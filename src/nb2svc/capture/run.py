@@ -18,7 +18,7 @@ from nb2svc.capture.kernel import (
 )
 from nb2svc.capture.kernel_code import kernel_source
 from nb2svc.capture.plan import CapturePlan
-from nb2svc.definitions import MAIN_REFS_CODE, missing_main_hint
+from nb2svc.definitions import missing_main_hint
 from nb2svc.errors import Diagnostic, Location, NotebookExecutionError, Severity
 from nb2svc.model import ExampleSet, RawNotebook, Redaction
 from nb2svc.templates import jsonable_source, profile_source
@@ -34,7 +34,9 @@ MAX_SINGLE_CALLS = 2_000
 #: Kernel-side: the notebook's examples and pipeline functions, from its globals.
 #: Shared by the build's capture and by verify, which run it in the kernel first.
 KERNEL_EXAMPLES_CODE = kernel_source("examples")
-_CAPTURE_CODE = KERNEL_EXAMPLES_CODE + MAIN_REFS_CODE + kernel_source("capture")
+_CAPTURE_CODE = (
+    KERNEL_EXAMPLES_CODE + kernel_source("main_refs") + kernel_source("capture")
+)
 _PROFILE_CODE = kernel_source("profile")
 
 

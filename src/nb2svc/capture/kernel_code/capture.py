@@ -47,7 +47,7 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src, redactions)
                 "inputs": inputs,
                 "outputs": outputs,
                 "modules": sorted(mods),
-                "main": __nb2svc_main_refs(  # noqa: F821 (definitions.MAIN_REFS_CODE)
+                "main": __nb2svc_main_refs(  # noqa: F821 (main_refs.py)
                     [g[n] for n in load_globals if n in g]
                 ),
                 "array_dtype": array_dtype,
