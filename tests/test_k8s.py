@@ -22,6 +22,7 @@ from nb2svc.render.k8s import (
     DeploySettings,
     grace_seconds,
 )
+from nb2svc_runtime import lifecycle
 from tests.service_support import built_service, package_of, serving
 
 K8S = "deploy/k8s"
@@ -156,8 +157,7 @@ def test_the_grace_period_covers_pre_stop_drain_and_shutdown(out: Path) -> None:
         DRAIN_SECONDS,
         SHUTDOWN_TIMEOUT,
     )
-    lifecycle = (out / "src" / package_of(out) / "lifecycle.py").read_text()
-    assert f"QUIET_SECONDS = {QUIET_SECONDS}" in lifecycle
+    assert lifecycle.QUIET_SECONDS == QUIET_SECONDS
     pod = by_kind(out)["Deployment"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
