@@ -6,9 +6,9 @@ knows whether it will serve.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 InputKind = Literal["frame", "record", "string", "array", "json"]
 
@@ -60,3 +60,25 @@ class Schemas:
     example_request: Any
     example_response: Any
     to_raw: Callable[[Any], Any]
+    #: A table's columns and their dtypes; None for other inputs.
+    dtypes: Mapping[str, str] | None = None
+
+
+class Pipeline(Protocol):
+    """The generated ``pipeline`` module satisfies it structurally."""
+
+    def load_resources(self) -> None: ...
+
+    def score(self, raw: Any) -> Any: ...
+
+    def score_batch(self, raws: list[Any]) -> list[Any]: ...
+
+
+class Extensions(Protocol):
+    """The package's ``extensions`` module: hooks called at fixed moments."""
+
+    def configure(self, app: Any) -> None: ...
+
+    async def on_startup(self, app: Any) -> None: ...
+
+    async def on_shutdown(self, app: Any) -> None: ...
