@@ -124,22 +124,8 @@ class GuardMiddleware:
             await send(message)
 
         async def fail(error: RequestError) -> None:
-            body = error_body(error.code, error.message, request_id, error.details)
-            await send_with_headers(
-                {
-                    "type": "http.response.start",
-                    "status": error.status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode("ascii")),
-                        *(
-                            (k.lower().encode(), v.encode())
-                            for k, v in error.headers.items()
-                        ),
-                    ],
-                }
-            )
-            await send_with_headers({"type": "http.response.body", "body": body})
+            for message in _error_messages(error, request_id):
+                await send_with_headers(message)
 
         counted = not probe
         deadline: asyncio.Timeout | None = None
@@ -147,26 +133,7 @@ class GuardMiddleware:
         if counted:
             state.in_flight += 1
         try:
-            if (
-                self._api_key is not None
-                and not probe
-                and not self._public(path)
-                and not self._authorised(headers)
-            ):
-                raise RequestError(
-                    401,
-                    "unauthorized",
-                    "A valid API key is required (Authorization: Bearer <key> or "
-                    "X-API-Key).",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            if counted and state.in_flight > self.limits.max_concurrency:
-                raise RequestError(
-                    503,
-                    "overloaded",
-                    "Too many requests in progress; retry shortly.",
-                    headers={"Retry-After": "1"},
-                )
+            self._admit(path, probe, headers)
             if probe:
                 await self.app(scope, receive, send_with_headers)
                 return
@@ -181,21 +148,8 @@ class GuardMiddleware:
         except TimeoutError as exc:
             if deadline is None or not deadline.expired():  # not our deadline
                 await self._unhandled(exc, request_id, response_started, fail)
-                return
-            logger.warning(
-                "request timed out after %gs (request_id=%s)",
-                self.limits.request_timeout,
-                request_id,
-            )
-            if not response_started:
-                await fail(
-                    RequestError(
-                        504,
-                        "timeout",
-                        "The request took longer than "
-                        f"{self.limits.request_timeout:g} s.",
-                    )
-                )
+            else:
+                await self._timed_out(request_id, response_started, fail)
         except Exception as exc:
             await self._unhandled(exc, request_id, response_started, fail)
         finally:
@@ -203,6 +157,45 @@ class GuardMiddleware:
             if counted:
                 state.in_flight -= 1
             state.last_done = time.monotonic()
+
+    def _admit(self, path: str, probe: bool, headers: dict[bytes, bytes]) -> None:
+        """Refuse a request without the API key (401), or over the limit (503)."""
+        if (
+            self._api_key is not None
+            and not probe
+            and not self._public(path)
+            and not self._authorised(headers)
+        ):
+            raise RequestError(
+                401,
+                "unauthorized",
+                "A valid API key is required (Authorization: Bearer <key> or "
+                "X-API-Key).",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not probe and self.state.in_flight > self.limits.max_concurrency:
+            raise RequestError(
+                503,
+                "overloaded",
+                "Too many requests in progress; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+
+    async def _timed_out(
+        self,
+        request_id: str,
+        response_started: bool,
+        fail: Callable[[RequestError], Awaitable[None]],
+    ) -> None:
+        logger.warning(
+            "request timed out after %gs (request_id=%s)",
+            self.limits.request_timeout,
+            request_id,
+        )
+        if not response_started:
+            timeout = self.limits.request_timeout
+            message = f"The request took longer than {timeout:g} s."
+            await fail(RequestError(504, "timeout", message))
 
     async def _unhandled(
         self,
@@ -250,12 +243,7 @@ class GuardMiddleware:
         if declared is None and not chunked and scope["method"] in _NO_BODY_METHODS:
             return receive
         if declared is not None and not chunked:
-            try:
-                size = int(declared)
-            except ValueError:
-                size = -1
-            if size > limits.max_body_bytes:
-                raise _too_large(limits.max_body_bytes)
+            _check_declared_size(declared, limits.max_body_bytes)
         chunks: list[bytes] = []
         received = 0
         loop = asyncio.get_running_loop()
@@ -298,6 +286,30 @@ class GuardMiddleware:
             return await receive()
 
         return replay
+
+
+def _check_declared_size(declared: bytes, limit: int) -> None:
+    """Refuse a body whose Content-Length is over the limit before reading it."""
+    try:
+        size = int(declared)
+    except ValueError:
+        size = -1
+    if size > limit:
+        raise _too_large(limit)
+
+
+def _error_messages(error: RequestError, request_id: str) -> list[Message]:
+    """The ASGI messages answering ``error`` in the error envelope."""
+    body = error_body(error.code, error.message, request_id, error.details)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
+    ]
+    return [
+        {"type": "http.response.start", "status": error.status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    ]
 
 
 def _too_large(limit: int) -> RequestError:
