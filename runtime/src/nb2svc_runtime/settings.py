@@ -6,7 +6,7 @@ A generated package subclasses it, sets ``env_prefix`` and adds its notebook's c
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
@@ -36,13 +36,13 @@ class ServiceSettings(BaseSettings):
     # Service
     host: str = "127.0.0.1"
     #: <PREFIX>PORT, else PORT (what container platforms set), else 8000.
-    port: int = Field(8000, ge=1, le=65535)
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
     #: Worker processes; 0 means one per CPU available to the process.
-    workers: int = Field(0, ge=0)
+    workers: Annotated[int, Field(ge=0)] = 0
     #: Threads per worker that run the notebook's code.
-    threads: int = Field(1, ge=1)
+    threads: Annotated[int, Field(ge=1)] = 1
     #: Threads per worker for native libraries (OpenMP, BLAS); 0 leaves them be.
-    native_threads: int = Field(1, ge=0)
+    native_threads: Annotated[int, Field(ge=0)] = 1
     #: Score rows of concurrent /predict requests in one pipeline call, when the
     #: notebook's output has one item per input row.
     micro_batch: bool = True
@@ -61,32 +61,32 @@ class ServiceSettings(BaseSettings):
 
     # Limits, per worker process
     #: Longest request line (method, path with query, version) in bytes (414).
-    max_request_line: int = Field(8192, ge=256)
+    max_request_line: Annotated[int, Field(ge=256)] = 8192
     #: Largest request headers, every header line counted (431).
-    max_header_bytes: int = Field(65536, ge=1024)
+    max_header_bytes: Annotated[int, Field(ge=1024)] = 65536
     #: Most header fields in one request (431).
-    max_headers: int = Field(100, ge=10)
-    max_body_bytes: int = Field(1_048_576, ge=1)
-    max_batch_rows: int = Field(1000, ge=1)
-    max_json_depth: int = Field(32, ge=1)
-    max_concurrency: int = Field(64, ge=1)
-    request_timeout: float = Field(30.0, gt=0)
+    max_headers: Annotated[int, Field(ge=10)] = 100
+    max_body_bytes: Annotated[int, Field(ge=1)] = 1_048_576
+    max_batch_rows: Annotated[int, Field(ge=1)] = 1000
+    max_json_depth: Annotated[int, Field(ge=1)] = 32
+    max_concurrency: Annotated[int, Field(ge=1)] = 64
+    request_timeout: Annotated[float, Field(gt=0)] = 30.0
     #: Seconds to receive a request's headers, and again its body (408).
-    receive_timeout: float = Field(10.0, gt=0)
-    drain_seconds: float = Field(5.0, ge=0)
-    shutdown_timeout: float = Field(20.0, gt=0)
+    receive_timeout: Annotated[float, Field(gt=0)] = 10.0
+    drain_seconds: Annotated[float, Field(ge=0)] = 5.0
+    shutdown_timeout: Annotated[float, Field(gt=0)] = 20.0
 
     # Monitoring
     #: Prometheus metrics at /metrics, and drift detection: false switches both off.
     monitoring: bool = True
     #: Recent input rows (and their predictions) kept per worker to measure drift.
-    drift_window: int = Field(1000, ge=10)
+    drift_window: Annotated[int, Field(ge=10)] = 1000
     #: Drift is measured once the window holds at least this many rows.
-    drift_min_rows: int = Field(100, ge=1)
+    drift_min_rows: Annotated[int, Field(ge=1)] = 100
     #: A feature has drifted when its PSI reaches this (0.1 moderate, 0.2 large).
-    drift_threshold: float = Field(0.2, gt=0)
+    drift_threshold: Annotated[float, Field(gt=0)] = 0.2
     #: Seconds between drift measurements in the background; 0: only when read.
-    drift_interval: float = Field(30.0, ge=0)
+    drift_interval: Annotated[float, Field(ge=0)] = 30.0
     #: Put the request's input values in its log line (they may be personal data).
     log_features: bool = False
 
