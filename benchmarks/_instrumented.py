@@ -1,23 +1,22 @@
 """The fraud service's ``serve`` command with timestamps at a request's seams.
 
-Used by breakdown.py, one request at a time: wraps the app, the endpoint's scoring
-step, the worker thread's function, ``schemas.to_raw`` and ``pipeline.score`` of the
-generated package (on PYTHONPATH), and at exit writes every complete ``/predict``
-request's marks to the JSON file named by NB2SVC_SEGMENTS.
+Used by breakdown.py, one request at a time: wraps the app, the runtime Predictor's
+scoring step and worker-thread function, and the generated package's ``to_raw`` and
+``pipeline.score`` (the package on PYTHONPATH), and at exit writes every complete
+``/predict`` request's marks to the JSON file named by NB2SVC_SEGMENTS.
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import os
 import sys
 import time
 from typing import Any
 
-import fraud_scoring.app as app_module  # type: ignore[import-not-found]
-from fraud_scoring import __main__ as service  # type: ignore[import-not-found]
-from fraud_scoring import pipeline, schemas  # type: ignore[import-not-found]
+from nb2svc_runtime.predict import Predictor
 
 MARKS = (
     "asgi_start",
@@ -46,22 +45,31 @@ def around(function: Any, before: str, after: str) -> Any:
     return wrapper
 
 
-pipeline.score = around(pipeline.score, "score_start", "score_end")
-schemas.to_raw = around(schemas.to_raw, "raw_start", "raw_end")
-predict_one = app_module._predict_one
-app_module._predict_one = around(predict_one, "thread_start", "thread_end")
-score_step = app_module._score
+# Patched before the app exists, so that the micro-batcher's references are timed too.
+predict_one = Predictor.predict_one
+Predictor.predict_one = around(predict_one, "thread_start", "thread_end")  # type: ignore[method-assign]
+score_step = Predictor.score
 
 
-async def _score(request: Any, predict: Any, body: Any) -> Any:
+async def _score(self: Predictor, request: Any, body: Any, batch: bool) -> Any:
     current["endpoint_score"] = time.perf_counter()
-    response = await score_step(request, predict, body)
+    response = await score_step(self, request, body, batch)
     current["endpoint_done"] = time.perf_counter()
     return response
 
 
-app_module._score = _score
+Predictor.score = _score  # type: ignore[method-assign]
+
+import fraud_scoring.app as app_module  # type: ignore[import-not-found]  # noqa: E402
+from fraud_scoring import __main__ as service  # type: ignore[import-not-found]  # noqa: E402
+from fraud_scoring import pipeline  # type: ignore[import-not-found]  # noqa: E402
+
+pipeline.score = around(pipeline.score, "score_start", "score_end")
 inner = app_module.app
+predictor: Predictor = inner.state.predictor
+predictor.schemas = dataclasses.replace(
+    predictor.schemas, to_raw=around(predictor.schemas.to_raw, "raw_start", "raw_end")
+)
 
 
 async def app(scope: Any, receive: Any, send: Any) -> None:

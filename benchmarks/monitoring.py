@@ -234,7 +234,10 @@ def in_process(out: Path, package: str, body: bytes, requests: int) -> dict[str,
     sys.path.insert(0, str(out / "src"))
     create_app = importlib.import_module(f"{package}.app").create_app
     settings = importlib.import_module(f"{package}.settings").Settings
-    monitoring_module = importlib.import_module(f"{package}._monitoring")
+    try:  # services generated before nb2svc-runtime carry their own
+        monitoring_module = importlib.import_module(f"{package}._monitoring")
+    except ModuleNotFoundError:
+        monitoring_module = importlib.import_module("nb2svc_runtime.monitoring")
     app = create_app(settings(drift_interval=0))
     # The JSON lines are formatted and handed to logging, then dropped: no console.
     access = logging.getLogger(f"{package}.access")

@@ -45,7 +45,10 @@ def layered_venv(path: Path) -> Path:
         text=True,
     ).stdout.strip()
     parents = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    (Path(purelib) / "_parent_env.pth").write_text("\n".join(sorted(parents)) + "\n")
+    # addsitedir, not a bare path line: it also runs the parent's own .pth files,
+    # among them the editable install of the runtime (runtime/).
+    lines = [f"import site; site.addsitedir({parent!r})" for parent in sorted(parents)]
+    (Path(purelib) / "_parent_env.pth").write_text("\n".join(lines) + "\n")
     return python
 
 

@@ -39,6 +39,7 @@ from nb2svc.render.context import ImageSpec, build_context
 from nb2svc.render.engine import render_tree
 from nb2svc.render.syntax import syntax_errors
 from nb2svc.templates import service_template
+from nb2svc_runtime.settings import ServiceSettings
 from tests.data_as_data_support import (
     SENTINEL,
     call_service,
@@ -235,12 +236,16 @@ def test_service_settings_match_the_generated_settings_class() -> None:
     spec = make_spec("nb.ipynb", record_examples({"a": 1}, "l"))
     tree = ast.parse(render(spec)["src/nb/settings.py"])
     (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    # The service's own fields come from the runtime's base class; the generated
+    # class adds the notebook's config (here: label).
+    assert [ast.unparse(base) for base in cls.bases] == ["ServiceSettings"]
     fields = {
         n.target.id
         for n in cls.body
         if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
     }
-    assert fields - {"label"} == SERVICE_SETTINGS
+    assert fields == {"label"}
+    assert set(ServiceSettings.model_fields) == SERVICE_SETTINGS
 
 
 def test_notebook_config_never_takes_a_service_setting(tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ from nb2svc.render.k8s import (
     DeploySettings,
     grace_seconds,
 )
+from nb2svc_runtime import lifecycle
+from nb2svc_runtime.settings import ServiceSettings
 from tests.service_support import built_service, package_of, serving
 
 K8S = "deploy/k8s"
@@ -115,9 +117,13 @@ def test_names_labels_selectors_and_ports_agree(out: Path) -> None:
 
 
 def _settings_defaults(out: Path) -> dict[str, Any]:
-    """The generated Settings class's fields and literal defaults, read from its AST."""
+    """The generated Settings class's fields and literal defaults: the runtime's
+    ServiceSettings', then the notebook's, read from settings.py's AST."""
     source = (out / "src" / package_of(out) / "settings.py").read_text()
-    fields: dict[str, Any] = {}
+    assert "class Settings(ServiceSettings):" in source
+    fields: dict[str, Any] = {
+        name: field.default for name, field in ServiceSettings.model_fields.items()
+    }
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             value = node.value
@@ -156,8 +162,7 @@ def test_the_grace_period_covers_pre_stop_drain_and_shutdown(out: Path) -> None:
         DRAIN_SECONDS,
         SHUTDOWN_TIMEOUT,
     )
-    lifecycle = (out / "src" / package_of(out) / "lifecycle.py").read_text()
-    assert f"QUIET_SECONDS = {QUIET_SECONDS}" in lifecycle
+    assert lifecycle.QUIET_SECONDS == QUIET_SECONDS
     pod = by_kind(out)["Deployment"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])

@@ -113,10 +113,7 @@ def test_without_reference_no_profile_and_no_scipy(tmp_path: Path) -> None:
     requirements = (out / "pyproject.toml").read_text()
     assert '"prometheus-client==' in requirements
     assert "scipy" not in requirements
-    assert (
-        "REFERENCE_PROFILE: str | None = None"
-        in (out / "src/nb/_monitoring.py").read_text()
-    )
+    assert "MODEL = ModelSpec()" in (out / "src/nb/app.py").read_text()
 
 
 def test_reference_columns_outside_the_inputs_are_left_out_with_a_warning(

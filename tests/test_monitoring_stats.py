@@ -1,4 +1,4 @@
-"""The drift statistics of the generated service (``_profile.py``), checked directly.
+"""The drift statistics of the generated service (``nb2svc_runtime.profile``), checked directly.
 
 The module is a plain template file, the same code the kernel runs at build time and
 the service runs on its window: loaded here from the templates folder.
@@ -20,9 +20,7 @@ from scipy import stats
 
 from tests.conftest import REPO
 
-PROFILE_PY = (
-    REPO / "templates" / "service" / "src" / "{{ service.package }}" / "_profile.py"
-)
+PROFILE_PY = REPO / "runtime" / "src" / "nb2svc_runtime" / "profile.py"
 
 
 def _load() -> ModuleType:

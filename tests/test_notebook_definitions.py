@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from nb2svc.definitions import MAIN_REFS_CODE, check_definitions
+from nb2svc.capture.kernel_code import kernel_source
+from nb2svc.definitions import check_definitions
 from nb2svc.errors import ExitCode
 from nb2svc.model import Cell, RawNotebook, Role
 from tests.helpers import CellSpec, make_notebook, run_module, tree_snapshot
@@ -107,7 +108,7 @@ def _notebook(tmp_path: Path, definitions: CellSpec) -> Path:
 
 def _main_refs(values: list[Any]) -> list[str]:
     namespace: dict[str, Any] = {}
-    exec(MAIN_REFS_CODE, namespace)
+    exec(kernel_source("main_refs"), namespace)
     found: list[str] = namespace["__nb2svc_main_refs"](values)
     return found
 

@@ -97,10 +97,13 @@ def test_allow_unauthenticated_serves_off_loopback_with_a_warning(
     prefix = env_prefix(fraud)
     code = (
         "import logging, sys\n"
-        f"from {package_of(fraud)}.__main__ import check_authentication\n"
+        "from nb2svc_runtime.cli import Service, check_authentication\n"
+        f"from {package_of(fraud)}._artifacts import ARTIFACTS\n"
+        f"from {package_of(fraud)}.settings import INFO, get_settings\n"
+        "service = Service(INFO, get_settings, ARTIFACTS)\n"
         "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s')\n"
         "for host in ('0.0.0.0', '::', '127.0.0.1', 'localhost'):\n"
-        "    print(host, check_authentication(host, 8000), file=sys.stderr)\n"
+        "    print(host, check_authentication(service, host, 8000), file=sys.stderr)\n"
     )
 
     def run(**settings: object) -> str:

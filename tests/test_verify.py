@@ -191,7 +191,7 @@ def test_generated_tests_keep_parity_without_the_notebook(
     proc = subprocess.run(
         [
             *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
-            *("-k", "matches_notebook", "tests/test_api.py"),
+            *("-k", "matches_notebook", "tests/test_notebook.py"),
         ],
         cwd=altered,
         env={**os.environ, "PYTHONPATH": str(altered / "src")},

@@ -19,14 +19,8 @@ import ast
 import re
 from collections.abc import Iterable, Sequence
 
-from nb2svc.capture.kernel_code import kernel_source
 from nb2svc.errors import Diagnostic, Severity
 from nb2svc.model import MarkedCell, RawNotebook, Role
-
-#: Kernel code (run after the load code): the top-level names of ``__main__`` classes
-#: and functions that pickling ``values`` refers to, sorted. An object that stdlib
-#: pickle cannot save (a lambda, say) reports what was found before it.
-MAIN_REFS_CODE = kernel_source("main_refs")
 
 #: Roles whose top-level definitions land at the pipeline module's top level.
 _MODULE_ROLES = frozenset(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from importlib import resources
 from pathlib import Path
 
 _SERVICE = "service"
@@ -28,13 +29,11 @@ def service_template() -> Path:
 
 @functools.cache
 def jsonable_source() -> str:
-    """The source of the generated `_jsonable.py`, also run in the kernel at capture."""
-    path = service_template() / "src" / "{{ service.package }}" / "_jsonable.py"
-    return path.read_text(encoding="utf-8")
+    """The source of the runtime's `jsonable.py`, also run in the kernel at capture."""
+    return (resources.files("nb2svc_runtime") / "jsonable.py").read_text("utf-8")
 
 
 @functools.cache
 def profile_source() -> str:
-    """The source of the generated `_profile.py`, also run in the kernel at capture."""
-    path = service_template() / "src" / "{{ service.package }}" / "_profile.py"
-    return path.read_text(encoding="utf-8")
+    """The source of the runtime's `profile.py`, also run in the kernel at capture."""
+    return (resources.files("nb2svc_runtime") / "profile.py").read_text("utf-8")

@@ -60,11 +60,16 @@ def _monitoring(spec: ServiceSpec) -> dict[str, Any]:
     """Monitoring: the reference profile, and which notebook config, if any, names the
     model and its version (``MODEL_NAME`` / ``MODEL_VERSION``)."""
     names = {s.name for s in spec.settings}
-    return {
+    found = {
         "reference_profile": spec.reference_profile,
         "model_name_setting": "model_name" if "model_name" in names else None,
         "model_version_setting": "model_version" if "model_version" in names else None,
     }
+    # The runtime's ModelSpec(...) arguments, only those set, in its field order.
+    fields = ("name_setting", "version_setting", "reference_profile")
+    keys = ("model_name_setting", "model_version_setting", "reference_profile")
+    model_spec = [(f, found[k]) for f, k in zip(fields, keys, strict=True) if found[k]]
+    return {**found, "model_spec": model_spec}
 
 
 #: Names templates write as they are, since naming.py derived them: checked here.

@@ -277,15 +277,49 @@ def build_schema(examples: ExampleSet, hint: InputHint | None = None) -> dict[st
     response = builder.infer(list(examples.outputs), "PredictOutput", "allow")
     return {
         "models": [
-            {"name": m.name, "fields": m.fields, "extra": m.extra}
+            {
+                "name": m.name,
+                "fields": [
+                    {**f, "annotation": _annotation(f["type"], m.extra)}
+                    for f in m.fields
+                ],
+                "extra": m.extra,
+            }
             for m in _dependency_order(builder.models)
         ],
         "request_type": request,
         "response_type": response,
+        "request_annotation": _annotation(request, "forbid"),
+        "response_annotation": _annotation(response, "allow"),
         "columns": [list(c) for c in examples.columns],
         "example_request": inputs[0],  # data: templates write it with pyrepr
         "example_response": examples.outputs[0],
     }
+
+
+#: Responses: a non-finite float becomes null (nb2svc_runtime.jsonable), so a float
+#: answer may be null.
+_OUTPUT_TYPES = {
+    "float": "float | None",
+    "list[float]": "list[float | None]",
+    "list[list[float]]": "list[list[float | None]]",
+}
+#: Requests: integers as JSON Schema counts them (the runtime's Integer: 2.0 is one).
+_INPUT_TYPES = {
+    "int": "Integer",
+    "int | None": "Integer | None",
+    "list[int]": "list[Integer]",
+    "list[list[int]]": "list[list[Integer]]",
+}
+
+
+def _annotation(type_expr: str | None, extra: str) -> str | None:
+    """The annotation schemas.py writes for an inferred type: of a response (extra
+    "allow") or of a request."""
+    if type_expr is None:
+        return None
+    table = _OUTPUT_TYPES if extra == "allow" else _INPUT_TYPES
+    return table.get(type_expr, type_expr)
 
 
 def _dependency_order(models: list[ModelDef]) -> list[ModelDef]:

@@ -153,6 +153,37 @@ def is_identifier(present: Sequence[Any]) -> bool:
     return True
 
 
+def _numeric(ordered: list[float], missing_rate: float) -> dict[str, Any]:
+    """A numeric feature's profile from its sorted values."""
+    count = len(ordered)
+    edges = _dedupe([_round(_quantile(ordered, i, BINS)) for i in range(1, BINS)])
+    distinct = _dedupe([_round(x) for x in ordered])
+    points = (
+        distinct
+        if len(distinct) <= CDF_POINTS
+        else _dedupe(
+            [
+                _round(_quantile(ordered, i, CDF_POINTS))
+                for i in range(1, CDF_POINTS + 1)
+            ]
+        )
+    )
+    mean = sum(ordered) / count
+    variance = sum((x - mean) ** 2 for x in ordered) / count
+    return {
+        "kind": "numeric",
+        "count": count,
+        "missing_rate": missing_rate,
+        "edges": edges,
+        "fractions": [_share(c, count) for c in bin_counts(ordered, edges)],
+        "cdf": [[x, _share(bisect.bisect_right(ordered, x), count)] for x in points],
+        "min": _round(ordered[0]),
+        "max": _round(ordered[-1]),
+        "mean": _round(mean),
+        "std": _round(math.sqrt(variance)),
+    }
+
+
 def profile_feature(values: Sequence[Any]) -> dict[str, Any] | None:
     """The profile of one feature's values, or None when they are not scalars.
 
@@ -172,36 +203,7 @@ def profile_feature(values: Sequence[Any]) -> dict[str, Any] | None:
         }
     numbers = [_number(v) for v in present]
     if present and all(n is not None for n in numbers):
-        ordered = sorted(n for n in numbers if n is not None)
-        count = len(ordered)
-        edges = _dedupe([_round(_quantile(ordered, i, BINS)) for i in range(1, BINS)])
-        distinct = _dedupe([_round(x) for x in ordered])
-        points = (
-            distinct
-            if len(distinct) <= CDF_POINTS
-            else _dedupe(
-                [
-                    _round(_quantile(ordered, i, CDF_POINTS))
-                    for i in range(1, CDF_POINTS + 1)
-                ]
-            )
-        )
-        mean = sum(ordered) / count
-        variance = sum((x - mean) ** 2 for x in ordered) / count
-        return {
-            "kind": "numeric",
-            "count": count,
-            "missing_rate": missing_rate,
-            "edges": edges,
-            "fractions": [_share(c, count) for c in bin_counts(ordered, edges)],
-            "cdf": [
-                [x, _share(bisect.bisect_right(ordered, x), count)] for x in points
-            ],
-            "min": _round(ordered[0]),
-            "max": _round(ordered[-1]),
-            "mean": _round(mean),
-            "std": _round(math.sqrt(variance)),
-        }
+        return _numeric(sorted(n for n in numbers if n is not None), missing_rate)
     counts = Counter(category(v) for v in present)
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     kept = top[:TOP_CATEGORIES]
