@@ -59,6 +59,7 @@ from nb2svc.notebook.reader import read_notebook
 from nb2svc.render.context import ImageSpec, build_context
 from nb2svc.render.engine import hash_templates, render_tree
 from nb2svc.render.k8s import render_manifests
+from nb2svc.render.runtime_wheel import runtime_wheel, vendored
 from nb2svc.render.syntax import syntax_errors
 from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
 from nb2svc.shipped import (
@@ -393,6 +394,9 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
         raise UserError(
             f"--base-image {options.base_image!r} is not an image reference"
         )
+    # The runtime the service will carry, first: a broken environment stops the build
+    # before the notebook runs.
+    runtime = runtime_wheel()
     nb, marked, analysis, diagnostics = analyse_notebook(
         path, options.capture, options.name
     )
@@ -482,14 +486,22 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
                 for note in captured.profile_notes
             ]
 
-    runtime_extra = list(SERVICE_RUNTIME)
+    # The serving runtime, vendored: pinned, and what it needs (with the extras this
+    # service uses, on the image's platform) pinned beside it.
+    python_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    runtime_extras = []
     if captured.examples.input_kind == "frame":
-        runtime_extra += ["pandas", "numpy"]
+        runtime_extras.append("frames")
     if captured.profile is not None:  # drift statistics (the KS test's p-value)
-        runtime_extra += ["scipy", "numpy"]
+        runtime_extras.append("drift")
+    runtime_extra = [
+        *SERVICE_RUNTIME,
+        *runtime.requirements(runtime_extras, Platform(python_version).environment()),
+    ]
     requirements, req_problems = requirements_for(
         set(analysis.modules) | set(captured.modules), runtime_extra, nb.name
     )
+    requirements = sorted([*requirements, runtime.pin])
     diagnostics += req_problems
 
     spec = ServiceSpec(
@@ -498,7 +510,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
         dist_name=dist_name(package),
         title=title(package),
         env_prefix=env_prefix(package),
-        python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
+        python_version=python_version,
         imports=tuple(analysis.imports),
         blocks=tuple(analysis.blocks),
         functions=tuple(analysis.functions),
@@ -516,8 +528,12 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
     backend, backend_problem = build_backend_pin()
     if backend_problem is not None:
         diagnostics.append(backend_problem)
+    # The lock holds what indexes serve: the runtime comes from its vendored wheel.
     lock_bytes, locked = make_lock(
-        [*spec.requirements, *([backend] if backend else [])],
+        [
+            *(r for r in spec.requirements if r != runtime.pin),
+            *([backend] if backend else []),
+        ],
         Platform(spec.python_version),
         HashSource.from_environment(options.find_links),
         _previous_lock(out),
@@ -531,7 +547,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
         build_backend_locked=backend is not None,
     )
     template_root = options.template or service_template()
-    rendered = render_tree(template_root, build_context(spec, image))
+    rendered = render_tree(template_root, build_context(spec, image, runtime))
     once = rendered.once
     files, format_problems = format_tree(rendered.files, package)
     diagnostics += format_problems
@@ -540,6 +556,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
         files[f"src/{package}/artifacts/{name}"] = content
     files[GOLDEN] = _golden(captured, key)
     files[LOCK_FILE] = lock_bytes
+    files[runtime.path] = runtime.content
     manifest: dict[str, Any] = {
         "nb2svc_version": __version__,
         "notebook": nb.name,
@@ -565,7 +582,9 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
     unparsed = syntax_errors(files, user_data, _syntax_hint(options.template))
     if unparsed:
         raise GeneratedFileError(unparsed)  # nothing is written
-    leaks = secret_leaks(path, nb, files) + leaked(files, hits)
+    # The runtime wheel holds nothing of the notebook's: only its own files are scanned.
+    scanned = {rel: content for rel, content in files.items() if not vendored(rel)}
+    leaks = secret_leaks(path, nb, scanned) + leaked(scanned, hits)
     if leaks:
         raise ContractError(leaks)  # nothing is written
 
