@@ -16,7 +16,12 @@ resolve. Measured in the same run, interleaved:
 
 The event loop is uvloop's where it is installed, as under the service's uvicorn.
 
-    python -m benchmarks.app_cpu [--requests 3000] [--rounds 5]   # from the repo root
+With ``--baseline REV`` the same service is also built by the nb2svc of git revision REV
+(a worktree in a temporary folder, the package named ``fraud_scoring_base`` so both
+import in this process) and its app measured in the same rounds: the table gains a
+"vs REV" column and a target, this tree's app within 10% of REV's.
+
+    python -m benchmarks.app_cpu [--requests 3000] [--rounds 5] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, Future
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -121,28 +127,53 @@ async def per_request_us(call: Call, requests: int) -> float:
     return (time.perf_counter() - started) / requests * 1e6
 
 
+def stubbed(package: str) -> tuple[Any, Any]:
+    """The package's pipeline (its model replaced by the example answer) and schemas;
+    its request log formatted and handed to logging, then dropped."""
+    pipeline: Any = importlib.import_module(f"{package}.pipeline")
+    schemas: Any = importlib.import_module(f"{package}.schemas")
+    answer = schemas.EXAMPLE_RESPONSE
+    pipeline.load_resources = lambda: None  # no model: the stub answers
+    pipeline.score = lambda frame: answer
+    access = logging.getLogger(f"{package}.access")
+    access.setLevel(logging.INFO)
+    access.addHandler(logging.NullHandler())
+    access.propagate = False
+    return pipeline, schemas
+
+
+#: The baseline's package name: both builds are imported by this one process.
+BASE_PACKAGE = f"{serve.PACKAGE}_base"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000, help="per round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also measure the app as the nb2svc of git revision REV builds it",
+    )
     options = parser.parse_args(argv)
     for name, value in serve.NATIVE_THREADS.items():
         os.environ.setdefault(name, value)
-    with tempfile.TemporaryDirectory(prefix="nb2svc-app-cpu-") as tmp:
-        out = serve.build_service(Path(tmp))
+    with (
+        tempfile.TemporaryDirectory(prefix="nb2svc-app-cpu-") as tmp,
+        ExitStack() as stack,
+    ):
+        out = serve.build_service(Path(tmp) / "this")
         body = json.dumps(serve.example_rows(out, 1)).encode()
-        sys.path.insert(0, str(out / "src"))
+        sys.path[:0] = serve.service_path(out)
         package = serve.PACKAGE
-        pipeline: Any = importlib.import_module(f"{package}.pipeline")
-        schemas: Any = importlib.import_module(f"{package}.schemas")
-        answer = schemas.EXAMPLE_RESPONSE
-        pipeline.load_resources = lambda: None  # no model: the stub answers
-        pipeline.score = lambda frame: answer
-        # Request log lines are formatted and handed to logging, then dropped.
-        access = logging.getLogger(f"{package}.access")
-        access.setLevel(logging.INFO)
-        access.addHandler(logging.NullHandler())
-        access.propagate = False
+        baseline: tuple[str, str] | None = None
+        if options.baseline is not None:
+            tree, rev = stack.enter_context(serve.checkout(options.baseline))
+            old = serve.build_service(Path(tmp) / "base", tree / "src", BASE_PACKAGE)
+            sys.path[:0] = serve.service_path(old)
+            stubbed(BASE_PACKAGE)
+            baseline = (BASE_PACKAGE, rev)
+        pipeline, schemas = stubbed(package)
         from pydantic import TypeAdapter
 
         rows: TypeAdapter[Any] = TypeAdapter(schemas.PredictRequest)
@@ -156,19 +187,37 @@ def main(argv: list[str] | None = None) -> int:
             run: Callable[[Any], Any] = uvloop.run
         except ImportError:
             run = asyncio.run
-        figures = run(measure(package, body, floor, options))
+        figures = run(measure(package, body, floor, options, baseline))
     base = figures["floor"]
     print(
         "CPU per single-row POST /predict outside the model, in process "
         f"({options.rounds} rounds of {options.requests} requests, median)\n"
     )
-    print("| path | us per request | vs the floor |\n|---|---:|---:|")
-    for label, value in figures.items():  # "no lane" is missing before the lane
+    label = baseline[1] if baseline else None
+    versus = f" vs {label} |" if label else ""
+    print(f"| path | us per request | vs the floor |{versus}")
+    print("|---|---:|---:|" + ("---:|" if label else ""))
+    for name, value in figures.items():  # "no lane" is missing before the lane
         ratio = (
-            "" if label == "floor" else f"{value / base:.2f}x, +{value - base:.0f} us"
+            "" if name == "floor" else f"{value / base:.2f}x, +{value - base:.0f} us"
         )
-        print(f"| {LABELS[label]} | {value:.0f} | {ratio} |")
+        row = f"| {LABELS.get(name, name)} | {value:.0f} | {ratio} |"
+        if label:
+            old = figures.get(f"{name} ({label})")
+            row += f" {value / old:.2f}x, {value - old:+.0f} us |" if old else " |"
+        print(row)
+    if label:
+        new, old = figures["generated"], figures[f"generated ({label})"]
+        met = new <= old * (1 + WITHIN)
+        print(
+            f"\n[{'met' if met else 'MISSED'}] generated app within {WITHIN:.0%} of "
+            f"{label}: {(new / old - 1) * 100:+.1f}% ({new:.0f} vs {old:.0f} us)"
+        )
     return 0
+
+
+#: The baseline target: this tree's app within 10% of the baseline's CPU.
+WITHIN = 0.10
 
 
 LABELS = {
@@ -180,13 +229,21 @@ LABELS = {
 
 
 async def measure(
-    package: str, body: bytes, floor: Call, options: argparse.Namespace
+    package: str,
+    body: bytes,
+    floor: Call,
+    options: argparse.Namespace,
+    baseline: tuple[str, str] | None = None,
 ) -> dict[str, float]:
+    """Median µs per request of each app; with ``baseline`` (its package and label),
+    its app as generated too, named ``generated (<label>)``."""
     apps = {
         "generated": started_app(package),
         "no lane": started_app(package),
         "no monitoring": started_app(package, monitoring=False, access_log=False),
     }
+    if baseline is not None:
+        apps[f"generated ({baseline[1]})"] = started_app(baseline[0])
     calls: dict[str, Call] = {"floor": floor}
     for name, (app, lifespan) in apps.items():
         await lifespan.__aenter__()

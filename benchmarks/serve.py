@@ -15,7 +15,15 @@ installed, ``apt-get install wrk``; otherwise an asyncio httpx driver), at concu
 (process launch to first successful prediction). Prints a Markdown table with req/s,
 p50 and p99 and the ratios, then the targets met or missed.
 
+With ``--baseline REV`` the fraud service is also built by the nb2svc of another
+revision (a git worktree of REV in a temporary folder; both builders share this
+environment's third-party packages) and served beside this tree's, in the same
+interleaved rounds: 1 worker at 1 and 32 connections and the batches, default workers at
+32. The table gains a "vs REV" column and the targets a row: every load within 10% of
+REV on req/s and p50.
+
     python benchmarks/serve.py [--duration 10] [--driver auto|wrk|httpx] [--check]
+                               [--baseline REV]
 """
 
 from __future__ import annotations
@@ -87,13 +95,23 @@ class Result:
 # --- the service and its inputs -----------------------------------------------------
 
 
-def build_service(work: Path) -> Path:
+def build_service(
+    work: Path, builder: Path | None = None, name: str | None = None
+) -> Path:
+    """The fraud example's service, built in ``work`` by this tree's nb2svc, or by the
+    one whose sources are in ``builder`` (another checkout's ``src``); ``name`` is
+    passed on as ``--name`` (two builds imported by one process need two names)."""
     notebooks = work / "notebooks"
-    notebooks.mkdir()
+    notebooks.mkdir(parents=True)
     for path in NOTEBOOK.parent.iterdir():
         if path.name.startswith("fraud_"):
             shutil.copy(path, notebooks / path.name)
-    out = work / PACKAGE
+    out = work / (name or PACKAGE)
+    env = dict(os.environ)
+    if builder is not None:  # ahead of this tree's editable install
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(builder), os.environ.get("PYTHONPATH", "")) if p
+        )
     subprocess.run(
         [
             sys.executable,
@@ -103,12 +121,51 @@ def build_service(work: Path) -> Path:
             str(notebooks / NOTEBOOK.name),
             "-o",
             str(out),
+            *(["--name", name] if name else []),
         ],
         check=True,
         cwd=work,
+        env=env,
         stdout=subprocess.DEVNULL,
     )
     return out
+
+
+def service_path(out: Path) -> list[str]:
+    """What a built service runs from: its ``src`` and the runtime wheel it vendors
+    (services built before the runtime library have none), as ``nb2svc verify`` runs
+    it."""
+    return [str(out / "src"), *map(str, sorted((out / "vendor").glob("*.whl")))]
+
+
+@contextmanager
+def checkout(rev: str) -> Iterator[tuple[Path, str]]:
+    """A git worktree of ``rev`` in a temporary folder, and ``rev``'s label
+    (``main d8b4a02``); the worktree is removed afterwards."""
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    label = commit if commit.startswith(rev) else f"{rev} {commit}"
+    with tempfile.TemporaryDirectory(prefix="nb2svc-baseline-") as tmp:
+        path = Path(tmp) / "base"
+        subprocess.run(
+            [
+                *("git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet"),
+                str(path),
+                commit,
+            ],
+            check=True,
+        )
+        try:
+            yield path, label
+        finally:
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)],
+                check=False,
+            )
 
 
 def example_rows(out: Path, count: int) -> list[dict[str, Any]]:
@@ -304,8 +361,13 @@ def machine() -> str:
     )
 
 
+def baseline_of(target: str, label: str) -> str:
+    """The name of ``target`` built by the baseline revision."""
+    return f"{target} ({label})"
+
+
 def run(
-    duration: float, rounds: int, driver: str
+    duration: float, rounds: int, driver: str, baseline: str | None = None
 ) -> tuple[list[Result], dict[str, float], str]:
     """Every load on every target, in interleaved rounds so drift hits all alike."""
     for name, value in NATIVE_THREADS.items():  # before numpy or sklearn load here
@@ -315,8 +377,11 @@ def run(
         ExitStack() as stack,
     ):
         work = Path(tmp)
-        out = build_service(work)
-        src = out / "src"
+        out = build_service(work / "this")
+        old: tuple[Path, str] | None = None
+        if baseline is not None:
+            tree, label = stack.enter_context(checkout(baseline))
+            old = (build_service(work / "base", tree / "src"), label)
         rows = example_rows(out, max(BATCHES))
         bodies = work / "bodies"
         bodies.mkdir()
@@ -328,7 +393,7 @@ def run(
 
         single = body("single", rows[:1])
         env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
-        env["PYTHONPATH"] = os.pathsep.join([str(src), str(REPO)])
+        env["PYTHONPATH"] = os.pathsep.join([*service_path(out), str(REPO)])
         generated = [sys.executable, "-m", PACKAGE, "serve", "--host", "127.0.0.1"]
         servers = {
             HAND: (
@@ -363,6 +428,13 @@ def run(
             ),
             GEN_DEFAULT: (generated, env),
         }
+        if old is not None:  # the same service, as the baseline's nb2svc builds it
+            old_env = {**env, "PYTHONPATH": os.pathsep.join(service_path(old[0]))}
+            servers[baseline_of(GEN, old[1])] = (
+                [*generated, "--workers", "1"],
+                old_env,
+            )
+            servers[baseline_of(GEN_DEFAULT, old[1])] = (generated, old_env)
         base: dict[str, str] = {}
         cold: dict[str, float] = {}
         first = single.read_bytes()
@@ -372,7 +444,7 @@ def run(
                 running(command, server_env, first, log)
             )
 
-        sys.path.insert(0, str(src))
+        sys.path[:0] = service_path(out)
         from fraud_scoring import pipeline, schemas  # type: ignore[import-not-found]
         from pydantic import TypeAdapter
 
@@ -419,6 +491,16 @@ def run(
                     GEN: (f"{base[GEN]}/predict/batch", items),
                 },
             )
+        if old is not None:  # each generated target's twin, right after it
+            for load, (connections, count, targets_) in list(loads.items()):
+                twinned: dict[str, tuple[str | None, Any]] = {}
+                for target, (url, payload) in targets_.items():
+                    twinned[target] = (url, payload)
+                    twin = baseline_of(target, old[1])
+                    if twin in base and url is not None:
+                        path = url.removeprefix(base[target])
+                        twinned[twin] = (f"{base[twin]}{path}", payload)
+                loads[load] = (connections, count, twinned)
 
         segments: dict[tuple[str, str], list[dict[str, Any]]] = {}
         seconds = duration / rounds
@@ -440,15 +522,34 @@ def run(
     return results, cold, machine()
 
 
-def table(results: list[Result]) -> str:
+def versus_baseline(results: list[Result], label: str) -> list[tuple[Result, Result]]:
+    """(this tree's result, the baseline's) for every load both served."""
+    found = {(r.load, r.target): r for r in results}
+    return [
+        (r, found[(r.load, baseline_of(r.target, label))])
+        for r in results
+        if (r.load, baseline_of(r.target, label)) in found
+    ]
+
+
+def compared(new: Result, old: Result) -> str:
+    return (
+        f"{new.requests_per_s / old.requests_per_s:.2f}x req/s, "
+        f"p50 {(new.p50_ms / old.p50_ms - 1) * 100:+.0f}%"
+    )
+
+
+def table(results: list[Result], label: str | None = None) -> str:
     reference: dict[tuple[str, str], Result] = {}
     for r in results:
         if r.target.startswith(("in-process", "hand-written")):
             reference[(r.load, r.target.split()[0])] = r
+    versus = {id(new): old for new, old in versus_baseline(results, label or "")}
+    extra = f" vs {label} |" if label else ""
     lines = [
         "| load | served by | req/s | p50 ms | p99 ms | rows/s | vs in-process "
-        "| vs hand-written |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        f"| vs hand-written |{extra}",
+        "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if label else ""),
     ]
     for r in results:
         ratios = []
@@ -461,38 +562,54 @@ def table(results: list[Result]) -> str:
                     f"{r.requests_per_s / ref.requests_per_s:.2f}x req/s, "
                     f"p50 {r.p50_ms - ref.p50_ms:+.2f} ms"
                 )
+        if label:
+            old = versus.get(id(r))
+            ratios.append(compared(r, old) if old is not None else "")
         failed = f" ({r.failed} failed)" if r.failed else ""
         lines.append(
             f"| {r.load} | {r.target}{failed} | {r.requests_per_s:,.0f} | "
             f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.rows_per_s:,.0f} | "
-            f"{ratios[0]} | {ratios[1]} |"
+            + "".join(f"{ratio} | " for ratio in ratios).rstrip()
         )
     return "\n".join(lines)
 
 
-def targets(results: list[Result]) -> list[tuple[bool, str]]:
+#: The baseline target: this tree within 10% of REV on every load.
+WITHIN = 0.10
+
+
+def targets(results: list[Result], label: str | None = None) -> list[tuple[bool, str]]:
     def find(load: str, target: str) -> Result:
-        return next(
-            r for r in results if r.load == load and r.target.startswith(target)
-        )
+        return next(r for r in results if r.load == load and r.target == target)
 
     one = "single row, 1 connection"
     many = f"single row, {MANY} connections"
     big = f"{max(BATCHES)}-row batch, 1 connection"
-    overhead = find(one, "generated").p50_ms - find(one, "in-process").p50_ms
-    floor = find(one, "bare").p50_ms - find(one, "in-process").p50_ms
-    throughput = (
-        find(many, "generated, 1").requests_per_s
-        / find(many, "hand-written").requests_per_s
-    )
-    rows = find(big, "generated").rows_per_s / find(big, "in-process").rows_per_s
+    overhead = find(one, GEN).p50_ms - find(one, INPROC).p50_ms
+    floor = find(one, BARE).p50_ms - find(one, INPROC).p50_ms
+    throughput = find(many, GEN).requests_per_s / find(many, HAND).requests_per_s
+    rows = find(big, GEN).rows_per_s / find(big, INPROC).rows_per_s
     failed = sum(r.failed for r in results)
-    return [
+    verdicts = [
         (overhead <= 1.0, f"p50 at 1 connection within 1 ms of in-process: {overhead:+.2f} ms (the bare ASGI floor: {floor:+.2f} ms)"),
         (throughput >= 1.0, f"single-row req/s at {MANY} connections vs hand-written (1 worker each): {throughput:.2f}x (>= 1)"),
         (rows >= 0.5, f"{max(BATCHES)}-row batch rows/s vs in-process: {rows:.2f}x (>= 0.5)"),
         (failed == 0, f"failed requests: {failed}"),
     ]  # fmt: skip
+    if label:
+        pairs = versus_baseline(results, label)
+        speed = min(new.requests_per_s / old.requests_per_s for new, old in pairs)
+        latency = max(new.p50_ms / old.p50_ms for new, old in pairs)
+        within = speed >= 1 - WITHIN and latency <= 1 + WITHIN
+        verdicts.append(
+            (
+                within,
+                f"every load within {WITHIN:.0%} of {label} on req/s and p50 "
+                f"({len(pairs)} loads): worst req/s {speed:.2f}x, "
+                f"worst p50 {(latency - 1) * 100:+.0f}%",
+            )
+        )
+    return verdicts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -514,6 +631,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if a target is missed"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also serve the service as the nb2svc of git revision REV builds it",
+    )
     options = parser.parse_args(args)
     driver = options.driver
     if driver == "auto":
@@ -521,20 +643,34 @@ def main(argv: list[str] | None = None) -> int:
     if driver == "wrk" and not shutil.which("wrk"):
         parser.error("wrk is not installed (apt-get install wrk), use --driver httpx")
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    results, cold, where = run(options.duration, options.rounds, driver)
+    results, cold, where = run(
+        options.duration, options.rounds, driver, options.baseline
+    )
+    label = _label(results, options.baseline)
     tool = "wrk" if driver == "wrk" else "an asyncio httpx driver"
     print(f"nb2svc serve benchmark, {when}; {where}; load from {tool}, "
           f"{options.duration:g} s per load and target in {options.rounds} "
           "interleaved rounds\n")  # fmt: skip
-    print(table(results))
+    print(table(results, label))
     print()
     for target, seconds in cold.items():
         print(f"cold start (launch to first prediction), {target}: {seconds:.2f} s")
     print()
-    verdicts = targets(results)
+    verdicts = targets(results, label)
     for ok, text in verdicts:
         print(f"[{'met' if ok else 'MISSED'}] {text}")
     return 1 if options.check and not all(ok for ok, _ in verdicts) else 0
+
+
+def _label(results: list[Result], baseline: str | None) -> str | None:
+    """The baseline's label as the results name it (``main d8b4a02``)."""
+    if baseline is None:
+        return None
+    suffix = f" ({baseline}"
+    for r in results:
+        if r.target.startswith(f"{GEN} ") and suffix in r.target:
+            return r.target.removeprefix(f"{GEN} (").removesuffix(")")
+    return baseline
 
 
 if __name__ == "__main__":

@@ -28,7 +28,10 @@ def layered_venv(path: Path) -> Path:
 
     Installing into it with ``--no-index`` proves the generated package's pinned
     requirements are exactly what this environment has, without any download, while
-    the package itself lands in a clean site-packages of its own.
+    the package itself lands in a clean site-packages of its own. The parent's folders
+    are added with ``site.addsitedir``, so their own .pth files (the editable installs'
+    paths) are processed too: a bare path line would leave them out, and pip would see
+    a distribution that Python cannot import.
     """
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(path)], check=True
@@ -74,8 +77,13 @@ def install_service(
 ) -> Path:
     """A fresh layered venv with the generated ``service`` installed, offline.
 
-    Installed from a copy: an in-tree setuptools build leaves build/ behind."""
+    The runtime wheel the service carries goes in first, into the venv's own
+    site-packages (over the runtime this environment has), as the service's Dockerfile,
+    CI and README install it. The package is installed from a copy: an in-tree
+    setuptools build leaves build/ behind."""
     python = layered_venv(factory.mktemp("venv") / "venv")
+    for wheel in sorted((service / "vendor").glob("*.whl")):
+        pip_install(python, "--force-reinstall", "--no-deps", str(wheel))
     source = factory.mktemp("sdist") / service.name
     shutil.copytree(service, source)
     pip_install(python, f"{source}{extras}")

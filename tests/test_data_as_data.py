@@ -37,6 +37,7 @@ from nb2svc.notebook.markers import mark_cells
 from nb2svc.notebook.reader import read_notebook
 from nb2svc.render.context import ImageSpec, build_context
 from nb2svc.render.engine import render_tree
+from nb2svc.render.runtime_wheel import runtime_wheel
 from nb2svc.render.syntax import syntax_errors
 from nb2svc.templates import service_template
 from nb2svc_runtime.settings import ServiceSettings
@@ -81,7 +82,7 @@ HOSTILE = [
 def render(spec: ServiceSpec) -> dict[str, bytes]:
     """What ``nb2svc build`` renders for ``spec``: templates, then ruff and black."""
     image = ImageSpec.for_python(spec.python_version)
-    tree = render_tree(service_template(), build_context(spec, image))
+    tree = render_tree(service_template(), build_context(spec, image, runtime_wheel()))
     files, _ = format_tree(tree.files, spec.package)
     return files
 

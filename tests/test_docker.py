@@ -104,6 +104,7 @@ def test_build_context_holds_no_notebook_data_or_secret(
         f"src/{package}/.env",
         f"src/{package}/scratch.ipynb",
         f"src/{package}/train.csv",
+        "vendor/notes.txt",
     ]
     for name in planted:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +122,10 @@ def test_build_context_holds_no_notebook_data_or_secret(
     assert not names & set(planted)
     assert {"pyproject.toml", "README.md", f"src/{package}/app.py"} <= names
     assert f"src/{package}/artifacts/fraud_model.joblib" in names
+    # The runtime wheel the image installs, and nothing else of vendor/.
+    wheels = [p.relative_to(out).as_posix() for p in (out / "vendor").glob("*.whl")]
+    assert wheels
+    assert {n for n in names if n.startswith("vendor/")} == {"vendor", *wheels}
     assert not any(name.startswith("tests") for name in names)
 
 

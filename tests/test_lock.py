@@ -271,7 +271,7 @@ def test_the_generated_lock_pins_every_installed_requirement_with_hashes(
     # The package is built with the locked setuptools: nothing unhashed is fetched.
     assert locked["setuptools"].version == md.version("setuptools")
     assert (
-        "RUN pip install --no-cache-dir --no-deps --no-build-isolation .\n"
+        "RUN pip install --no-cache-dir --no-deps --no-build-isolation . && pip check\n"
         in dockerfile
     )
     assert "requirements.lock" in (out / ".dockerignore").read_text()

@@ -49,6 +49,7 @@ from nb2svc.notebook.markers import mark_cells
 from nb2svc.notebook.reader import read_notebook
 from nb2svc.pinning import Pins, pin_requirements
 from nb2svc.render.context import ImageSpec
+from nb2svc.render.runtime_wheel import runtime_wheel, vendored
 from nb2svc.render.service import RenderedService, render_service
 from nb2svc.render.syntax import syntax_errors
 from nb2svc.shipped import leaked
@@ -182,6 +183,9 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
     ``progress`` hears what is happening (the notebook's cells as they run, say).
     """
     _check_options(options)
+    # The runtime the service will carry, first: a broken environment stops the build
+    # before the notebook runs.
+    runtime = runtime_wheel()
     path = options.notebook
     nb, marked, analysis, diagnostics = analyse_notebook(
         path, options.capture, options.name
@@ -198,13 +202,17 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildResul
         capture.captured,
         nb.name,
         PYTHON_VERSION,
+        runtime,
         options.find_links,
         _previous_lock(out),
     )
     spec = _service_spec(nb, package, marked, analysis, capture, pins)
     image = _image_spec(pins, options, out)
-    rendered = render_service(spec, image, options.template or service_template())
+    rendered = render_service(
+        spec, image, runtime, options.template or service_template()
+    )
     formatted, format_problems = format_tree(rendered.files, package)
+    formatted[runtime.path] = runtime.content  # vendor/: the runtime wheel, as it is
     files = _package_tree(formatted, rendered, spec, capture, pins, image, options)
     _check_tree(options, nb, package, files, capture)  # nothing written on a problem
     if options.check:
@@ -338,7 +346,9 @@ def _check_tree(
     unparsed = syntax_errors(files, user_data, _syntax_hint(options.template))
     if unparsed:
         raise GeneratedFileError(unparsed)
-    leaks = secret_leaks(options.notebook, nb, files) + leaked(files, capture.hits)
+    # The runtime wheel holds nothing of the notebook's: only its own files are scanned.
+    scanned = {rel: content for rel, content in files.items() if not vendored(rel)}
+    leaks = secret_leaks(options.notebook, nb, scanned) + leaked(scanned, capture.hits)
     if leaks:
         raise ContractError(leaks)
 

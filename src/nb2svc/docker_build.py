@@ -1,8 +1,8 @@
 """Build a generated service's Docker image through the Docker SDK.
 
 ``nb2svc build NOTEBOOK --image TAG`` ends here: the generated package is the build
-context (its .dockerignore keeps everything but pyproject.toml, README.md and src/
-out), the engine is the one ``docker.from_env()`` finds (DOCKER_HOST, or the local
+context (its .dockerignore keeps everything but pyproject.toml, README.md, the vendored
+runtime wheel and src/ out), the engine is the one ``docker.from_env()`` finds (DOCKER_HOST, or the local
 socket), and every line the build prints is passed to ``progress``. Returns a value;
 never prints. The ``docker`` package is optional: ``pip install 'nb2svc[docker]'``.
 """

@@ -11,6 +11,7 @@ from pathlib import Path
 from nb2svc.capture.run import Captured
 from nb2svc.errors import Diagnostic
 from nb2svc.lock import Platform, build_backend_pin, make_lock
+from nb2svc.render.runtime_wheel import RuntimeWheel
 from nb2svc.requirements import SERVICE_RUNTIME, SERVICE_TEST, pin, requirements_for
 from nb2svc.syslibs import system_packages
 from nb2svc.wheelhashes import HashSource
@@ -31,21 +32,29 @@ def pin_requirements(
     captured: Captured,
     notebook: str,
     python_version: str,
+    runtime: RuntimeWheel,
     find_links: Sequence[Path] = (),
     previous_lock: bytes | None = None,
 ) -> Pins:
     """Pin what the exported code imports (``modules``) and what the service itself
     needs for the captured examples; lock it, keeping ``previous_lock``'s hashes when
     nothing changed."""
-    runtime_extra = list(SERVICE_RUNTIME)
+    # The serving runtime, vendored: pinned, and what it needs (with the extras this
+    # service uses, on the image's platform) pinned beside it.
+    runtime_extras = []
     if captured.examples.input_kind == "frame":
-        runtime_extra += ["pandas", "numpy"]
+        runtime_extras.append("frames")
     if captured.profile is not None:  # drift statistics (the KS test's p-value)
-        runtime_extra += ["scipy", "numpy"]
+        runtime_extras.append("drift")
+    runtime_extra = [
+        *SERVICE_RUNTIME,
+        *runtime.requirements(runtime_extras, Platform(python_version).environment()),
+    ]
     requirements, problems = requirements_for(modules, runtime_extra, notebook)
     backend, backend_problem = build_backend_pin()
     if backend_problem is not None:
         problems.append(backend_problem)
+    # The lock holds what indexes serve: the runtime comes from its vendored wheel.
     lock_bytes, locked = make_lock(
         [*requirements, *([backend] if backend else [])],
         Platform(python_version),
@@ -54,7 +63,7 @@ def pin_requirements(
     )
     packages, lib_problems = system_packages(p.name for p in locked)
     return Pins(
-        requirements=tuple(requirements),
+        requirements=tuple(sorted([*requirements, runtime.pin])),
         test_requirements=tuple(sorted(pin(d) for d in SERVICE_TEST)),
         lock=lock_bytes,
         build_backend_locked=backend is not None,

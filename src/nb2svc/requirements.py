@@ -10,18 +10,10 @@ from collections.abc import Iterable
 
 from nb2svc.errors import Diagnostic, Location, Severity
 
-#: What every generated service needs at run time, beyond the notebook's own imports.
-SERVICE_RUNTIME = (
-    "fastapi",
-    "fastapi-offline",  # /docs and /redoc without a CDN
-    "uvicorn",
-    "pydantic",
-    "pydantic-settings",
-    "prometheus-client",
-    "orjson",  # the service serialises its answers with it
-    "httptools",  # uvicorn's fast HTTP parser
-    "uvloop",  # uvicorn's fast event loop (Linux and macOS; see pyproject.toml.jinja)
-)
+#: What every generated service needs at run time beyond the notebook's own imports
+#: and what the vendored runtime requires (its Requires-Dist: fastapi, uvicorn, ...,
+#: pinned beside it by ``nb2svc.api.build``).
+SERVICE_RUNTIME = ("fastapi-offline",)  # /docs and /redoc without a CDN
 SERVICE_TEST = ("pytest", "httpx2")  # Starlette's TestClient moved to httpx2
 _IGNORED = frozenset({"__future__", "builtins", "__main__", "IPython", "ipykernel"})
 

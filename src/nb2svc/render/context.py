@@ -10,6 +10,7 @@ from nb2svc import __version__
 from nb2svc.model import Role, ServiceSpec
 from nb2svc.render.ci import ci_context
 from nb2svc.render.k8s import deploy_context
+from nb2svc.render.runtime_wheel import RuntimeWheel
 from nb2svc.render.schema import build_schema, input_hint
 from nb2svc.wheelhashes import LOCK_FILE
 
@@ -94,11 +95,15 @@ def _check_names(spec: ServiceSpec) -> None:
             raise ValueError(f"{name!r} is not an identifier")
 
 
-def build_context(spec: ServiceSpec, image: ImageSpec) -> dict[str, Any]:
-    """Everything the templates see, for ``spec`` built into ``image``."""
+def build_context(
+    spec: ServiceSpec, image: ImageSpec, runtime: RuntimeWheel
+) -> dict[str, Any]:
+    """Everything the templates see, for ``spec`` built into ``image`` on the vendored
+    ``runtime``."""
     _check_names(spec)
     return {
         **_notebook_context(spec),
+        "runtime": runtime.context(),
         "base_image": image.base_image,
         "lock_file": LOCK_FILE,
         "system_packages": list(image.system_packages),

@@ -10,6 +10,7 @@ from nb2svc.model import ServiceSpec
 from nb2svc.render.context import ImageSpec, build_context
 from nb2svc.render.engine import hash_templates, render_tree
 from nb2svc.render.k8s import render_manifests
+from nb2svc.render.runtime_wheel import RuntimeWheel
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,10 @@ class RenderedService:
 
 
 def render_service(
-    spec: ServiceSpec, image: ImageSpec, template_root: Path
+    spec: ServiceSpec, image: ImageSpec, runtime: RuntimeWheel, template_root: Path
 ) -> RenderedService:
-    """Render ``template_root`` for ``spec`` and ``image``."""
-    rendered = render_tree(template_root, build_context(spec, image))
+    """Render ``template_root`` for ``spec`` and ``image`` on the vendored ``runtime``."""
+    rendered = render_tree(template_root, build_context(spec, image, runtime))
     return RenderedService(
         rendered.files,
         rendered.once,

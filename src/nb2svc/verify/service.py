@@ -4,7 +4,10 @@ The service runs as its own process, ``python -m <package> serve`` (what its Doc
 image runs), on a free loopback port, with the interpreter that runs nb2svc
 (``sys.executable``): the generated package pins its requirements to exactly the
 versions installed there, so that environment is the one the package was made for.
-The package is found through ``PYTHONPATH=<out>/src`` (it need not be installed), the
+The package is found through ``PYTHONPATH=<out>/src`` (it need not be installed) and
+its serving runtime through the wheel it carries, ``<out>/vendor/<wheel>`` (a pure-Python
+wheel imports as a zip archive, ahead of site-packages: the service runs the bytes that
+ship, not the runtime nb2svc was built from; spawned workers inherit it), the
 working directory is an empty temporary folder (artifacts must be found from the
 package, not from the current directory), and environment variables with the
 service's prefix are removed so the notebook's config defaults apply.
@@ -29,6 +32,8 @@ from typing import IO, Any, Protocol
 import httpx
 
 from nb2svc.errors import Diagnostic, Location, ServiceError, Severity
+from nb2svc.render.runtime_wheel import vendored
+from nb2svc.writer import read_manifest
 
 STOP_SECONDS = 15.0
 _PORT_ATTEMPTS = 3
@@ -77,11 +82,21 @@ def service_command(package: str, port: int) -> list[str]:
     ]
 
 
+def vendored_wheels(out: Path) -> list[Path]:
+    """The wheels the build in ``out`` vendored, as its manifest lists them."""
+    manifest = read_manifest(out) or {}
+    files = manifest.get("files", {})
+    names = (
+        sorted(rel for rel in files if vendored(rel)) if isinstance(files, dict) else []
+    )
+    return [(out / rel).resolve() for rel in names if (out / rel).is_file()]
+
+
 def service_env(out: Path, env_prefix: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(env_prefix)}
-    src = str((out / "src").resolve())
+    paths = [str((out / "src").resolve()), *map(str, vendored_wheels(out))]
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (src, os.environ.get("PYTHONPATH", "")) if p
+        p for p in (*paths, os.environ.get("PYTHONPATH", "")) if p
     )
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("PYTHONSTARTUP", None)
@@ -159,7 +174,8 @@ def start_service(
                     name,
                     f"the service exited with code {proc.returncode} before it was "
                     f"ready; its log ends with:\n{_tail(log)}",
-                    "run it yourself: PYTHONPATH=<out>/src python -m "
+                    "run it yourself: PYTHONPATH=<out>/src:<out>/vendor/<wheel> "
+                    "python -m "
                     f"{package} serve",
                 )
             yield service
