@@ -9,6 +9,9 @@ half a file.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
+import itertools
 import json
 import os
 import tempfile
@@ -60,16 +63,27 @@ def _pyarrow() -> Any:
 
 
 def _csv_chunks(path: Path, rows: int) -> Iterator[Chunk]:
-    import pandas as pd
-
-    # Every cell as written: the schema parses the inputs (a stray "n/a" rejects its
-    # row, not its chunk's column), identifiers pass through ("007" stays "007").
-    reader = pd.read_csv(path, chunksize=rows, dtype=str, keep_default_na=False)
-    start = 1
-    with reader:
-        for frame in reader:
-            records = frame.to_dict(orient="records")
-            yield Chunk(start, records, text=True)
+    """Every cell as written: the schema parses the inputs (a stray "n/a" rejects its
+    row, not its column), identifiers pass through ("007" stays "007")."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        width = len(header)
+        start = 1
+        while True:
+            records: list[dict[str, Any]] = []
+            broken: dict[int, str] = {}
+            for cells in itertools.islice(reader, rows):
+                if len(cells) != width:
+                    if not cells:  # a blank line is no row, as for pandas
+                        continue
+                    broken[len(records)] = f"{len(cells)} cells, the header has {width}"
+                    records.append({})
+                else:
+                    records.append(dict(zip(header, cells, strict=True)))
+            if not records:
+                return
+            yield Chunk(start, records, broken, text=True)
             start += len(records)
 
 
@@ -126,9 +140,8 @@ def read_columns(path: Path, fmt: Format) -> list[str]:
     """The file's columns (a JSON lines file: its first line's keys)."""
     try:
         if fmt == "csv":
-            import pandas as pd
-
-            return [str(name) for name in pd.read_csv(path, nrows=0).columns]
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                return next(csv.reader(handle), [])
         if fmt == "parquet":
             return list(_pyarrow().ParquetFile(path).schema_arrow.names)
         with path.open("rb") as handle:
@@ -165,6 +178,15 @@ def flatten(output: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell: lists and objects as JSON, nothing as an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return value
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """A hidden temporary path beside ``path``, renamed onto it if the block succeeds."""
@@ -191,6 +213,8 @@ class TableWriter:
         self.rows = 0
         self._handle: IO[bytes] | None = None
         self._parquet: Any = None
+        self._csv: Any = None
+        self._text: io.TextIOWrapper | None = None
         self._schema: Any = None
         if fmt == "parquet":
             _pyarrow()
@@ -238,16 +262,15 @@ class TableWriter:
             self._write_parquet(rows)
 
     def _write_csv(self, rows: list[dict[str, Any]]) -> None:
-        import pandas as pd
-
         assert self.columns is not None and self._handle is not None
-        for row in rows:  # lists and empty objects: JSON in a cell
-            for name, value in row.items():
-                if isinstance(value, list | dict):
-                    row[name] = json.dumps(value)
-        frame = pd.DataFrame(rows, columns=self.columns)
-        header = self.rows == len(rows)  # the first rows written
-        frame.to_csv(self._handle, header=header, index=False, lineterminator="\n")
+        if self._csv is None:
+            self._text = io.TextIOWrapper(self._handle, encoding="utf-8", newline="")
+            self._csv = csv.writer(self._text, lineterminator="\n")
+            self._csv.writerow(self.columns)
+        cell = _cell
+        self._csv.writerows(
+            [[cell(row.get(name)) for name in self.columns] for row in rows]
+        )
 
     def _write_parquet(self, rows: list[dict[str, Any]]) -> None:
         import pyarrow as pa
@@ -270,6 +293,9 @@ class TableWriter:
         self._parquet.write_table(table)
 
     def close(self) -> None:
+        if self._text is not None:
+            self._text.flush()
+            self._text.detach()
         if self._parquet is not None:
             self._parquet.close()
         if self._handle is None:
