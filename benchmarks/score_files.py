@@ -38,8 +38,7 @@ from serve import NATIVE_THREADS, PACKAGE, build_service  # noqa: E402
 CATEGORIES = ["grocery", "fuel", "restaurant", "electronics", "travel", "online_gaming"]
 TARGET = 0.7
 
-FLOOR = textwrap.dedent(
-    """
+FLOOR = textwrap.dedent("""
     import resource, sys, time
     import pandas as pd
     from fraud_scoring import pipeline
@@ -53,8 +52,7 @@ FLOOR = textwrap.dedent(
     assert len(answers) == len(frame)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(elapsed, peak)
-    """
-)
+    """)
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,9 @@ def environment(out: Path) -> dict[str, str]:
     return {**os.environ, **NATIVE_THREADS, "PYTHONPATH": str(out / "src")}
 
 
-def run_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
+def run_child(
+    argv: list[str], env: dict[str, str], cwd: Path
+) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MB) of the process itself, and its stdout."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, text=True)
@@ -133,7 +133,7 @@ def report(results: list[Result], rows: int) -> str:
     lines = [
         f"{rows:,} rows, CSV in and out; peak RSS of the driver process",
         "",
-        "| contender | rows/s | seconds | × floor | peak RSS MB |",
+        "| contender | rows/s | seconds | x floor | peak RSS MB |",
         "|---|---:|---:|---:|---:|",
     ]
     for result in results:
@@ -153,7 +153,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--chunk-rows", type=int, default=10_000)
-    parser.add_argument("--skip", action="append", default=[], choices=["dask", "spark"])
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=["dask", "spark"]
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nb2svc-score-bench-") as tmp:
         work = Path(tmp)
