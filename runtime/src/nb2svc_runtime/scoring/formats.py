@@ -178,15 +178,6 @@ def flatten(output: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _cell(value: Any) -> Any:
-    """A CSV cell: lists and objects as JSON, nothing as an empty cell."""
-    if value is None:
-        return ""
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return value
-
-
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """A hidden temporary path beside ``path``, renamed onto it if the block succeeds."""
@@ -222,13 +213,21 @@ class TableWriter:
     def _table_rows(self, scored: Scored) -> list[dict[str, Any]]:
         rows = []
         for keep, output in zip(scored.keep, scored.outputs, strict=True):
-            flat = flatten(output)
-            clash = [name for name in flat if name in keep]
-            if clash:
-                raise ScoringError(
-                    f"--keep {', '.join(clash)}: the answers have a column of that name"
-                )
-            rows.append({**keep, **flat})
+            if isinstance(output, dict) and not any(
+                isinstance(value, dict) for value in output.values()
+            ):
+                flat = output  # already a table row: the common case, no copy
+            else:
+                flat = flatten(output)
+            if keep:
+                clash = keep.keys() & flat.keys()
+                if clash:
+                    raise ScoringError(
+                        f"--keep {', '.join(sorted(clash))}: the answers have a column "
+                        "of that name"
+                    )
+                flat = {**keep, **flat}
+            rows.append(flat)
         return rows
 
     def write(self, scored: Scored) -> None:
@@ -267,9 +266,16 @@ class TableWriter:
             self._text = io.TextIOWrapper(self._handle, encoding="utf-8", newline="")
             self._csv = csv.writer(self._text, lineterminator="\n")
             self._csv.writerow(self.columns)
-        cell = _cell
+        columns = self.columns
+        # None is an empty cell to the csv module; lists and objects become JSON.
         self._csv.writerows(
-            [[cell(row.get(name)) for name in self.columns] for row in rows]
+            [
+                [
+                    json.dumps(value) if isinstance(value, list | dict) else value
+                    for value in map(row.get, columns)
+                ]
+                for row in rows
+            ]
         )
 
     def _write_parquet(self, rows: list[dict[str, Any]]) -> None:
