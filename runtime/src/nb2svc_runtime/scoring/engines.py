@@ -288,7 +288,9 @@ def run_spark(
     # Local executors run this interpreter, which has the package installed.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     try:
-        from pyspark.sql import SparkSession
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", PANDAS_WARNING, FutureWarning)
+            from pyspark.sql import SparkSession
     except ImportError:
         raise ScoringError(
             "--engine spark needs PySpark: install the service with its 'spark' extra"
