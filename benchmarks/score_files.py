@@ -46,12 +46,12 @@ FLOOR = textwrap.dedent("""
     pipeline.load_resources()
     frame = pd.read_csv(sys.argv[1]).drop(columns="tx_id")
     pipeline.score_batch([frame.head(100)])  # warm
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     (answers,) = pipeline.score_batch([frame])
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert len(answers) == len(frame)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(elapsed, peak)
+    print(elapsed, cpu, peak)
     """)
 
 
@@ -60,6 +60,7 @@ class Result:
     name: str
     rows_per_s: float
     seconds: float
+    cpu_seconds: float
     peak_mb: float
 
 
@@ -95,7 +96,7 @@ def run_child(
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} exited with {proc.returncode}")
-    return elapsed, usage.ru_maxrss / 1024, stdout
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout
 
 
 def measure(
@@ -106,10 +107,10 @@ def measure(
     env = environment(out)
     script = work / "floor.py"
     script.write_text(FLOOR)
-    _, _, stdout = run_child([sys.executable, str(script), str(source)], env, work)
-    floor_seconds, floor_peak = map(float, stdout.split())
+    _, _, _, stdout = run_child([sys.executable, str(script), str(source)], env, work)
+    floor_seconds, floor_cpu, floor_peak = map(float, stdout.split())
     results = [Result("in-process floor (`score_batch`)", rows / floor_seconds,
-                      floor_seconds, floor_peak)]  # fmt: skip
+                      floor_seconds, floor_cpu, floor_peak)]  # fmt: skip
     engines = {
         "local": ["--engine", "local"],
         "dask": ["--engine", "dask", "--workers", "2"],
@@ -121,25 +122,28 @@ def measure(
         target = work / f"scores-{name}.csv"
         argv = [sys.executable, "-m", PACKAGE, "score", str(source), "-o", str(target),
                 "--keep", "tx_id", "--chunk-rows", str(chunk_rows), "-q", *options]  # fmt: skip
-        seconds, peak, _ = run_child(argv, env, work)
+        seconds, cpu, peak, _ = run_child(argv, env, work)
         label = {"local": "`score` local", "dask": "`score` Dask, 2 workers",
                  "spark": "`score` Spark local[2]"}[name]  # fmt: skip
-        results.append(Result(label, rows / seconds, seconds, peak))
+        results.append(Result(label, rows / seconds, seconds, cpu, peak))
     return results
 
 
 def report(results: list[Result], rows: int) -> str:
     floor = results[0].rows_per_s
+    floor_cpu = results[0].cpu_seconds
     lines = [
-        f"{rows:,} rows, CSV in and out; peak RSS of the driver process",
+        f"{rows:,} rows, CSV in and out, start-up included; CPU seconds count the",
+        "processes waited for (Dask's workers, Spark's JVM); peak RSS of the driver",
         "",
-        "| contender | rows/s | seconds | x floor | peak RSS MB |",
-        "|---|---:|---:|---:|---:|",
+        "| contender | rows/s | seconds | x floor | CPU s | x floor (CPU) | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         lines.append(
             f"| {result.name} | {result.rows_per_s:,.0f} | {result.seconds:.2f} | "
-            f"{result.rows_per_s / floor:.2f} | {result.peak_mb:.0f} |"
+            f"{result.rows_per_s / floor:.2f} | {result.cpu_seconds:.2f} | "
+            f"{floor_cpu / max(result.cpu_seconds, 1e-9):.2f} | {result.peak_mb:.0f} |"
         )
     local = next((r for r in results if r.name == "`score` local"), None)
     if local is not None:

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from .core import Chunk, Reject, RowScorer, Scored, ScoringError, ScoringSpec
-from .formats import Format, parse_lines, read_chunks
+from .formats import Format, count_rows, parse_lines, read_chunks
 
 #: Columns of a partition's answers (Spark DDL, and the pandas frame Dask returns).
 RESULT_SCHEMA = "index long, kind string, payload string"
@@ -133,7 +133,11 @@ def decode(parts: Iterator[tuple[int, str, str]]) -> Iterator[Scored]:
             )
 
 
-def _bytes_per_row(path: Path, sample: int = 1000) -> float:
+def _bytes_per_row(path: Path, fmt: Format, sample: int = 1000) -> float:
+    """About how many bytes of the file a row takes, to size partitions in rows."""
+    if fmt == "parquet":
+        rows = count_rows(path, fmt) or 1
+        return max(1.0, path.stat().st_size / rows)
     with path.open("rb") as handle:
         lines = [line for _, line in zip(range(sample), handle, strict=False)]
     return max(1.0, sum(map(len, lines)) / max(1, len(lines)))
@@ -173,7 +177,7 @@ def run_dask(
             client = stack.enter_context(Client(cluster))
         else:
             client = stack.enter_context(Client(scheduler))
-        blocksize = int(chunk_rows * _bytes_per_row(path))
+        blocksize = int(chunk_rows * _bytes_per_row(path, fmt))
         if fmt == "jsonl":
             parts = db.read_text(str(path), blocksize=blocksize).to_delayed()
             tasks = [delayed(score_lines)(part, spec) for part in parts]
@@ -311,6 +315,10 @@ def run_spark(
             for name, _ in spec.artifacts:
                 context.addFile(str(Path(spec.artifacts_dir) / name))
         location = str(path.resolve())
+        # Partitions of about --chunk-rows rows (of one file, in the file's order), so
+        # that a file, however small, keeps every core busy.
+        partition = max(4096, int(chunk_rows * _bytes_per_row(path, fmt)))
+        spark.conf.set("spark.sql.files.maxPartitionBytes", str(partition))
         if fmt == "csv":  # every cell as text, as the local reader reads it
             frame = spark.read.csv(location, header=True, inferSchema=False)
         elif fmt == "parquet":
