@@ -1,8 +1,9 @@
-"""The command line of a generated service: ``serve`` and ``healthcheck``.
+"""The command line of a generated service: ``serve``, ``healthcheck`` and ``score``.
 
     python -m <package> serve
     <name> serve --port 8000
     python -m <package> healthcheck    # exit 0 once /readyz says ready
+    python -m <package> score rows.csv -o scored.csv    # nb2svc_runtime.scoring
 
 Imports neither fastapi, prometheus_client nor the app: the supervisor and Docker's
 HEALTHCHECK stay light, and ``PROMETHEUS_MULTIPROC_DIR`` is set before any worker
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import ipaddress
 import logging
 import logging.config
@@ -114,6 +116,9 @@ def build_parser(info: ServiceInfo) -> argparse.ArgumentParser:
     )
     check.add_argument("--port", type=port_number, help="port the service listens on")
     check.add_argument("--timeout", type=float, default=4.0, help="seconds to wait")
+    commands.add_parser(  # parsed by nb2svc_runtime.scoring.cli: listed here for --help
+        "score", add_help=False, help="score a CSV, Parquet or JSON lines file"
+    )
     return parser
 
 
@@ -327,8 +332,14 @@ def run_cli(
     get_settings: Callable[[], Any],
     artifacts: Artifacts,
     argv: Sequence[str] | None = None,
+    *,
+    input_kind: str | None = None,
 ) -> int:
-    """``serve`` or ``healthcheck``; returns the exit code."""
+    """``serve``, ``healthcheck`` or (given the service's ``input_kind``) ``score``;
+    returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["score"] and input_kind is not None:
+        return score(info, artifacts, input_kind, argv[1:])
     service = Service(info, get_settings, artifacts)
     args = build_parser(info).parse_args(argv)
     try:
@@ -343,3 +354,22 @@ def run_cli(
             service.logger.error("start-up stopped: %s", line)
         return STARTUP_FAILURE if args.command == "serve" else 1
     raise AssertionError(f"unhandled command {args.command!r}")
+
+
+def score(
+    info: ServiceInfo, artifacts: Artifacts, input_kind: str, argv: Sequence[str]
+) -> int:
+    """``score``: files through the package's pipeline (``nb2svc_runtime.scoring``),
+    imported only here, like the engines it may start."""
+    from .scoring.cli import main as score_main
+
+    schemas = importlib.import_module(f"{info.package}.schemas")
+    return score_main(
+        argv,
+        package=info.package,
+        schemas=schemas,
+        kind=input_kind,
+        artifacts_dir=artifacts.folder,
+        artifacts=artifacts.sha256,
+        prog=f"{info.name} score",
+    )

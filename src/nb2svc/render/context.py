@@ -12,6 +12,7 @@ from nb2svc.render.ci import ci_context
 from nb2svc.render.k8s import deploy_context
 from nb2svc.render.runtime_wheel import RuntimeWheel
 from nb2svc.render.schema import build_schema, input_hint
+from nb2svc.requirements import pin
 from nb2svc.wheelhashes import LOCK_FILE
 
 
@@ -28,6 +29,22 @@ class ImageSpec:
         """The official slim image of that Python, unless ``base_image`` says other."""
         base = facts.pop("base_image", None) or f"python:{version}-slim"
         return cls(base, **facts)
+
+
+#: `python -m <package> score`: optional extras of the generated service (not in its
+#: image): Parquet files, and the Dask and Spark engines, pinned as installed here.
+SCORE_EXTRAS = {
+    "files": ("pyarrow",),
+    "dask": ("pyarrow", "dask", "distributed"),
+    "spark": ("pyarrow", "pyspark"),
+}
+
+
+def score_extras() -> list[dict[str, Any]]:
+    return [
+        {"name": name, "requirements": [pin(dist) for dist in dists]}
+        for name, dists in SCORE_EXTRAS.items()
+    ]
 
 
 def _call(spec: ServiceSpec) -> str:
@@ -136,6 +153,7 @@ def _notebook_context(spec: ServiceSpec) -> dict[str, Any]:
         },
         "requirements": list(spec.requirements),
         "test_requirements": list(spec.test_requirements),
+        "score_extras": score_extras(),
         "settings": [
             {
                 "name": s.name,

@@ -1,0 +1,298 @@
+"""Rows of a file in, the service's answers out: validation, raw inputs, pipeline calls.
+
+Everything here runs wherever a chunk is scored (this process, a Dask worker, a Spark
+executor), so it is built from a picklable :class:`ScoringSpec` and imports the
+generated package by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+InputKind = Literal["frame", "record", "string", "array", "json"]
+KINDS: tuple[str, ...] = get_args(InputKind)
+#: At most this many validation errors are kept per rejected row.
+MAX_ERRORS_PER_ROW = 10
+
+
+class ScoringError(Exception):
+    """A problem with the command, the file or the artifacts: one message, no traceback."""
+
+    exit_code = 2
+
+
+class ArtifactCheckError(ScoringError):
+    """An artifact is missing or is not the one the service was built with."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    """What a worker needs to score rows: plain data, picklable.
+
+    ``artifacts`` maps each artifact's name to its sha256 (recorded at build time);
+    ``artifacts_dir`` is where they are, unless a worker was told otherwise (Spark's
+    shipped files).
+    """
+
+    package: str
+    kind: InputKind
+    artifacts_dir: str
+    artifacts: tuple[tuple[str, str], ...]
+    keep: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown input kind {self.kind!r}: one of {KINDS}")
+
+
+@dataclass
+class Reject:
+    """A row that was not scored, with why (pydantic's loc/msg/type, never the value)."""
+
+    row: int
+    errors: list[dict[str, Any]]
+    keep: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"row": self.row, "keep": self.keep, "errors": self.errors}
+
+
+@dataclass
+class Chunk:
+    """Consecutive rows of the input; ``start`` is the first one's number (from 1).
+
+    ``broken`` maps an index in ``records`` to why that row could not be read (a JSON
+    line that is not a JSON object): it is rejected without being validated. ``text``:
+    the values are text (CSV cells), which the schema parses ("2.5" as a number, "true"
+    as a boolean); typed values (JSON, Parquet) are validated as strictly as a request.
+    """
+
+    start: int
+    records: list[dict[str, Any]]
+    broken: dict[int, str] = field(default_factory=dict)
+    text: bool = False
+
+
+@dataclass
+class Scored:
+    """A chunk's answers: ``rows[i]`` (its number) got ``outputs[i]``."""
+
+    rows: list[int]
+    keep: list[dict[str, Any]]
+    outputs: list[Any]
+    rejects: list[Reject]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_artifacts(folder: Path, expected: Sequence[tuple[str, str]]) -> None:
+    """Check every artifact's sha256 before anything deserialises it."""
+    for name, sha256 in expected:
+        path = folder / name
+        if not path.is_file():
+            raise ArtifactCheckError(
+                f"artifact {name} is missing from {folder} (expected sha256 {sha256})"
+            )
+        actual = sha256_of(path)
+        if actual != sha256:
+            raise ArtifactCheckError(
+                f"artifact {name} has sha256 {actual}, expected {sha256}: it changed "
+                "after the build"
+            )
+
+
+def _row_type(request: Any) -> Any:
+    """A frame request is ``list[Row]``: a file's row is one ``Row``."""
+    args = get_args(request)
+    if not args:
+        raise TypeError(f"a frame request is a list of rows, not {request!r}")
+    return args[0]
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    """Validates a list of requests, refusing NaN and Infinity as the service does."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return TypeAdapter(list[annotation])
+    return TypeAdapter(list[annotation], config=ConfigDict(allow_inf_nan=False))
+
+
+def input_columns(schemas: ModuleType, kind: str) -> tuple[str, ...] | None:
+    """The columns a row must have, for tabular kinds; None where one column is the input."""
+    request = schemas.PredictRequest
+    model = _row_type(request) if kind == "frame" else request
+    if (
+        kind in ("frame", "record")
+        and isinstance(model, type)
+        and issubclass(model, BaseModel)
+    ):
+        return tuple(
+            name if info.alias is None else info.alias
+            for name, info in model.model_fields.items()
+        )
+    return None
+
+
+def check_columns(
+    spec: ScoringSpec, schemas: ModuleType, columns: Sequence[str]
+) -> None:
+    """Refuse a file whose columns cannot make requests, before scoring anything."""
+    present = list(columns)
+    missing_keep = [name for name in spec.keep if name not in present]
+    if missing_keep:
+        raise ScoringError(
+            f"--keep {', '.join(missing_keep)}: no such column (the file has "
+            f"{', '.join(present) or 'no columns'})"
+        )
+    wanted = input_columns(schemas, spec.kind)
+    rest = [name for name in present if name not in spec.keep]
+    if wanted is not None:
+        missing = [name for name in wanted if name not in present]
+        if missing:
+            raise ScoringError(
+                f"the file lacks the input column(s) {', '.join(missing)} "
+                f"(the service expects {', '.join(wanted)})"
+            )
+        extra = [name for name in rest if name not in wanted]
+        if extra:
+            raise ScoringError(
+                f"column(s) {', '.join(extra)} are not inputs of the service: pass them "
+                "through with --keep, or drop them from the file"
+            )
+    elif spec.kind in ("string", "json") and len(rest) != 1:
+        raise ScoringError(
+            f"each row is one {spec.kind} input, so the file needs exactly one column "
+            f"besides --keep; it has {', '.join(rest) or 'none'}"
+        )
+    elif not rest:
+        raise ScoringError("the file has no input columns besides --keep")
+
+
+_VERIFIED: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+_VERIFIED_LOCK = threading.Lock()
+
+
+class RowScorer:
+    """Scores chunks of rows in this process, as the service scores requests."""
+
+    def __init__(self, spec: ScoringSpec, *, artifacts_dir: str | None = None) -> None:
+        self.spec = spec
+        folder = artifacts_dir or spec.artifacts_dir
+        with _VERIFIED_LOCK:  # once per process and folder: every worker checks
+            if (folder, spec.artifacts) not in _VERIFIED:
+                verify_artifacts(Path(folder), spec.artifacts)
+                _VERIFIED.add((folder, spec.artifacts))
+        self.schemas = importlib.import_module(f"{spec.package}.schemas")
+        self.pipeline = importlib.import_module(f"{spec.package}.pipeline")
+        self.pipeline.load_resources()
+        request = self.schemas.PredictRequest
+        self._frame = spec.kind == "frame"
+        self._adapter = _adapter(_row_type(request) if self._frame else request)
+        self._columns = input_columns(self.schemas, spec.kind)
+
+    def _value(self, record: Mapping[str, Any]) -> Any:
+        if (
+            self._columns is not None
+        ):  # absent (a JSON line without it): "Field required"
+            return {name: record[name] for name in self._columns if name in record}
+        values = [value for name, value in record.items() if name not in self.spec.keep]
+        if self.spec.kind == "array":
+            return values
+        return values[0] if values else None
+
+    def _keep(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: record.get(name) for name in self.spec.keep}
+
+    def _validate(
+        self, values: list[Any], strict: bool
+    ) -> tuple[list[int], list[Any], dict[int, list[dict[str, Any]]]]:
+        """The valid rows' indexes and requests, and the others' errors."""
+        validate = self._adapter.validate_python
+        try:
+            return list(range(len(values))), validate(values, strict=strict), {}
+        except ValidationError as exc:
+            errors: dict[int, list[dict[str, Any]]] = {}
+            for error in exc.errors(
+                include_url=False, include_context=False, include_input=False
+            ):
+                index, *loc = error["loc"]
+                found = errors.setdefault(int(index), [])
+                if len(found) < MAX_ERRORS_PER_ROW:
+                    found.append(
+                        {"loc": loc, "msg": error["msg"], "type": error["type"]}
+                    )
+        good = [i for i in range(len(values)) if i not in errors]
+        return good, validate([values[i] for i in good], strict=strict), errors
+
+    def _score(self, requests: list[Any]) -> list[Any]:
+        """One pipeline call for all the requests, as the service's batch does."""
+        if self._frame:
+            (result,) = self.pipeline.score_batch([self.schemas.to_raw(requests)])
+            if isinstance(result, list) and len(result) == len(requests):
+                return result
+            # Not one output per row: each row on its own, as a one-row request.
+            return [self.pipeline.score(self.schemas.to_raw([row])) for row in requests]
+        outputs = self.pipeline.score_batch([self.schemas.to_raw(r) for r in requests])
+        return list(outputs)
+
+    def _score_each(self, requests: list[Any]) -> list[tuple[bool, Any]]:
+        """After a failed chunk: each row alone, so one bad row costs only itself."""
+        results: list[tuple[bool, Any]] = []
+        for request in requests:
+            try:
+                (output,) = self._score([request])
+            except Exception as exc:  # the notebook's code failed on this row
+                results.append((False, f"{type(exc).__name__}: {exc}"))
+            else:
+                results.append((True, output))
+        return results
+
+    def score(self, chunk: Chunk) -> Scored:
+        records = chunk.records
+        rejects: list[Reject] = []
+        readable = [i for i in range(len(records)) if i not in chunk.broken]
+        for index, why in sorted(chunk.broken.items()):
+            error = {"loc": [], "msg": why, "type": "unreadable_row"}
+            rejects.append(Reject(chunk.start + index, [error]))
+        values = [self._value(records[i]) for i in readable]
+        good, requests, errors = self._validate(values, strict=not chunk.text)
+        for position, found in errors.items():
+            index = readable[position]
+            rejects.append(
+                Reject(chunk.start + index, found, self._keep(records[index]))
+            )
+        indexes = [readable[position] for position in good]
+        rows, keep, outputs = [], [], []
+        if requests:
+            try:
+                results = [(True, output) for output in self._score(requests)]
+            except Exception:
+                results = self._score_each(requests)
+            for index, (ok, output) in zip(indexes, results, strict=True):
+                if ok:
+                    rows.append(chunk.start + index)
+                    keep.append(self._keep(records[index]))
+                    outputs.append(output)
+                else:
+                    error = {"loc": [], "msg": output, "type": "pipeline_error"}
+                    rejects.append(
+                        Reject(chunk.start + index, [error], self._keep(records[index]))
+                    )
+        rejects.sort(key=lambda reject: reject.row)
+        return Scored(rows, keep, outputs, rejects)
