@@ -13,6 +13,7 @@ from nb2svc import __version__
 if TYPE_CHECKING:
     from nb2svc.api import BuildOptions, BuildResult, VerifyOptions
     from nb2svc.capture import CaptureSpec
+    from nb2svc.verify.model import Report as VerifyReport
 
 app = typer.Typer(
     name="nb2svc",
@@ -245,6 +246,31 @@ def build(
         ),
     ] = False,
     name: NameOption = None,
+    register: Annotated[
+        bool,
+        typer.Option(
+            "--register",
+            help="Then register the model (artifacts, manifest, verify report) as a "
+            "new version in an MLflow model registry (see README, Model registry).",
+        ),
+    ] = False,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            metavar="URI",
+            help="The registry's tracking URI [default: MLFLOW_TRACKING_URI, else a "
+            "local sqlite store in nb2svc's data folder].",
+        ),
+    ] = None,
+    registered_name: Annotated[
+        str | None,
+        typer.Option(
+            "--registered-name",
+            metavar="NAME",
+            help="The registered model's name [default: the service's package].",
+        ),
+    ] = None,
 ) -> None:
     """Build an installable service package from NOTEBOOK."""
     from nb2svc import api, console
@@ -289,12 +315,42 @@ def build(
         console.out.print(
             f"built {result.package} in {result.out} ({summary}{ran})", markup=False
         )
+    parity = None
     if verify:
-        _verify(
+        parity = _verify(
             api.VerifyOptions(notebook, result.out, timeout, build=False, name=name)
         )
     if image is not None and not check:
         _build_image(result.out, image)
+    if register and not check:
+        _register(result.out, notebook, registry, registered_name, parity)
+
+
+def _register(
+    out: Path,
+    notebook: Path,
+    registry: str | None,
+    name: str | None,
+    parity: VerifyReport | None,
+) -> None:
+    from nb2svc import console
+    from nb2svc.registry import RegisterOptions, register_service
+    from nb2svc.verify.report import report_dict
+
+    report = None if parity is None else report_dict(parity)
+    try:
+        with console.err.status("registering the model"):
+            done = register_service(
+                RegisterOptions(out, notebook, registry, name, report)
+            )
+    except BaseException as exc:  # one edge where every failure becomes an exit code
+        if isinstance(exc, typer.Exit | SystemExit):
+            raise
+        _fail(exc)
+    state = "registered" if done.created else "already registered (same fingerprint)"
+    console.out.print(
+        f"{state}: {done.uri} in {done.tracking_uri}", markup=False, soft_wrap=True
+    )
 
 
 def _build_image(context: Path, tag: str) -> None:
@@ -501,7 +557,7 @@ def verify_command(
 
 def _verify(
     options: VerifyOptions, report: Path | None = None, html: Path | None = None
-) -> None:
+) -> VerifyReport:
     from nb2svc import api, console
     from nb2svc.errors import OutputError
     from nb2svc.verify.html import write_html
@@ -523,6 +579,7 @@ def _verify(
     console.print_verify_report(result)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+    return result
 
 
 def _capture_specs(values: list[str] | None) -> tuple[CaptureSpec, ...]:
