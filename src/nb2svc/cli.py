@@ -737,6 +737,100 @@ def tag(
     raise typer.Exit(result.exit_code)
 
 
+@app.command("compare")
+def compare_command(
+    a: Annotated[
+        str,
+        typer.Argument(
+            metavar="A",
+            help="Model A (the one in production): a service URL, a registered "
+            "version (models:/NAME@ALIAS or models:/NAME/VERSION) or a built "
+            "service's folder.",
+        ),
+    ],
+    b: Annotated[
+        str, typer.Argument(metavar="B", help="Model B (the candidate), likewise.")
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="The rows both score: .csv with a header, .json array, .jsonl.",
+        ),
+    ],
+    service: Annotated[
+        Path | None,
+        typer.Option(
+            "--service",
+            metavar="DIR",
+            help="The built service that serves a models:/ side [default: the other "
+            "side, when it is a folder].",
+        ),
+    ] = None,
+    rtol: Annotated[
+        float, typer.Option(min=0.0, help="Relative tolerance for numbers.")
+    ] = 1e-6,
+    atol: Annotated[
+        float, typer.Option(min=0.0, help="Absolute tolerance for numbers.")
+    ] = 1e-6,
+    max_disagreement: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="The share of rows that may disagree and still pass (exit 0).",
+        ),
+    ] = 0.0,
+    top: Annotated[
+        int, typer.Option(min=0, help="How many of the largest disagreements to show.")
+    ] = 10,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Write a self-contained HTML report, with plots, here."),
+    ] = None,
+    startup_timeout: Annotated[
+        float, typer.Option(min=1.0, help="Seconds a started service may take.")
+    ] = 120.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Score the same rows with A and B (shadow comparison) and report how far they
+    agree, how the predictions' distribution moves, and the largest disagreements."""
+    from nb2svc import console
+    from nb2svc.compare.html import write_html
+    from nb2svc.compare.model import Tolerance
+    from nb2svc.compare.report import report_dict
+    from nb2svc.compare.run import CompareOptions, compare
+    from nb2svc.errors import OutputError
+
+    options = CompareOptions(
+        a,
+        b,
+        data,
+        service,
+        Tolerance(atol, rtol),
+        top,
+        max_disagreement,
+        startup_timeout,
+    )
+    try:
+        with console.err.status(f"scoring {data.name} with {a} and {b}"):
+            report = compare(options)
+        if html is not None:
+            try:
+                write_html(report, html)
+            except OSError as exc:
+                raise OutputError(f"cannot write {html}: {exc.strerror}") from exc
+    except BaseException as exc:  # one edge where every failure becomes an exit code
+        if isinstance(exc, typer.Exit | SystemExit):
+            raise
+        _fail(exc, as_json=as_json)
+    if as_json:
+        console.print_json(report_dict(report))
+    else:
+        console.print_compare_report(report)
+    raise typer.Exit(report.exit_code)
+
+
 def main() -> None:
     from nb2svc import interrupts
 
