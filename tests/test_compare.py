@@ -197,3 +197,41 @@ def test_a_service_and_its_own_registered_version_agree(
     )
     assert result.returncode == ExitCode.OK, result.stdout + result.stderr
     assert f"AGREE: 0 of {ROWS} rows disagree" in result.stdout
+
+
+def test_candidate_artifacts_are_served_by_the_service_and_checked(
+    env: Registered, tmp_path: Path
+) -> None:
+    """B, a folder of retrained artifacts, served by the champion's service: it answers
+    exactly as the challenger's own service (whose model those files are)."""
+    transactions(tmp_path / "rows.csv")
+    candidate = env.challenger / "src" / "fraud_scoring" / "artifacts"
+    result = run_module(
+        "compare",
+        env.challenger,
+        candidate,
+        "--service",
+        env.champion,
+        "--data",
+        tmp_path / "rows.csv",
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert result.returncode == ExitCode.OK, result.stdout + result.stderr
+    assert f"AGREE: 0 of {ROWS} rows disagree" in result.stdout
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "model.pkl").write_bytes(b"not this service's artifact")
+    refused = run_module(
+        "compare",
+        env.champion,
+        stray,
+        "--data",
+        tmp_path / "rows.csv",
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert refused.returncode == ExitCode.SERVICE_FAILED, (
+        refused.stdout + refused.stderr
+    )
+    assert "has artifacts ['model.pkl'], but this service loads" in refused.stderr

@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nb2svc.errors import ExitCode, RegistryError
 from nb2svc.registry import ARTIFACTS_TAG, RegisterOptions, register_service
 from tests.registry_support import Registered, registered, registry
-from tests.service_support import golden_examples, start
+from tests.service_support import free_port, golden_examples, start
 
 __all__ = ["registered", "registry"]  # the session fixtures
 
@@ -183,3 +184,38 @@ def test_an_unknown_alias_is_refused(
         "start-up stopped: models:/fraud@nope: the registry has no alias 'nope'" in log
     )
     assert "Traceback" not in log
+
+
+# mlflow 3.17's sqlite store, in this process, on SQLAlchemy 2.1: not ours to fix.
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
+def test_default_registry_is_a_local_sqlite_store(
+    registered: Registered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    done = register_service(
+        RegisterOptions(
+            registered.champion,
+            registered.champion.parent.parent / "bundled" / "fraud_scoring.ipynb",
+        )
+    )
+    root = tmp_path / "data" / "nb2svc" / "registry"
+    assert done.tracking_uri == f"sqlite:///{root / 'mlflow.db'}"
+    assert (done.created, done.uri) == (True, "models:/fraud_scoring/1")
+    stored = sorted(p.name for p in (root / "artifacts").rglob("*") if p.is_file())
+    assert stored == ["fraud_model.joblib", "nb2svc.json", "reference_profile.json"]
+
+
+def test_an_unreachable_registry_is_exit_12(
+    registered: Registered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    notebook = registered.champion.parent.parent / "bundled" / "fraud_scoring.ipynb"
+    with pytest.raises(RegistryError) as caught:
+        register_service(
+            RegisterOptions(
+                registered.champion, notebook, f"http://127.0.0.1:{free_port()}"
+            )
+        )
+    assert caught.value.exit_code == ExitCode.REGISTRY == 12
+    assert "failed with exception" in str(caught.value)

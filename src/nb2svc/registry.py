@@ -232,3 +232,50 @@ def register_service(options: RegisterOptions) -> Registration:
     return Registration(
         tracking_uri, name, str(version.version), run_id, print_, created=True
     )
+
+
+def register_candidate(folder: Path, tracking_uri: str, name: str) -> Registration:
+    """Register a folder of candidate artifacts (files a service loads, retrained
+    elsewhere) as a version of ``name``: its ``nb2svc.artifacts`` tag holds the files'
+    hashes, so a service started on it checks names and bytes as for any version.
+    ``nb2svc compare`` uses it with a throwaway local registry."""
+    from mlflow.exceptions import MlflowException
+
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    if not files:
+        raise RegistryError(f"{folder}: no candidate artifact files in it")
+    artifacts = {p.name: _sha256(p) for p in files}
+    print_ = fingerprint(artifacts, "")
+    tags = {
+        ARTIFACTS_TAG: json.dumps(artifacts, sort_keys=True),
+        FINGERPRINT_TAG: print_,
+        "nb2svc.candidate": str(folder.resolve()),
+        "nb2svc.version": __version__,
+    }
+    client = _client(tracking_uri)
+    try:
+        existing = _existing(client, name, print_)
+        if existing is not None:
+            return Registration(
+                tracking_uri, name, str(existing.version), "", print_, created=False
+            )
+        run = client.create_run(
+            _experiment_id(client, tracking_uri), run_name=name, tags=tags
+        )
+        run_id = str(run.info.run_id)
+        with tempfile.TemporaryDirectory() as tmp:  # only the files, no subfolders
+            staged = Path(tmp) / "artifacts"
+            staged.mkdir()
+            for path in files:
+                (staged / path.name).write_bytes(path.read_bytes())
+            client.log_artifacts(run_id, str(staged), "model/artifacts")
+        client.set_terminated(run_id)
+        source = f"{run.info.artifact_uri.rstrip('/')}/model"
+        version = client.create_model_version(name, source, run_id=run_id, tags=tags)
+    except MlflowException as exc:
+        raise RegistryError(
+            f"registry {tracking_uri}: {exc.message.splitlines()[0]}"
+        ) from None
+    return Registration(
+        tracking_uri, name, str(version.version), run_id, print_, created=True
+    )

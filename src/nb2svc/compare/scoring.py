@@ -8,7 +8,11 @@ A side is one of:
 * a registered version (``models:/<name>@<alias>`` or ``models:/<name>/<version>``):
   the service folder of ``--service`` (else the other side's folder), started with
   ``<PREFIX>MODEL_URI`` set to it, so its artifacts come from the registry
-  (``MLFLOW_TRACKING_URI`` names it), sha256-checked.
+  (``MLFLOW_TRACKING_URI`` names it), sha256-checked;
+* a folder of candidate artifacts (no ``nb2svc.json``: the files a service loads,
+  retrained elsewhere): registered in a throwaway local registry (sqlite, in a
+  temporary folder) and served like a registered version, so the service checks the
+  names and hashes as it would in production.
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ _MODEL_URI = re.compile(r"models:/[^/@]+(@[^/@]+|/\d+)")
 @dataclass(frozen=True)
 class Side:
     spec: str  # as given on the command line
-    kind: Literal["url", "service", "registered"]
+    kind: Literal["url", "service", "registered", "candidate"]
     url: str | None = None
     service: Path | None = None  # the folder to start
     model_uri: str | None = None
+    candidate: Path | None = None  # a folder of artifact files
 
 
 def _service_folder(path: Path) -> bool:
@@ -49,14 +54,14 @@ def parse_side(spec: str, service: Path | None, other: str) -> Side:
     folder serves a registered version when ``--service`` is not given)."""
     if spec.startswith(("http://", "https://")):
         return Side(spec, "url", url=spec.rstrip("/"))
+    folder = service
+    if folder is None and _service_folder(Path(other)):
+        folder = Path(other)
     if spec.startswith("models:"):
         if not _MODEL_URI.fullmatch(spec):
             raise InputError(
                 f"{spec}: not models:/<name>@<alias> or models:/<name>/<version>"
             )
-        folder = service
-        if folder is None and _service_folder(Path(other)):
-            folder = Path(other)
         if folder is None:
             raise InputError(
                 f"{spec}: a registered version is served by a built service: give "
@@ -66,9 +71,16 @@ def parse_side(spec: str, service: Path | None, other: str) -> Side:
     path = Path(spec)
     if _service_folder(path):
         return Side(spec, "service", service=path)
+    if path.is_dir():
+        if folder is None:
+            raise InputError(
+                f"{spec}: candidate artifacts are served by a built service: give "
+                "its folder with --service DIR"
+            )
+        return Side(spec, "candidate", service=folder, candidate=path)
     raise InputError(
-        f"{spec}: not a service URL (http://...), a registered version (models:/...) "
-        "or a folder built by 'nb2svc build' (no nb2svc.json in it)"
+        f"{spec}: not a service URL (http://...), a registered version (models:/...), "
+        "a folder built by 'nb2svc build' or a folder of candidate artifacts"
     )
 
 
@@ -88,13 +100,28 @@ def serving(side: Side, log_dir: Path, startup_timeout: float) -> Iterator[str]:
     assert side.service is not None
     package = _package(side.service)
     prefix = env_prefix(package)
-    settings = {prefix + "MODEL_URI": side.model_uri} if side.model_uri else {}
-    settings[prefix + "MICRO_BATCH"] = "false"  # one batch, one pipeline call
     log_dir.mkdir(parents=True, exist_ok=True)
+    settings = {prefix + "MODEL_URI": side.model_uri} if side.model_uri else {}
+    if side.candidate is not None:
+        settings.update(_candidate_registry(side.candidate, log_dir, prefix))
+    settings[prefix + "MICRO_BATCH"] = "false"  # one batch, one pipeline call
     with start_service(
         side.service, package, prefix, startup_timeout, log_dir, settings
     ) as running:
         yield running.url
+
+
+def _candidate_registry(candidate: Path, log_dir: Path, prefix: str) -> dict[str, str]:
+    from nb2svc.registry import register_candidate
+
+    tracking_uri = f"sqlite:///{(log_dir / 'registry' / 'mlflow.db').resolve()}"
+    (log_dir / "registry").mkdir()
+    done = register_candidate(candidate, tracking_uri, "candidate")
+    return {
+        prefix + "MODEL_URI": done.uri,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "NB2SVC_MODEL_CACHE": str(log_dir / "models"),
+    }
 
 
 def _fail(side: Side, message: str) -> ServiceError:
