@@ -219,3 +219,25 @@ def test_an_unreachable_registry_is_exit_12(
         )
     assert caught.value.exit_code == ExitCode.REGISTRY == 12
     assert "failed with exception" in str(caught.value)
+
+
+def test_the_parity_report_is_logged_with_the_version(registered: Registered) -> None:
+    report = {"outcome": "match", "examples": [{"status": "match"}]}
+    notebook = registered.champion.parent.parent / "bundled" / "fraud_scoring.ipynb"
+    done = register_service(
+        RegisterOptions(
+            registered.champion,
+            notebook,
+            registered.registry.url,
+            "fraud-verified",
+            report,
+        )
+    )
+    assert (done.created, done.uri) == (True, "models:/fraud-verified/1")
+    client = client_for(registered)
+    version = client.get_model_version("fraud-verified", "1")  # type: ignore[attr-defined]
+    assert version.tags["nb2svc.verify"] == "match"
+    logged = client.download_artifacts(  # type: ignore[attr-defined]
+        version.run_id, "model/verify.json", str(registered.champion.parent / "dl")
+    )
+    assert json.loads(Path(logged).read_text()) == report
