@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from nb2svc.api import BuildOptions, BuildResult, VerifyOptions
     from nb2svc.capture import CaptureSpec
     from nb2svc.tag import TagResult
+    from nb2svc.verify.model import Report as VerifyReport
 
 app = typer.Typer(
     name="nb2svc",
@@ -244,6 +245,31 @@ RedactExamplesOption = Annotated[
         "for them; instead of refusing the build.",
     ),
 ]
+RegisterOption = Annotated[
+    bool,
+    typer.Option(
+        "--register",
+        help="Then register the model (artifacts, manifest, verify report) as a "
+        "new version in an MLflow model registry (see README, Model registry).",
+    ),
+]
+RegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        metavar="URI",
+        help="The registry's tracking URI [default: MLFLOW_TRACKING_URI, else a "
+        "local sqlite store in nb2svc's data folder].",
+    ),
+]
+RegisteredNameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registered-name",
+        metavar="NAME",
+        help="The registered model's name [default: the service's package].",
+    ),
+]
 
 
 @app.command()
@@ -264,6 +290,9 @@ def build(
     capture: CaptureOption = None,
     redact_examples: RedactExamplesOption = False,
     name: NameOption = None,
+    register: RegisterOption = False,
+    registry: RegistryOption = None,
+    registered_name: RegisteredNameOption = None,
 ) -> None:
     """Build an installable service package from NOTEBOOK."""
     from nb2svc import api
@@ -283,12 +312,15 @@ def build(
     )
     result = _run_build(options, as_json=as_json)
     _print_build(result, check=check, as_json=as_json)
+    parity = None
     if verify:
-        _verify(
+        parity = _verify(
             api.VerifyOptions(notebook, result.out, timeout, build=False, name=name)
         )
     if image is not None and not check:
         _build_image(result.out, image)
+    if register and not check:
+        _register(result.out, notebook, registry, registered_name, parity)
 
 
 def _print_build(result: BuildResult, *, check: bool, as_json: bool) -> None:
@@ -321,6 +353,33 @@ def _print_build(result: BuildResult, *, check: bool, as_json: bool) -> None:
         console.out.print(
             f"built {result.package} in {result.out} ({summary}{ran})", markup=False
         )
+
+
+def _register(
+    out: Path,
+    notebook: Path,
+    registry: str | None,
+    name: str | None,
+    parity: VerifyReport | None,
+) -> None:
+    from nb2svc import console
+    from nb2svc.registry import RegisterOptions, register_service
+    from nb2svc.verify.report import report_dict
+
+    report = None if parity is None else report_dict(parity)
+    try:
+        with console.err.status("registering the model"):
+            done = register_service(
+                RegisterOptions(out, notebook, registry, name, report)
+            )
+    except BaseException as exc:  # one edge where every failure becomes an exit code
+        if isinstance(exc, typer.Exit | SystemExit):
+            raise
+        _fail(exc)
+    state = "registered" if done.created else "already registered (same fingerprint)"
+    console.out.print(
+        f"{state}: {done.uri} in {done.tracking_uri}", markup=False, soft_wrap=True
+    )
 
 
 def _build_image(context: Path, tag: str) -> None:
@@ -551,7 +610,7 @@ def verify_command(
 
 def _verify(
     options: VerifyOptions, report: Path | None = None, html: Path | None = None
-) -> None:
+) -> VerifyReport:
     from nb2svc import api, console
     from nb2svc.errors import OutputError
     from nb2svc.verify.html import write_html
@@ -573,6 +632,7 @@ def _verify(
     console.print_verify_report(result)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+    return result
 
 
 def _capture_specs(values: list[str] | None) -> tuple[CaptureSpec, ...]:
@@ -751,6 +811,100 @@ def _tag_json(
         "written": str(written[0]) if written else None,
         "backup": str(written[1]) if written and written[1] else None,
     }
+
+
+@app.command("compare")
+def compare_command(
+    a: Annotated[
+        str,
+        typer.Argument(
+            metavar="A",
+            help="Model A (the one in production): a service URL, a registered "
+            "version (models:/NAME@ALIAS or models:/NAME/VERSION) or a built "
+            "service's folder.",
+        ),
+    ],
+    b: Annotated[
+        str, typer.Argument(metavar="B", help="Model B (the candidate), likewise.")
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="The rows both score: .csv with a header, .json array, .jsonl.",
+        ),
+    ],
+    service: Annotated[
+        Path | None,
+        typer.Option(
+            "--service",
+            metavar="DIR",
+            help="The built service that serves a models:/ side [default: the other "
+            "side, when it is a folder].",
+        ),
+    ] = None,
+    rtol: Annotated[
+        float, typer.Option(min=0.0, help="Relative tolerance for numbers.")
+    ] = 1e-6,
+    atol: Annotated[
+        float, typer.Option(min=0.0, help="Absolute tolerance for numbers.")
+    ] = 1e-6,
+    max_disagreement: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="The share of rows that may disagree and still pass (exit 0).",
+        ),
+    ] = 0.0,
+    top: Annotated[
+        int, typer.Option(min=0, help="How many of the largest disagreements to show.")
+    ] = 10,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Write a self-contained HTML report, with plots, here."),
+    ] = None,
+    startup_timeout: Annotated[
+        float, typer.Option(min=1.0, help="Seconds a started service may take.")
+    ] = 120.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Score the same rows with A and B (shadow comparison) and report how far they
+    agree, how the predictions' distribution moves, and the largest disagreements."""
+    from nb2svc import console
+    from nb2svc.compare.html import write_html
+    from nb2svc.compare.model import Tolerance
+    from nb2svc.compare.report import report_dict
+    from nb2svc.compare.run import CompareOptions, compare
+    from nb2svc.errors import OutputError
+
+    options = CompareOptions(
+        a,
+        b,
+        data,
+        service,
+        Tolerance(atol, rtol),
+        top,
+        max_disagreement,
+        startup_timeout,
+    )
+    try:
+        with console.err.status(f"scoring {data.name} with {a} and {b}"):
+            report = compare(options)
+        if html is not None:
+            try:
+                write_html(report, html)
+            except OSError as exc:
+                raise OutputError(f"cannot write {html}: {exc.strerror}") from exc
+    except BaseException as exc:  # one edge where every failure becomes an exit code
+        if isinstance(exc, typer.Exit | SystemExit):
+            raise
+        _fail(exc, as_json=as_json)
+    if as_json:
+        console.print_json(report_dict(report))
+    else:
+        console.print_compare_report(report)
+    raise typer.Exit(report.exit_code)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from nb2svc.errors import Diagnostic, Severity
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from nb2svc.compare.model import CompareReport
     from nb2svc.lint import LintReport
     from nb2svc.model import CellStarted, ProgressEvent
     from nb2svc.tag import TagResult
@@ -226,3 +227,64 @@ class NotebookProgress:
             self._titled = True
             self.console.print(f"nb2svc: {self.title}", markup=False, highlight=False)
         self.console.print(f"nb2svc: {text}", markup=False, highlight=False)
+
+
+def print_compare_report(report: CompareReport) -> None:
+    """nb2svc compare's result: agreement and shift per field, the largest
+    disagreements, a verdict."""
+    import json
+
+    from rich.table import Table
+
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4g}"
+
+    agreement = Table(title="agreement per output field", title_justify="left")
+    for column in ("field", "kind", "exact", "within tolerance", "max |A-B|"):
+        agreement.add_column(
+            column, justify="left" if column in {"field", "kind"} else "right"
+        )
+    for f in report.agreement:
+        agreement.add_row(
+            escape(f.field),
+            f.kind,
+            f"{f.exact}/{f.rows}",
+            f"{f.within}/{f.rows} ({f.rate:.1%})",
+            num(f.max_abs_diff),
+        )
+    out.print(agreement)
+    shift = Table(title="prediction distribution, A -> B", title_justify="left")
+    for column in ("field", "PSI", "KS", "p-value", "A", "B"):
+        shift.add_column(column, justify="left" if column == "field" else "right")
+    for s in report.shift:
+        if s.kind == "numeric":
+            shift.add_row(
+                escape(s.field),
+                num(s.psi),
+                num(s.ks),
+                num(s.ks_pvalue),
+                f"mean {num(s.mean_a)}",
+                f"mean {num(s.mean_b)}",
+            )
+        else:
+            shares = " ".join(f"{escape(k)} {a:.1%}" for k, a, _ in s.frequencies)
+            moved = " ".join(f"{escape(k)} {b:.1%}" for k, _, b in s.frequencies)
+            shift.add_row(escape(s.field), num(s.psi), "-", "-", shares, moved)
+    out.print(shift)
+    if report.disagreements:
+        largest = Table(title="largest disagreements", title_justify="left")
+        for column in ("row", "fields", "input", "A", "B"):
+            largest.add_column(column, overflow="fold")
+        for d in report.disagreements:
+            largest.add_row(
+                str(d.row),
+                escape(", ".join(d.fields)),
+                *(escape(json.dumps(v, sort_keys=True)) for v in (d.input, d.a, d.b)),
+            )
+        out.print(largest)
+    verdict = "[green]AGREE[/green]" if report.passed else "[red]DISAGREE[/red]"
+    out.print(
+        f"{verdict}: {report.disagreeing_rows} of {report.rows} rows disagree "
+        f"({report.disagreement_rate:.2%}; accepted up to {report.max_disagreement:.2%})",
+        markup=True,
+    )

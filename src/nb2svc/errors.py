@@ -81,6 +81,8 @@ class ExitCode(enum.IntEnum):
     NONDETERMINISTIC = 9  # verify: the notebook disagrees with itself
     HAND_EDITED = 10  # generated files were edited by hand (use --force)
     LOCK_FAILED = 11  # the hashed lock can't be made (no index, no cached hashes)
+    REGISTRY = 12  # the model registry can't be reached or refused the request
+    DISAGREE = 13  # compare: the two models disagree beyond the tolerance
     INTERRUPTED = 130
     INTERNAL = 70
 
@@ -145,3 +147,9 @@ class GeneratedFileError(UserError):
     a custom template)."""
 
     exit_code = ExitCode.INTERNAL
+
+
+class RegistryError(UserError):
+    """The model registry can't be reached, or refused the registration or download."""
+
+    exit_code = ExitCode.REGISTRY

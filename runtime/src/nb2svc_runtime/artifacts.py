@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +20,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass
 class Artifacts:
-    """The artifacts in ``folder``, with the sha256 each had at build time."""
+    """The artifacts in ``folder``, with the sha256 each had at build time.
+
+    With ``model_uri_variable`` set in the environment (``models:/NAME@ALIAS`` or
+    ``models:/NAME/VERSION``), ``verify`` first takes the files of that registered
+    version instead (``nb2svc_runtime.registry``, the ``registry`` extra): ``folder``
+    and ``sha256`` then describe them.
+    """
 
     folder: Path
-    sha256: Mapping[str, str]
+    sha256: dict[str, str]
+    model_uri_variable: str | None = None
 
     def path(self, name: str) -> str:
         """The absolute path of an artifact, whatever the working directory."""
@@ -33,6 +40,14 @@ class Artifacts:
 
     def verify(self) -> None:
         """Check every artifact's sha256 before anything deserialises it."""
+        uri = os.environ.get(self.model_uri_variable or "")
+        if uri:  # a registered model version's artifacts
+            from .registry import RegistryError, fetch_registered
+
+            try:
+                self.folder = fetch_registered(uri, self.sha256)
+            except RegistryError as exc:
+                raise ArtifactError(str(exc)) from None
         for name, expected in self.sha256.items():
             path = self.folder / name
             if not path.is_file():

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -154,8 +154,10 @@ def start_service(
     env_prefix: str,
     startup_timeout: float,
     log_dir: Path,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[RunningService]:
-    """Start the service and wait until ``/readyz`` says ready; always stop it."""
+    """Start the service and wait until ``/readyz`` says ready; always stop it.
+    ``settings``: environment variables set for it (prefixed names included)."""
     name = f"{out.name}/src/{package}"
     for attempt in range(_PORT_ATTEMPTS):
         port = free_port()
@@ -163,7 +165,9 @@ def start_service(
         workdir = log_dir / f"cwd-{attempt}"
         workdir.mkdir()
         with log.open("wb") as log_file:
-            proc = _spawn(package, port, out, env_prefix, log_file, workdir)
+            proc = _spawn(
+                package, port, out, env_prefix, log_file, workdir, settings or {}
+            )
         service = RunningService(proc, log, f"http://127.0.0.1:{port}")
         try:
             exited = _wait_ready(service, startup_timeout)
@@ -188,12 +192,18 @@ def start_service(
 
 
 def _spawn(
-    package: str, port: int, out: Path, env_prefix: str, log: IO[bytes], workdir: Path
+    package: str,
+    port: int,
+    out: Path,
+    env_prefix: str,
+    log: IO[bytes],
+    workdir: Path,
+    settings: Mapping[str, str],
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         service_command(package, port),
         cwd=workdir,
-        env=service_env(out, env_prefix),
+        env={**service_env(out, env_prefix), **settings},
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
