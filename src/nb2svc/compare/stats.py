@@ -64,7 +64,7 @@ def _psi(expected: Any, actual: Any) -> float:
 
 
 def _numeric_shift(name: str, a: np.ndarray, b: np.ndarray) -> FieldShift:
-    from scipy.stats import ks_2samp  # type: ignore[import-untyped]
+    from scipy.stats import ks_2samp
 
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if not len(a) or not len(b):
