@@ -371,5 +371,5 @@ def score(
         kind=input_kind,
         artifacts_dir=artifacts.folder,
         artifacts=artifacts.sha256,
-        prog=f"{info.name} score",
+        prog=info.name,
     )

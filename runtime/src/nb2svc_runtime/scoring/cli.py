@@ -92,6 +92,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         default=DEFAULT_CHUNK_ROWS,
         help=f"rows per pipeline call (and per partition) [default: {DEFAULT_CHUNK_ROWS}]",
     )
+    _add_engine_options(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    return parser
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine",
         choices=("local", "dask", "spark"),
@@ -113,8 +119,6 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--master",
         help="spark: the master URL [default: spark-submit's, else local[*]]",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    return parser
 
 
 def _scored(
