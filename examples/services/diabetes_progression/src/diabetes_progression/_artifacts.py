@@ -1,42 +1,18 @@
 """Artifacts copied from the notebook's folder, with the sha256 recorded at build time."""
 
-import hashlib
 from pathlib import Path
 
-ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
-ARTIFACTS: dict[str, str] = {
-    "diabetes_model.joblib": "b6b4a52e6b83a8f577c360cff0521924835ab02ce5d1d48197e0016e0c01242c",
-}
+from nb2svc_runtime.artifacts import ArtifactError, Artifacts
 
+ARTIFACTS = Artifacts(
+    Path(__file__).parent / "artifacts",
+    {
+        "diabetes_model.joblib": "b6b4a52e6b83a8f577c360cff0521924835ab02ce5d1d48197e0016e0c01242c",
+    },
+    # Set, it names a registered model version to serve instead (README: registry).
+    model_uri_variable="DIABETES_PROGRESSION_MODEL_URI",
+)
+artifact_path = ARTIFACTS.path
+verify_artifacts = ARTIFACTS.verify
 
-class ArtifactError(RuntimeError):
-    """An artifact is missing or differs from the one the service was built with."""
-
-
-def artifact_path(name: str) -> str:
-    """The absolute path of an artifact, whatever the working directory."""
-    return str(ARTIFACTS_DIR / name)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_artifacts() -> None:
-    """Check every artifact's sha256 before anything deserialises it."""
-    for name, expected in ARTIFACTS.items():
-        path = ARTIFACTS_DIR / name
-        if not path.is_file():
-            raise ArtifactError(
-                f"artifact {name} is missing (expected sha256 {expected})"
-            )
-        actual = _sha256(path)
-        if actual != expected:
-            raise ArtifactError(
-                f"artifact {name} has sha256 {actual}, expected {expected}: "
-                "it changed after the build"
-            )
+__all__ = ["ARTIFACTS", "ArtifactError", "artifact_path", "verify_artifacts"]

@@ -11,9 +11,9 @@ import joblib
 import numpy as np
 import pandas as _pd
 import pandas as pd
+from nb2svc_runtime.jsonable import to_jsonable
 
 from ._artifacts import artifact_path, verify_artifacts
-from ._jsonable import to_jsonable
 from .settings import get_settings
 
 # Notebook config: the defaults come from the notebook; each can be overridden by an

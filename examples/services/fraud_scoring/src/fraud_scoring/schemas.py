@@ -1,24 +1,11 @@
 """Request and response schemas of Fraud Scoring, from fraud_scoring.ipynb's examples."""
 
-from typing import Annotated, Any, TypeAlias, get_args
+from typing import Any, TypeAlias
 
-import numpy as np
-import pandas as pd
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-
-
-def _integral(value: Any) -> Any:
-    """2.0 is an integer in JSON Schema, so it is one here too (requests are strict)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-#: Integer columns become int64, and JSON integers are exact only up to 2**53 - 1
-#: (I-JSON, RFC 7493): outside that range a value is refused with a 422.
-Integer: TypeAlias = Annotated[
-    int, Field(ge=-(2**53 - 1), le=2**53 - 1), BeforeValidator(_integral)
-]
+from nb2svc_runtime.schemas import JsonSafeInteger as Integer
+from nb2svc_runtime.schemas import frame_builder
+from nb2svc_runtime.spec import Schemas
+from pydantic import BaseModel, ConfigDict
 
 
 class Record(BaseModel):
@@ -56,30 +43,6 @@ DTYPES: dict[str, str] = {
     "tx_last_24h": "int64",
 }
 
-_NUMPY_DTYPES = frozenset(
-    {"bool", "float32", "float64", "int8", "int16", "int32", "int64"}
-)
-_ROW: type[BaseModel] = get_args(PredictRequest)[0]
-#: (attribute, column) of each field of a row.
-_FIELDS = [
-    (name, name if field.alias is None else field.alias)
-    for name, field in _ROW.model_fields.items()
-]
-
-
-#: (attribute, dtype, numeric) of each column, in order, and the columns' labels. A
-#: numeric column's values go straight into numpy; pandas parses the others' (dates
-#: in any form it reads, categories, nullable integers, strings).
-_COLUMNS = [
-    (
-        attribute,
-        pd.api.types.pandas_dtype(DTYPES[column]),
-        DTYPES[column] in _NUMPY_DTYPES,
-    )
-    for attribute, column in _FIELDS
-]
-_LABELS = pd.Index([column for _, column in _FIELDS])
-
 EXAMPLE_REQUEST: Any = [
     {
         "amount": 12.72,
@@ -95,18 +58,14 @@ EXAMPLE_RESPONSE: Any = [
 ]
 
 
-def to_raw(body: Any) -> Any:
-    """The validated request body in the form the notebook's preprocess received."""
-    arrays: list[Any] = []
-    for attribute, dtype, numeric in _COLUMNS:
-        values = [getattr(row, attribute) for row in body]
-        if numeric:
-            arrays.append(np.array(values, dtype=dtype))
-        else:
-            arrays.append(pd.array(values, dtype=dtype))
-    # pandas' constructor from column arrays, checked as DataFrame(dict) checks them:
-    # given the labels and the row count it need not infer them, which takes as long
-    # again as the rest on a one-row request. tests/test_api.py compares the two.
-    return pd.DataFrame._from_arrays(
-        arrays, columns=_LABELS, index=pd.RangeIndex(len(body)), verify_integrity=True
-    )
+to_raw = frame_builder(PredictRequest, DTYPES)
+
+
+SCHEMAS = Schemas(
+    PredictRequest,
+    PredictResponse,
+    EXAMPLE_REQUEST,
+    EXAMPLE_RESPONSE,
+    to_raw,
+    DTYPES,
+)

@@ -5,89 +5,34 @@ Every field can be set by an environment variable `FRAUD_SCORING_<NAME>`.
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from nb2svc_runtime.settings import ServiceSettings
+from nb2svc_runtime.spec import ServiceInfo
+from pydantic_settings import SettingsConfigDict
+
+from . import __version__
+
+INFO = ServiceInfo(
+    package="fraud_scoring",
+    name="fraud-scoring",
+    title="Fraud Scoring",
+    version=__version__,
+    env_prefix="FRAUD_SCORING_",
+    notebook="fraud_scoring.ipynb",
+    notebook_cells_sha256="5f41522a3296cc4061b86d2fc4891be2fa95e74d6c7e9804753f72e169cbae12",
+    nb2svc_version="0.1.0",
+)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="FRAUD_SCORING_", extra="ignore", populate_by_name=True
-    )
+class Settings(ServiceSettings):
+    """The service options (nb2svc_runtime.settings.ServiceSettings) and the notebook's
+    config, each read from FRAUD_SCORING_<NAME>; PORT too, below
+    FRAUD_SCORING_PORT."""
 
-    # Service
-    host: str = "127.0.0.1"
-    #: FRAUD_SCORING_PORT, else PORT (what container platforms set), else 8000.
-    port: int = Field(
-        8000,
-        ge=1,
-        le=65535,
-        validation_alias=AliasChoices("FRAUD_SCORING_PORT", "PORT"),
-    )
-    #: Worker processes; 0 means one per CPU available to the process.
-    workers: int = Field(0, ge=0)
-    #: Threads per worker that run the notebook's code.
-    threads: int = Field(1, ge=1)
-    #: Threads per worker for native libraries (OpenMP, BLAS); 0 leaves them be.
-    native_threads: int = Field(1, ge=0)
-    #: Score rows of concurrent /predict requests in one pipeline call, when the
-    #: notebook's output has one item per input row.
-    micro_batch: bool = True
-    log_level: str = "info"
-    access_log: bool = True
-    #: Log exception messages and tracebacks, which may contain input values.
-    debug_errors: bool = False
-    #: When set, every route but /healthz and /readyz needs this key; an empty or
-    #: blank key is refused at start-up rather than taken as no key.
-    api_key: SecretStr | None = None
-    #: Serve without an API key on an interface other than loopback (e.g. behind a
-    #: gateway that authenticates); without it, serve refuses to start so.
-    allow_unauthenticated: bool = False
-    #: /metrics, /metadata and /monitoring/* without the API key (a private network).
-    public_monitoring: bool = False
-
-    # Limits, per worker process
-    #: Longest request line (method, path with query, version) in bytes (414).
-    max_request_line: int = Field(8192, ge=256)
-    #: Largest request headers, every header line counted (431).
-    max_header_bytes: int = Field(65536, ge=1024)
-    #: Most header fields in one request (431).
-    max_headers: int = Field(100, ge=10)
-    max_body_bytes: int = Field(1_048_576, ge=1)
-    max_batch_rows: int = Field(1000, ge=1)
-    max_json_depth: int = Field(32, ge=1)
-    max_concurrency: int = Field(64, ge=1)
-    request_timeout: float = Field(30.0, gt=0)
-    #: Seconds to receive a request's headers, and again its body (408).
-    receive_timeout: float = Field(10.0, gt=0)
-    drain_seconds: float = Field(5.0, ge=0)
-    shutdown_timeout: float = Field(20.0, gt=0)
-
-    # Monitoring
-    #: Prometheus metrics at /metrics, and drift detection: false switches both off.
-    monitoring: bool = True
-    #: Recent input rows (and their predictions) kept per worker to measure drift.
-    drift_window: int = Field(1000, ge=10)
-    #: Drift is measured once the window holds at least this many rows.
-    drift_min_rows: int = Field(100, ge=1)
-    #: A feature has drifted when its PSI reaches this (0.1 moderate, 0.2 large).
-    drift_threshold: float = Field(0.2, gt=0)
-    #: Seconds between drift measurements in the background; 0: only when read.
-    drift_interval: float = Field(30.0, ge=0)
-    #: Put the request's input values in its log line (they may be personal data).
-    log_features: bool = False
+    model_config = SettingsConfigDict(env_prefix="FRAUD_SCORING_")
 
     # Notebook config (fraud_scoring.ipynb)
     threshold: float = 0.7
     model_version: str = "2026.11"
-
-    @field_validator("api_key")
-    @classmethod
-    def _key_not_blank(cls, key: SecretStr | None) -> SecretStr | None:
-        if key is not None and not key.get_secret_value().strip():
-            raise ValueError(
-                "is empty: set a key, or unset the variable to serve without one"
-            )
-        return key
 
 
 @lru_cache(maxsize=1)

@@ -10,9 +10,9 @@ from typing import Any
 
 import joblib
 import numpy as np
+from nb2svc_runtime.jsonable import to_jsonable
 
 from ._artifacts import artifact_path, verify_artifacts
-from ._jsonable import to_jsonable
 from .settings import get_settings
 
 # Notebook config: the defaults come from the notebook; each can be overridden by an

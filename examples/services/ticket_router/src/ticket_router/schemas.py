@@ -1,18 +1,10 @@
 """Request and response schemas of Ticket Router, from ticket_router.ipynb's examples."""
 
-from typing import Annotated, Any, TypeAlias
+from typing import Any, TypeAlias
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
-
-
-def _integral(value: Any) -> Any:
-    """2.0 is an integer in JSON Schema, so it is one here too (requests are strict)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-Integer: TypeAlias = Annotated[int, BeforeValidator(_integral)]
+from nb2svc_runtime.schemas import identity
+from nb2svc_runtime.spec import Schemas
+from pydantic import BaseModel, ConfigDict
 
 
 class Scores(BaseModel):
@@ -43,6 +35,13 @@ EXAMPLE_RESPONSE: Any = {
 }
 
 
-def to_raw(body: Any) -> Any:
-    """The validated request body in the form the notebook's preprocess received."""
-    return body
+to_raw = identity
+
+
+SCHEMAS = Schemas(
+    PredictRequest,
+    PredictResponse,
+    EXAMPLE_REQUEST,
+    EXAMPLE_RESPONSE,
+    to_raw,
+)
