@@ -27,7 +27,7 @@ from nb2svc_runtime.schemas import (
 )
 from nb2svc_runtime.settings import ServiceSettings
 from nb2svc_runtime.spec import IOSpec, ModelSpec, Schemas, ServiceInfo
-from nb2svc_runtime.testing import ServiceContract, ServiceUnderTest
+from nb2svc_runtime.testing import FrameContract, ServiceContract, ServiceUnderTest
 
 
 class StubSettings(ServiceSettings):
@@ -144,6 +144,15 @@ def service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceUnderTest:
     return _service(request.param, tmp_path_factory.mktemp(request.param))
+
+
+class TestFrameStub(FrameContract):
+    """The table-only checks, on the frame stub."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def service(cls, tmp_path_factory: pytest.TempPathFactory) -> ServiceUnderTest:
+        return _service("frame", tmp_path_factory.mktemp("frame-only"))
 
 
 class TestStubServices(ServiceContract):

@@ -492,24 +492,6 @@ class ServiceContract:
         example = body["application/json"]["examples"]["notebook"]["value"]
         assert example == service.schemas.example_request
 
-    def test_the_frame_is_the_one_pandas_builds_from_the_rows(
-        self, service: ServiceUnderTest
-    ) -> None:
-        """to_raw builds the frame from column arrays, for speed: it must be the frame
-        the rows give with the notebook's dtypes, the plain pandas way."""
-        if service.io.kind != "frame":
-            pytest.skip("the service's input is not a table")
-        import pandas as pd
-
-        dtypes = dict(service.schemas.dtypes or {})
-        assert dtypes, "a table's Schemas name its columns' dtypes"
-        adapter = TypeAdapter(service.schemas.request)
-        for example in service.golden_examples():
-            rows = example["input"]
-            frame = service.schemas.to_raw(adapter.validate_python(rows))
-            expected = pd.DataFrame(rows, columns=list(dtypes)).astype(dtypes)
-            pd.testing.assert_frame_equal(frame, expected, check_exact=True)
-
     # Monitoring.
 
     def test_metrics_count_requests_predictions_and_errors(
@@ -609,3 +591,25 @@ class ServiceContract:
             assert client.get("/metrics").status_code == 404
             assert client.get("/monitoring/drift").status_code == 404
             assert client.get("/metadata").status_code == 200
+
+
+class FrameContract:
+    """The checks only a table (``IOSpec.kind == "frame"``) service has: a generated
+    service whose input is a DataFrame subclasses it beside ``ServiceContract``.
+    """
+
+    def test_the_frame_is_the_one_pandas_builds_from_the_rows(
+        self, service: ServiceUnderTest
+    ) -> None:
+        """to_raw builds the frame from column arrays, for speed: it must be the frame
+        the rows give with the notebook's dtypes, the plain pandas way."""
+        import pandas as pd
+
+        dtypes = dict(service.schemas.dtypes or {})
+        assert dtypes, "a table's Schemas name its columns' dtypes"
+        adapter = TypeAdapter(service.schemas.request)
+        for example in service.golden_examples():
+            rows = example["input"]
+            frame = service.schemas.to_raw(adapter.validate_python(rows))
+            expected = pd.DataFrame(rows, columns=list(dtypes)).astype(dtypes)
+            pd.testing.assert_frame_equal(frame, expected, check_exact=True)
