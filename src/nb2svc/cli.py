@@ -813,60 +813,81 @@ def _tag_json(
     }
 
 
+CompareAOption = Annotated[
+    str,
+    typer.Argument(
+        metavar="A",
+        help="Model A (the one in production): a service URL, a registered "
+        "version (models:/NAME@ALIAS or models:/NAME/VERSION) or a built "
+        "service's folder.",
+    ),
+]
+
+CompareBOption = Annotated[
+    str, typer.Argument(metavar="B", help="Model B (the candidate), likewise.")
+]
+
+CompareDataOption = Annotated[
+    Path,
+    typer.Option(
+        "--data",
+        help="The rows both score: .csv with a header, .json array, .jsonl.",
+    ),
+]
+
+CompareServiceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--service",
+        metavar="DIR",
+        help="The built service that serves a models:/ side [default: the other "
+        "side, when it is a folder].",
+    ),
+]
+
+CompareRtolOption = Annotated[
+    float, typer.Option(min=0.0, help="Relative tolerance for numbers.")
+]
+
+CompareAtolOption = Annotated[
+    float, typer.Option(min=0.0, help="Absolute tolerance for numbers.")
+]
+
+MaxDisagreementOption = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="The share of rows that may disagree and still pass (exit 0).",
+    ),
+]
+
+CompareTopOption = Annotated[
+    int, typer.Option(min=0, help="How many of the largest disagreements to show.")
+]
+
+CompareHtmlOption = Annotated[
+    Path | None,
+    typer.Option(help="Write a self-contained HTML report, with plots, here."),
+]
+
+CompareStartupOption = Annotated[
+    float, typer.Option(min=1.0, help="Seconds a started service may take.")
+]
+
+
 @app.command("compare")
 def compare_command(
-    a: Annotated[
-        str,
-        typer.Argument(
-            metavar="A",
-            help="Model A (the one in production): a service URL, a registered "
-            "version (models:/NAME@ALIAS or models:/NAME/VERSION) or a built "
-            "service's folder.",
-        ),
-    ],
-    b: Annotated[
-        str, typer.Argument(metavar="B", help="Model B (the candidate), likewise.")
-    ],
-    data: Annotated[
-        Path,
-        typer.Option(
-            "--data",
-            help="The rows both score: .csv with a header, .json array, .jsonl.",
-        ),
-    ],
-    service: Annotated[
-        Path | None,
-        typer.Option(
-            "--service",
-            metavar="DIR",
-            help="The built service that serves a models:/ side [default: the other "
-            "side, when it is a folder].",
-        ),
-    ] = None,
-    rtol: Annotated[
-        float, typer.Option(min=0.0, help="Relative tolerance for numbers.")
-    ] = 1e-6,
-    atol: Annotated[
-        float, typer.Option(min=0.0, help="Absolute tolerance for numbers.")
-    ] = 1e-6,
-    max_disagreement: Annotated[
-        float,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="The share of rows that may disagree and still pass (exit 0).",
-        ),
-    ] = 0.0,
-    top: Annotated[
-        int, typer.Option(min=0, help="How many of the largest disagreements to show.")
-    ] = 10,
-    html: Annotated[
-        Path | None,
-        typer.Option(help="Write a self-contained HTML report, with plots, here."),
-    ] = None,
-    startup_timeout: Annotated[
-        float, typer.Option(min=1.0, help="Seconds a started service may take.")
-    ] = 120.0,
+    a: CompareAOption,
+    b: CompareBOption,
+    data: CompareDataOption,
+    service: CompareServiceOption = None,
+    rtol: CompareRtolOption = 1e-6,
+    atol: CompareAtolOption = 1e-6,
+    max_disagreement: MaxDisagreementOption = 0.0,
+    top: CompareTopOption = 10,
+    html: CompareHtmlOption = None,
+    startup_timeout: CompareStartupOption = 120.0,
     as_json: JsonOption = False,
 ) -> None:
     """Score the same rows with A and B (shadow comparison) and report how far they

@@ -101,10 +101,20 @@ def _histogram(shift: FieldShift, a: list[float], b: list[float]) -> str:
 
 
 def render_html(report: CompareReport) -> str:
-    values = report.numeric_values
+    rows = [
+        *_head(report),
+        *_agreement(report),
+        *_shift(report),
+        *_disagreements(report),
+        "</body></html>\n",
+    ]
+    return "\n".join(rows)
+
+
+def _head(report: CompareReport) -> list[str]:
     colour = "#1a7f37" if report.passed else "#cf222e"
     verdict = "AGREE" if report.passed else "DISAGREE"
-    rows = [
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
@@ -118,6 +128,11 @@ def render_html(report: CompareReport) -> str:
         f"accepted up to {report.max_disagreement:.2%}); numbers agree within "
         f"atol {report.tolerance.atol:g} + rtol {report.tolerance.rtol:g}. "
         f"nb2svc {escape(__version__)}.</p>",
+    ]
+
+
+def _agreement(report: CompareReport) -> list[str]:
+    rows = [
         "<h2>Agreement per output field</h2><table><tr><th>field</th><th>kind</th>"
         "<th>exact</th><th>within tolerance</th><th>max |A&minus;B|</th>"
         "<th>mean |A&minus;B|</th></tr>",
@@ -130,11 +145,17 @@ def render_html(report: CompareReport) -> str:
             f'<td class="num">{_num(f.max_abs_diff)}</td>'
             f'<td class="num">{_num(f.mean_abs_diff)}</td></tr>'
         )
-    rows.append(
-        "</table><h2>Shift of the prediction distribution</h2><table><tr>"
+    rows.append("</table>")
+    return rows
+
+
+def _shift(report: CompareReport) -> list[str]:
+    values = report.numeric_values
+    rows = [
+        "<h2>Shift of the prediction distribution</h2><table><tr>"
         "<th>field</th><th>PSI</th><th>KS</th><th>KS p-value</th><th>mean A</th>"
         "<th>mean B</th></tr>"
-    )
+    ]
     for s in report.shift:
         rows.append(
             f'<tr><td>{escape(s.field)}</td><td class="num">{_num(s.psi)}</td>'
@@ -156,23 +177,26 @@ def render_html(report: CompareReport) -> str:
                     [b for _, _, b in s.frequencies],
                 )
             )
-    rows.append("</div><h2>Largest disagreements</h2>")
+    rows.append("</div>")
+    return rows
+
+
+def _disagreements(report: CompareReport) -> list[str]:
+    rows = ["<h2>Largest disagreements</h2>"]
     if not report.disagreements:
         rows.append("<p>None: every row agrees.</p>")
-    else:
+        return rows
+    rows.append(
+        "<table><tr><th>row</th><th>fields</th><th>input</th><th>A</th><th>B</th></tr>"
+    )
+    for d in report.disagreements:
         rows.append(
-            "<table><tr><th>row</th><th>fields</th><th>input</th><th>A</th>"
-            "<th>B</th></tr>"
+            f'<tr><td class="num">{d.row}</td><td>{escape(", ".join(d.fields))}'
+            f"</td><td><pre>{_json(d.input)}</pre></td><td><pre>{_json(d.a)}"
+            f"</pre></td><td><pre>{_json(d.b)}</pre></td></tr>"
         )
-        for d in report.disagreements:
-            rows.append(
-                f'<tr><td class="num">{d.row}</td><td>{escape(", ".join(d.fields))}'
-                f"</td><td><pre>{_json(d.input)}</pre></td><td><pre>{_json(d.a)}"
-                f"</pre></td><td><pre>{_json(d.b)}</pre></td></tr>"
-            )
-        rows.append("</table>")
-    rows.append("</body></html>\n")
-    return "\n".join(rows)
+    rows.append("</table>")
+    return rows
 
 
 def write_html(report: CompareReport, path: Path) -> None:

@@ -160,8 +160,38 @@ def compare_outputs(
             shift.append(
                 _categorical_shift(name, list(map(_label, a)), list(map(_label, b)))
             )
+    found = _disagreements(
+        inputs, outputs_a, outputs_b, (rows_a, rows_b), fields, kinds, tolerance
+    )
+    largest = sorted(found, key=lambda d: (-d.score, d.row))[:top]
+    return CompareReport(
+        names[0],
+        names[1],
+        names[2],
+        len(inputs),
+        tolerance,
+        max_disagreement,
+        tuple(agreement),
+        tuple(shift),
+        tuple(largest),
+        len(found),
+        values,
+    )
+
+
+def _disagreements(
+    inputs: Sequence[Any],
+    outputs_a: Sequence[Any],
+    outputs_b: Sequence[Any],
+    rows: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    fields: list[str],
+    kinds: dict[str, Literal["numeric", "categorical"]],
+    tolerance: Tolerance,
+) -> list[Disagreement]:
+    """Every row where a field differs beyond the tolerance, with its score: the
+    largest numeric difference, or infinity for a changed label."""
     found: list[Disagreement] = []
-    for index, (ra, rb) in enumerate(zip(rows_a, rows_b, strict=True)):
+    for index, (ra, rb) in enumerate(zip(*rows, strict=True)):
         differing = tuple(
             f for f in fields if not _close(ra.get(f), rb.get(f), tolerance)
         )
@@ -183,17 +213,4 @@ def compare_outputs(
                 score,
             )
         )
-    largest = sorted(found, key=lambda d: (-d.score, d.row))[:top]
-    return CompareReport(
-        names[0],
-        names[1],
-        names[2],
-        len(inputs),
-        tolerance,
-        max_disagreement,
-        tuple(agreement),
-        tuple(shift),
-        tuple(largest),
-        len(found),
-        values,
-    )
+    return found
