@@ -6,6 +6,82 @@
 # __nb2svc_ so that they clash with nothing the notebook defines.
 
 
+def __nb2svc_batch(items, kind, outputs, run, to_jsonable):
+    # Whether one pipeline call on every example combined answers what the per-item
+    # calls answered: {"vectorised": bool, "split": "item" | "rows", "reason": str}.
+    # "item": output i of the combined call is example i's output; "rows": the output
+    # has one item per row, and example i's output is its rows' slice.
+    import sys
+
+    pd = sys.modules.get("pandas")
+    np = sys.modules.get("numpy")
+    sizes = [1] * len(items)
+    if kind == "frame":
+        sizes = [len(item) for item in items]
+        combined = pd.concat(items, ignore_index=True)
+    elif kind == "array":
+        if np is None or not all(isinstance(item, np.ndarray) for item in items):
+            return {
+                "vectorised": False,
+                "split": "item",
+                "reason": "the examples are lists, not numpy arrays",
+            }
+        rows = list(items)
+        if all(row.ndim == 1 for row in rows):
+            combined = np.stack(rows)
+        elif all(row.ndim == 2 for row in rows):
+            sizes = [len(row) for row in rows]
+            combined = np.vstack(rows)
+        else:
+            return {
+                "vectorised": False,
+                "split": "item",
+                "reason": "the examples are not all rows or all 2-D arrays",
+            }
+    elif kind in ("string", "record"):
+        combined = [item.copy() if hasattr(item, "copy") else item for item in items]
+    else:
+        return {
+            "vectorised": False,
+            "split": "item",
+            "reason": "free-form JSON inputs have no batch form",
+        }
+    what = {
+        "frame": "one DataFrame",
+        "array": "one 2-D array",
+        "string": "one list of texts",
+        "record": "one list of records",
+    }[kind]
+    try:
+        result = to_jsonable(run(combined))
+    except Exception as exc:  # the notebook's functions take one item only
+        return {
+            "vectorised": False,
+            "split": "item",
+            "reason": f"the pipeline failed on {what} ({type(exc).__name__})",
+        }
+    total = sum(sizes)
+    if not isinstance(result, list) or len(result) != total:
+        return {
+            "vectorised": False,
+            "split": "item",
+            "reason": f"the pipeline's output on {what} is not one item per row",
+        }
+    if kind != "frame" and result == outputs:
+        return {"vectorised": True, "split": "item", "reason": ""}
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(result[start : start + size])
+        start += size
+    if parts == outputs:
+        return {"vectorised": True, "split": "rows", "reason": ""}
+    return {
+        "vectorised": False,
+        "split": "item",
+        "reason": f"the pipeline's output on {what} differs from the per-item outputs",
+    }
+
+
 def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src, redactions):
     import json
 
@@ -19,6 +95,9 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src, redactions)
         inputs.append(to_jsonable(item))
         arg = item.copy() if hasattr(item, "copy") else item
         outputs.append(to_jsonable(post(pred(pre(arg)))))
+    batch = __nb2svc_batch(
+        items, kind, outputs, lambda raw: post(pred(pre(raw))), to_jsonable
+    )
     seen, mods = set(), set()
 
     def walk(obj, depth):
@@ -51,6 +130,7 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src, redactions)
                     [g[n] for n in load_globals if n in g]
                 ),
                 "array_dtype": array_dtype,
+                "batch": batch,
             },
             fh,
         )
