@@ -118,7 +118,68 @@ BATCHES: dict[str, list[Any]] = {
     "single_record": [{"amount": 1.0, "items": 1}, {"amount": 3.0, "items": 2}],
 }
 
-pytestmark = pytest.mark.slow  # every test runs a kernel, most a uvicorn service too
+
+def _batch_verdict(items: list[Any], kind: str, run: Any) -> dict[str, Any]:
+    """The kernel's verdict (capture.py's ``__nb2svc_batch``), run here on ``items``."""
+    from nb2svc.capture.kernel_code import kernel_source
+    from nb2svc_runtime.jsonable import to_jsonable
+
+    namespace: dict[str, Any] = {}
+    exec(kernel_source("capture"), namespace)
+    outputs = [to_jsonable(run(item)) for item in items]
+    verdict: dict[str, Any] = namespace["__nb2svc_batch"](
+        items, kind, outputs, run, to_jsonable
+    )
+    return verdict
+
+
+def _rows_model(x: Any) -> Any:
+    import numpy as np
+
+    return (np.atleast_2d(x) @ np.array([1.0, 2.0])).tolist()
+
+
+def _scalar_or_list(x: Any) -> Any:
+    import numpy as np
+
+    sums = np.asarray(x).sum(axis=-1)
+    return sums.tolist()
+
+
+def test_verdicts_for_every_kind() -> None:
+    import numpy as np
+    import pandas as pd
+
+    rows = [np.array([1.0, 2.0]), np.array([3.0, -1.0])]
+    assert _batch_verdict(rows, "array", _rows_model)["split"] == "rows"
+    assert _batch_verdict(rows, "array", _scalar_or_list) == {
+        "vectorised": True,
+        "split": "item",
+        "reason": "",
+    }
+    # 2-D examples are stacked with vstack and split by their rows.
+    blocks = [np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([[3.0, -1.0]])]
+    assert _batch_verdict(blocks, "array", _rows_model)["vectorised"] is True
+    frames = [pd.DataFrame({"a": [1, 2]}), pd.DataFrame({"a": [3]})]
+    assert _batch_verdict(frames, "frame", lambda f: (f["a"] * 2).tolist()) == {
+        "vectorised": True,
+        "split": "rows",
+        "reason": "",
+    }
+    # A frame model whose answer depends on the whole frame: not the per-item answer.
+    mean = _batch_verdict(frames, "frame", lambda f: (f["a"] - f["a"].mean()).tolist())
+    assert mean["vectorised"] is False
+    assert "differs from the per-item outputs" in mean["reason"]
+    # One summary for the whole input: not one item per row.
+    total = _batch_verdict(["a b", "c"], "string", lambda t: len(t))
+    assert total == {
+        "vectorised": False,
+        "split": "item",
+        "reason": "the pipeline's output on one list of texts is not one item per row",
+    }
+    lists = _batch_verdict([[1.0, 2.0], [3.0, 4.0]], "array", _rows_model)
+    assert lists["reason"] == "the examples are lists, not numpy arrays"
+    assert _batch_verdict([{"a": 1}], "json", lambda x: x)["vectorised"] is False
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +202,7 @@ def _verdict(out: Path) -> dict[str, Any]:
     return verdict
 
 
+@pytest.mark.slow  # runs a kernel
 @pytest.mark.parametrize(
     ("name", "split"),
     [("array_model", "rows"), ("text_model", "item"), ("record_model", "item")],
@@ -155,6 +217,7 @@ def test_the_build_vectorises_a_pipeline_that_takes_a_batch(
     assert "one vectorised pipeline call" in pipeline
 
 
+@pytest.mark.slow  # runs a kernel
 def test_the_build_falls_back_and_says_so(
     built: dict[str, tuple[Path, str]],
 ) -> None:
@@ -184,6 +247,7 @@ def _sizes(path: Path) -> list[int]:
     return [int(line) for line in path.read_text("utf-8").split()]
 
 
+@pytest.mark.slow  # runs a kernel and a uvicorn service
 @pytest.mark.parametrize(
     ("name", "vectorised"),
     [
