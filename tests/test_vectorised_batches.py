@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,13 +37,12 @@ NOTEBOOKS: dict[str, tuple[CellSpec, ...]] = {
     # One row per example; the model takes a 2-D array: one output per row.
     "array_model": (
         ("code", "# nb2svc: imports\nimport os\n\nimport numpy as np"),
-        ("code", "# nb2svc: config\nWEIGHTS = [0.5, -1.0, 2.0]"),
         (
             "code",
             "# nb2svc: predict\n" + COUNTER + "\n\ndef predict(x):\n"
             "    rows = np.atleast_2d(x)\n"
             "    _count_call(len(rows))\n"
-            "    return (rows @ np.array(WEIGHTS)).round(6).tolist()\n",
+            "    return (rows @ np.array([0.5, -1.0, 2.0])).round(6).tolist()\n",
         ),
         (
             "code",
@@ -232,6 +233,27 @@ def test_the_build_falls_back_and_says_so(
     assert "batches are scored one item at a time" in " ".join(output.split())
     pipeline = next((out / "src").glob("*/pipeline.py")).read_text("utf-8")
     assert "one pipeline call each" in pipeline
+
+
+@pytest.mark.slow  # runs a kernel
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_the_generated_batch_code_is_lint_clean_and_typed(
+    built: dict[str, tuple[Path, str]], tmp_path: Path, name: str
+) -> None:
+    out, _ = built[name]
+    for command in (
+        ["ruff", "check", "--no-cache", "."],
+        ["black", "--check", "-q", "."],
+        ["mypy", "--cache-dir", str(tmp_path / "mypy")],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", *command],
+            cwd=out,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.fixture
