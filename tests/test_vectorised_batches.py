@@ -216,6 +216,8 @@ def test_the_build_vectorises_a_pipeline_that_takes_a_batch(
     assert "NB604" not in output
     pipeline = next((out / "src").glob("*/pipeline.py")).read_text("utf-8")
     assert "one vectorised pipeline call" in pipeline
+    readme = (out / "README.md").read_text("utf-8")
+    assert "(one vectorised pipeline call per batch)" in readme
 
 
 @pytest.mark.slow  # runs a kernel
@@ -233,6 +235,8 @@ def test_the_build_falls_back_and_says_so(
     assert "batches are scored one item at a time" in " ".join(output.split())
     pipeline = next((out / "src").glob("*/pipeline.py")).read_text("utf-8")
     assert "one pipeline call each" in pipeline
+    readme = (out / "README.md").read_text("utf-8")
+    assert "(one pipeline call per input: the notebook's functions" in readme
 
 
 @pytest.mark.slow  # runs a kernel
