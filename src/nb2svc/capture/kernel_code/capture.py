@@ -6,46 +6,40 @@
 # __nb2svc_ so that they clash with nothing the notebook defines.
 
 
+def __nb2svc_combined(items, kind):
+    # The examples as one batch of their kind and each one's rows, or why there is none.
+    import sys
+
+    pd = sys.modules.get("pandas")
+    np = sys.modules.get("numpy")
+    if kind == "frame":
+        return pd.concat(items, ignore_index=True), [len(item) for item in items]
+    if kind in ("string", "record"):
+        copies = [item.copy() if hasattr(item, "copy") else item for item in items]
+        return copies, [1] * len(items)
+    if kind != "array":
+        return "free-form JSON inputs have no batch form"
+    if np is None or not all(isinstance(item, np.ndarray) for item in items):
+        return "the examples are lists, not numpy arrays"
+    if all(item.ndim == 1 for item in items):
+        return np.stack(items), [1] * len(items)
+    if all(item.ndim == 2 for item in items):
+        return np.vstack(items), [len(item) for item in items]
+    return "the examples are not all rows or all 2-D arrays"
+
+
 def __nb2svc_batch(items, kind, outputs, run, to_jsonable):
     # Whether one pipeline call on every example combined answers what the per-item
     # calls answered: {"vectorised": bool, "split": "item" | "rows", "reason": str}.
     # "item": output i of the combined call is example i's output; "rows": the output
     # has one item per row, and example i's output is its rows' slice.
-    import sys
+    def no(reason):
+        return {"vectorised": False, "split": "item", "reason": reason}
 
-    pd = sys.modules.get("pandas")
-    np = sys.modules.get("numpy")
-    sizes = [1] * len(items)
-    if kind == "frame":
-        sizes = [len(item) for item in items]
-        combined = pd.concat(items, ignore_index=True)
-    elif kind == "array":
-        if np is None or not all(isinstance(item, np.ndarray) for item in items):
-            return {
-                "vectorised": False,
-                "split": "item",
-                "reason": "the examples are lists, not numpy arrays",
-            }
-        rows = list(items)
-        if all(row.ndim == 1 for row in rows):
-            combined = np.stack(rows)
-        elif all(row.ndim == 2 for row in rows):
-            sizes = [len(row) for row in rows]
-            combined = np.vstack(rows)
-        else:
-            return {
-                "vectorised": False,
-                "split": "item",
-                "reason": "the examples are not all rows or all 2-D arrays",
-            }
-    elif kind in ("string", "record"):
-        combined = [item.copy() if hasattr(item, "copy") else item for item in items]
-    else:
-        return {
-            "vectorised": False,
-            "split": "item",
-            "reason": "free-form JSON inputs have no batch form",
-        }
+    combined = __nb2svc_combined(items, kind)
+    if isinstance(combined, str):
+        return no(combined)
+    batch, sizes = combined
     what = {
         "frame": "one DataFrame",
         "array": "one 2-D array",
@@ -53,20 +47,11 @@ def __nb2svc_batch(items, kind, outputs, run, to_jsonable):
         "record": "one list of records",
     }[kind]
     try:
-        result = to_jsonable(run(combined))
+        result = to_jsonable(run(batch))
     except Exception as exc:  # the notebook's functions take one item only
-        return {
-            "vectorised": False,
-            "split": "item",
-            "reason": f"the pipeline failed on {what} ({type(exc).__name__})",
-        }
-    total = sum(sizes)
-    if not isinstance(result, list) or len(result) != total:
-        return {
-            "vectorised": False,
-            "split": "item",
-            "reason": f"the pipeline's output on {what} is not one item per row",
-        }
+        return no(f"the pipeline failed on {what} ({type(exc).__name__})")
+    if not isinstance(result, list) or len(result) != sum(sizes):
+        return no(f"the pipeline's output on {what} is not one item per row")
     if kind != "frame" and result == outputs:
         return {"vectorised": True, "split": "item", "reason": ""}
     parts, start = [], 0
@@ -75,11 +60,7 @@ def __nb2svc_batch(items, kind, outputs, run, to_jsonable):
         start += size
     if parts == outputs:
         return {"vectorised": True, "split": "rows", "reason": ""}
-    return {
-        "vectorised": False,
-        "split": "item",
-        "reason": f"the pipeline's output on {what} differs from the per-item outputs",
-    }
+    return no(f"the pipeline's output on {what} differs from the per-item outputs")
 
 
 def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src, redactions):
