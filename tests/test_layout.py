@@ -158,4 +158,6 @@ def test_kernel_code_is_what_the_capture_sends() -> None:
         "__nb2svc_spaced",
         "__nb2svc_frame_rows",
         "__nb2svc_item_rows",
+        "__nb2svc_combined",
+        "__nb2svc_batch",
     }

@@ -180,5 +180,6 @@ class TestStubServices(ServiceContract):
         assert data["service"] == {"name": service.info.name, "version": "0.1.0"}
         assert data["notebook"]["file"] == service.info.notebook
         assert data["input_kind"] == service.io.kind
+        assert data["batch"] == {"vectorised": service.io.vectorised_batch}
         assert spec["info"]["title"] == service.info.title
         assert service.info.notebook in spec["info"]["description"]

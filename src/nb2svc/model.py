@@ -142,6 +142,20 @@ class ExampleSet:
     columns: tuple[tuple[str, str], ...] = ()  # frame: (column, dtype)
     capture_key: str = ""
     array_dtype: str | None = None  # array: the numeric numpy example's dtype
+    #: One pipeline call on every example combined answered the per-item outputs.
+    batch_vectorised: bool = False
+    #: How a combined output splits back: "item" (output i) or "rows" (row slices).
+    batch_split: str = "item"
+    #: Why a batch is scored item by item ("" when vectorised).
+    batch_reason: str = ""
+
+    def batch_json(self) -> dict[str, Any]:
+        """The batch verdict as the golden fixture stores it."""
+        return {
+            "vectorised": self.batch_vectorised,
+            "split": self.batch_split,
+            "reason": self.batch_reason,
+        }
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def _lifespan(
         app.state.ready = False
         executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="predict")
         app.state.executor = executor
-        if predictor.io.vectorised_batch and settings.micro_batch:
+        if predictor.frames and predictor.io.vectorised_batch and settings.micro_batch:
             app.state.batcher = MicroBatcher(
                 executor,
                 settings.threads,

@@ -92,7 +92,7 @@ class Predictor:
         return [dumps(output) for output in self.score_parts(parts)]
 
     def predict_many(self, items: list[Any]) -> bytes:
-        if self.io.vectorised_batch:
+        if self.frames and self.io.vectorised_batch:
             try:
                 return dumps(self.score_parts(items))
             except NotRowWise:

@@ -37,7 +37,9 @@ class IOSpec:
     """The notebook's input and output shape."""
 
     kind: InputKind
-    #: One output item per input row: a batch is one pipeline call (micro-batching).
+    #: The build saw one pipeline call on the examples combined (a frame, a 2-D array,
+    #: a list of texts or of records) answer the per-item outputs: a batch is one call
+    #: (and, for frames, concurrent /predict requests are micro-batched).
     vectorised_batch: bool = False
 
 

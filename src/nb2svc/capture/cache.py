@@ -47,6 +47,9 @@ def cached_capture(out: Path, key: str, profile: str | None = None) -> Captured 
             outputs=tuple(e["output"] for e in data["examples"]),
             columns=tuple((c, t) for c, t in meta["columns"]),
             array_dtype=meta.get("array_dtype"),
+            batch_vectorised=bool(meta["batch"]["vectorised"]),
+            batch_split=str(meta["batch"]["split"]),
+            batch_reason=str(meta["batch"]["reason"]),
         )
         return Captured(
             examples,
@@ -78,6 +81,7 @@ def golden_bytes(captured: Captured, key: str) -> bytes:
             "input_kind": ex.input_kind,
             "columns": [list(c) for c in ex.columns],
             **({"array_dtype": ex.array_dtype} if ex.array_dtype else {}),
+            "batch": ex.batch_json(),
             "runtime_modules": list(captured.modules),
             **(
                 {"notebook_definitions": list(captured.definitions)}

@@ -101,6 +101,9 @@ def run_capture(
         outputs=tuple(data["outputs"]),
         columns=tuple((c, t) for c, t in data["columns"]),
         array_dtype=data["array_dtype"],
+        batch_vectorised=bool(data["batch"]["vectorised"]),
+        batch_split=str(data["batch"]["split"]),
+        batch_reason=str(data["batch"]["reason"]),
     )
     return Captured(
         examples,

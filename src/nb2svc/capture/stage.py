@@ -20,7 +20,13 @@ from nb2svc.capture.objects import CaptureSpec
 from nb2svc.capture.plan import CapturePlan, plan_capture, with_capture
 from nb2svc.capture.run import Captured, run_capture
 from nb2svc.definitions import check_definitions
-from nb2svc.errors import ContractError, Diagnostic, NotebookExecutionError, Severity
+from nb2svc.errors import (
+    ContractError,
+    Diagnostic,
+    Location,
+    NotebookExecutionError,
+    Severity,
+)
 from nb2svc.model import MarkedCell, Progress, RawNotebook, Redaction
 from nb2svc.shipped import DataHit, check_shipped, redactions, scan_examples
 from nb2svc.writer import sha256
@@ -93,6 +99,9 @@ def capture_examples(
     key = plan.key({n: sha256(b) for n, b in artifact_bytes.items()}, options.redact)
     packaged = dict(artifact_bytes)
     warnings = list(shipped.warnings)
+    warnings += _batch_notes(
+        analysis.example_cell.marked.cell.location(nb.name), captured
+    )
     if captured.profile is not None:
         packaged[REFERENCE_PROFILE] = profile_bytes(captured.profile)
         if plan.reference is not None:
@@ -211,6 +220,24 @@ def _run(
             # first, what follows from it after, the exit code of a run that failed.
             raise NotebookExecutionError([*exc.diagnostics, *missing]) from exc
         raise
+
+
+def _batch_notes(location: Location, captured: Captured) -> list[Diagnostic]:
+    """NB604: /predict/batch scores item by item (the pipeline took no batch)."""
+    ex = captured.examples
+    if ex.batch_vectorised or ex.input_kind == "json":
+        return []
+    return [
+        Diagnostic(
+            Severity.WARNING,
+            location,
+            "batches are scored one item at a time: "
+            f"{ex.batch_reason or 'the examples gave no batch verdict'}",
+            "make the pipeline's functions accept a batch (a DataFrame, a 2-D array "
+            "or a list) and return one output per row, for one call per batch",
+            "NB604",
+        )
+    ]
 
 
 def _profile_notes(

@@ -57,14 +57,9 @@ def _call(spec: ServiceSpec) -> str:
 
 
 def _vectorised(spec: ServiceSpec) -> bool:
-    """Frames are batched in one call when every example's output has one item per row."""
-    ex = spec.examples
-    if ex.input_kind != "frame":
-        return False
-    return all(
-        isinstance(out, list) and len(out) == len(inp)
-        for inp, out in zip(ex.inputs, ex.outputs, strict=True)
-    )
+    """A batch is one pipeline call when the capture saw the combined examples answer
+    what the per-item calls answered (frames, arrays, texts, records)."""
+    return spec.examples.batch_vectorised
 
 
 def _input_annotation(spec: ServiceSpec) -> str | None:
@@ -173,6 +168,7 @@ def _notebook_context(spec: ServiceSpec) -> dict[str, Any]:
             "input_kind": spec.examples.input_kind,
             "array_dtype": spec.examples.array_dtype,
             "vectorised_batch": _vectorised(spec),
+            "batch_split": spec.examples.batch_split,
         },
         "examples_count": len(spec.examples.inputs),
         "schema": build_schema(

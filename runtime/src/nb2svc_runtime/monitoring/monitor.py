@@ -94,6 +94,7 @@ class Monitor:
     ) -> None:
         self.info, self.model_spec, self.artifacts = info, model, artifacts
         self.schemas, self.input_kind = schemas, io.kind
+        self.vectorised_batch = io.vectorised_batch
         self.frames = io.kind == "frame"
         self.reference_file = model.reference_profile
         self.request_logger = logging.getLogger(f"{info.package}.access")

@@ -64,6 +64,8 @@ def metadata_document(monitor: Monitor) -> dict[str, Any]:
         "notebook": {"file": info.notebook, "cells_sha256": info.notebook_cells_sha256},
         "nb2svc_version": info.nb2svc_version,
         "input_kind": monitor.input_kind,
+        # /predict/batch: one vectorised pipeline call, or one call per item.
+        "batch": {"vectorised": monitor.vectorised_batch},
         "schemas": {
             "input": TypeAdapter(monitor.schemas.request).json_schema(),
             "output": TypeAdapter(monitor.schemas.response).json_schema(),
