@@ -128,11 +128,18 @@ def score(raw: Any) -> Any:
     return to_jsonable(_pipeline(raw))
 
 
+def _combined(raws: list[Any]) -> tuple[Any, list[int]] | None:
+    """The inputs as one batch the notebook's functions take, and each one's rows."""
+    return _pd.concat(raws, ignore_index=True), [len(frame) for frame in raws]
+
+
 def score_batch(raws: list[Any]) -> list[Any]:
-    """Many inputs; frames go through the pipeline in one vectorised call."""
-    if len(raws) > 1:
-        sizes = [len(frame) for frame in raws]
-        result = score(_pd.concat(raws, ignore_index=True))
+    """Many inputs in one vectorised pipeline call (the build checked that it answers
+    what one call per input answers), split back into one output per input."""
+    combined = _combined(raws) if len(raws) > 1 else None
+    if combined is not None:
+        batch, sizes = combined
+        result = score(batch)
         if isinstance(result, list) and len(result) == sum(sizes):
             outputs, start = [], 0
             for size in sizes:

@@ -89,5 +89,5 @@ def score(raw: Any) -> Any:
 
 
 def score_batch(raws: list[Any]) -> list[Any]:
-    """Many inputs; one pipeline call each."""
+    """Many inputs, one pipeline call each (the notebook's functions take no batch)."""
     return [score(raw) for raw in raws]
