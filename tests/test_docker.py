@@ -125,7 +125,7 @@ def test_build_context_holds_no_notebook_data_or_secret(
     # The runtime wheel the image installs, and nothing else of vendor/.
     wheels = [p.relative_to(out).as_posix() for p in (out / "vendor").glob("*.whl")]
     assert wheels
-    assert {n for n in names if n.startswith("vendor/")} == {"vendor", *wheels}
+    assert {n for n in names if n.startswith("vendor/")} == set(wheels)
     assert not any(name.startswith("tests") for name in names)
 
 
