@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import json
 import random
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -16,10 +15,9 @@ import pytest
 from scipy.stats import ks_2samp
 
 from nb2svc.errors import ExitCode
-from tests.helpers import run_module
+from tests.helpers import png_size, render_in_chromium, run_module
 from tests.registry_support import Registered, registered, registry
 from tests.service_support import start
-from tests.test_verify import chromium, png_size
 
 __all__ = ["registered", "registry"]  # the session fixtures
 
@@ -144,38 +142,12 @@ def test_compare_two_registered_versions(env: Registered, tmp_path: Path) -> Non
 
 
 def check_html_in_chromium(html: Path, tmp_path: Path) -> None:
-    browser = chromium()
     text = html.read_text()
     assert "Content-Security-Policy" in text
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    url = html.resolve().as_uri()
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [browser, *flags, f"--screenshot={shot}", "--window-size=1200,900", url],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    data = shot.read_bytes()
+    data, dom = render_in_chromium(html, tmp_path)
     assert png_size(data) == (1200, 900)
     assert len(data) > 20_000  # a blank page compresses to a few kB
-    dom = subprocess.run(
-        [browser, *flags, "--dump-dom", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
     assert "DISAGREE" in dom
     assert dom.count("<svg") == 3  # fraud_probability, decision, model_version
     assert dom.count("<rect") >= 20

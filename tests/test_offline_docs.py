@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.helpers import chromium
 from tests.service_support import built_service, serving
-from tests.test_verify import chromium
 
 pytestmark = pytest.mark.slow
 

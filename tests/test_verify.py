@@ -22,7 +22,15 @@ from typing import Any
 import pytest
 
 from nb2svc.errors import ExitCode
-from tests.helpers import EXAMPLE_CELL, PREDICT_CELL, make_notebook, run_cli, run_module
+from tests.helpers import (
+    EXAMPLE_CELL,
+    PREDICT_CELL,
+    make_notebook,
+    png_size,
+    render_in_chromium,
+    run_cli,
+    run_module,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -489,54 +497,15 @@ def test_service_of_another_notebook_is_refused(
 # --- the HTML report in a real browser ----------------------------------------------
 
 
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
 def test_html_report_renders_in_a_headless_browser(
     dropped_step: Verified, tmp_path: Path
 ) -> None:
-    browser = chromium()
     result = dropped_step
     assert result.code == ExitCode.MISMATCH, result.output
     assert result.html is not None
-    url = result.html.resolve().as_uri()
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [browser, *flags, f"--screenshot={shot}", "--window-size=1200,900", url],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    data = shot.read_bytes()
+    data, dom = render_in_chromium(result.html, tmp_path)
     assert png_size(data) == (1200, 900)
     assert len(data) > 30_000  # a blank page compresses to a few kB
-    dom = subprocess.run(
-        [browser, *flags, "--dump-dom", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
     assert "MISMATCH" in dom
     assert dom.count("<svg") == 2
     assert dom.count("<circle") >= 20  # 5 examples x (/predict + batch) x 2 plots
