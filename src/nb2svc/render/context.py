@@ -160,6 +160,9 @@ def _notebook_context(spec: ServiceSpec) -> dict[str, Any]:
                 ),
                 "type": s.type,
                 "default": s.default,
+                # A list or dict default goes through Field(): a mutable class
+                # attribute is what ruff's RUF012 flags.
+                "mutable": s.type.startswith(("list[", "dict[")),
             }
             for s in spec.settings
         ],
