@@ -47,6 +47,27 @@ def score_extras() -> list[dict[str, Any]]:
     ]
 
 
+#: `python -m <package> retrain`: a kernel and the registry client, pinned as installed
+#: here; an extra of the generated service, never in its image.
+RETRAIN_EXTRA = ("nbclient", "ipykernel", "mlflow-skinny")
+
+
+def _retrain(spec: ServiceSpec) -> dict[str, Any] | None:
+    """What the README and CI say about retraining, when the notebook has train
+    cells."""
+    plan = spec.retrain
+    if plan is None:
+        return None
+    setting = next(s for s in spec.settings if s.constant == plan.data)
+    return {
+        "data_constant": plan.data,
+        "data_env": setting.env,
+        "metric": plan.metric,
+        "holdout": list(plan.holdout),
+        "requirements": [pin(dist) for dist in RETRAIN_EXTRA],
+    }
+
+
 def _call(spec: ServiceSpec) -> str:
     names = {fn.role: fn.name for fn in spec.functions}
     expr = "raw"
@@ -149,6 +170,7 @@ def _notebook_context(spec: ServiceSpec) -> dict[str, Any]:
         "requirements": list(spec.requirements),
         "test_requirements": list(spec.test_requirements),
         "score_extras": score_extras(),
+        "retrain": _retrain(spec),
         "settings": [
             {
                 "name": s.name,
