@@ -11,6 +11,7 @@ registry can't be reached or refused; 14 the new model did not pass the gate
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -184,9 +185,11 @@ def _register(
         "nb2svc.retrain.score": repr(result.verdict.new),
         "nb2svc.retrain.current_score": repr(result.verdict.current),
     }
-    done = register_retrained(
-        args.registry, name, result.out, result.artifacts, tags, report
-    )
+    # MLflow prints links to the run on stdout: keep stdout for the report (--json).
+    with contextlib.redirect_stdout(sys.stderr):
+        done = register_retrained(
+            args.registry, name, result.out, result.artifacts, tags, report
+        )
     if args.alias:
         from mlflow import MlflowClient
 
