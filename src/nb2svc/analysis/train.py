@@ -5,7 +5,8 @@ The data source is a parameter: one train cell's marker names the config constan
 that holds the training data's path (``# nb2svc: train data=TRAIN_PATH``, or the tag
 ``nb2svc:data=TRAIN_PATH``), and retrain sets that constant to the new path. The
 marker also names the held-out slice the train cells leave behind
-(``holdout=X_test,y_test``: raw inputs, like the example's, and their labels) and,
+(``holdout=X_test,y_test``, or ``nb2svc:holdout=X_test+y_test`` as a tag, which
+can't hold a comma: raw inputs, like the example's, and their labels) and,
 optionally, the metric (``metric=roc_auc_score``: a function of the notebook's, or
 one of ``sklearn.metrics``).
 """
@@ -101,7 +102,8 @@ def _data_constant(
                 nb,
                 pc.marked,
                 None,
-                f"data={name}: {name} is a {by_constant[name].type}, not a path",
+                f"data={name}: {name} = {by_constant[name].default} is not a path "
+                "(a string)",
                 f"assign the training data's path to it: {name} = 'data/train.csv'",
                 "NB332",
             )
@@ -131,7 +133,8 @@ def _holdout(
 ) -> tuple[str, str] | None:
     """The held-out inputs and labels the train cells bind (NB333)."""
     value, pc = options.get("holdout", ("", cells[0]))
-    names = tuple(n.strip() for n in value.split(","))
+    # A cell tag can't hold a comma: nb2svc:holdout=X_test+y_test.
+    names = tuple(n.strip() for n in value.replace("+", ",").split(","))
     bound = set().union(*(c.bound for c in cells))
     if len(names) != 2 or not all(n.isidentifier() for n in names):
         problems.append(

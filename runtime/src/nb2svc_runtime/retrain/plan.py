@@ -66,11 +66,11 @@ class RetrainPlan:
         )
 
     def where(self, cell: PlanCell, line: int | None = None) -> str:
-        """``fraud.ipynb: cell 13 (id=…) line 2``: where a message points."""
+        """``fraud.ipynb: cell 13 (id=…): line 2``: where a message points."""
         text = f"{self.notebook}: cell {cell.cell}"
         if cell.cell_id:
             text += f" (id={cell.cell_id})"
-        return text + (f" line {line}" if line else "")
+        return text + (f": line {line}" if line else "")
 
 
 def load_plan(package: str) -> RetrainPlan:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .gate import Gate, Verdict, greater_is_better
 from .kernel import KernelError, Step, run_steps
-from .plan import RetrainPlan
+from .plan import PlanCell, RetrainPlan
 
 #: The model's output for ``raw``: the pipeline's function calls, nothing else.
 _CALL = re.compile(r"(?:[A-Za-z_]\w*\()*raw\)*")
@@ -60,6 +60,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _cell_step(cell: PlanCell) -> Step:
+    """A notebook cell as a kernel cell. IPython drops a cell's leading blank lines
+    (where the build blanked the ``# nb2svc:`` directive): a comment keeps each line
+    where the notebook has it, so errors name the notebook's line."""
+    lines = cell.code.split("\n")
+    for index, line in enumerate(lines):
+        if line.strip():
+            break
+        lines[index] = "#"
+    return Step("\n".join(lines), cell=cell)
+
+
 def _score_step(plan: RetrainPlan, target: str) -> Step:
     """Score the held-out inputs with the model the load cells just loaded."""
     kind = repr(plan.input_kind)
@@ -91,7 +103,7 @@ def _steps(plan: RetrainPlan, options: RetrainOptions, result_file: Path) -> lis
     for cell in plan.cells:
         if override not in steps and cell.role not in ("imports", "config"):
             steps.append(override)
-        steps.append(Step(cell.code, cell=cell))
+        steps.append(_cell_step(cell))
     x, y = plan.holdout
     steps.append(
         Step(
@@ -111,7 +123,7 @@ def _steps(plan: RetrainPlan, options: RetrainOptions, result_file: Path) -> lis
     for side, folder in (("current", options.current), ("new", None)):
         where = repr(str(folder.resolve())) if folder else "_nb2svc_stage"
         steps.append(Step(f"_nb2svc_os.chdir({where})", what=f"load the {side} model"))
-        steps += [Step(cell.code, cell=cell) for cell in plan.evaluate]
+        steps += [_cell_step(cell) for cell in plan.evaluate]
         steps.append(_score_step(plan, f"_nb2svc_{side}"))
     steps.append(
         Step(
@@ -123,7 +135,7 @@ def _steps(plan: RetrainPlan, options: RetrainOptions, result_file: Path) -> lis
             f"    _nb2svc_metric = getattr(_nb2svc_metrics, {options.metric!r}, None)\n"
             "if not callable(_nb2svc_metric):\n"
             "    raise NameError(\n"
-            f"        {options.metric!r} + ' is neither a function of the notebook '\n"
+            f"        {options.metric + ' is neither a function of the notebook '!r}\n"
             "        'nor one of sklearn.metrics'\n"
             "    )\n"
             f"with open({str(result_file)!r}, 'w', encoding='utf-8') as _f:\n"
