@@ -214,3 +214,59 @@ def test_retrain_compare_promote_serves_the_new_model(
     assert after == expected
     assert after != before
     assert metadata["model"]["artifacts"] == report["new"]["artifacts"]
+
+
+def versions(churn: Churn) -> list[str]:
+    found = client(churn.registry).search_model_versions(f"name = '{NAME}'")
+    return sorted(v.version for v in found)
+
+
+def test_a_model_the_gate_refuses_is_not_registered(
+    churn: Churn, tmp_path: Path
+) -> None:
+    """The notebook's own data again: the same model, no better by 0.01."""
+    before = versions(churn)
+    done = retrain(
+        churn,
+        tmp_path,
+        "--data",
+        churn.notebook.parent / "customers.csv",
+        "--min-delta",
+        "0.01",
+        "--register",
+        "--json",
+    )
+    assert done.returncode == 14, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["outcome"] == "failed_gate" and report["registered"] is None
+    assert report["delta"] == 0.0
+    assert versions(churn) == before
+
+
+def test_an_unreachable_registry_is_exit_12(churn: Churn, tmp_path: Path) -> None:
+    from tests.service_support import free_port
+
+    env_port = free_port()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            NAME,
+            "retrain",
+            "--data",
+            str(churn.notebook.parent / "customers.csv"),
+            "--register",
+            "--registry",
+            f"http://127.0.0.1:{env_port}",
+        ],
+        cwd=tmp_path,
+        env={**service_env(churn.out), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 12, done.stdout + done.stderr
+    assert f"error: registry http://127.0.0.1:{env_port}:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "gate: passed, but NOT registered (the registry failed)" in done.stdout

@@ -156,6 +156,8 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
         print(f"  {name}  sha256 {sha}")
     if not report["passed"]:
         print("gate: FAILED, nothing registered")
+    elif report.get("register_error"):
+        print("gate: passed, but NOT registered (the registry failed)")
     elif report["registered"]:
         print(f"gate: passed, registered: {report['registered']}")
     else:
@@ -252,6 +254,7 @@ def main(info: ServiceInfo, artifacts: Artifacts, argv: Sequence[str]) -> int:
         try:
             report["registered"] = _register(args, plan, result, what, report)
         except RegisterError as exc:
+            report["register_error"] = str(exc)
             _print(report, args.json)
             print(f"error: {exc}", file=sys.stderr)
             return REGISTRY
