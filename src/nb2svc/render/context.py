@@ -64,6 +64,7 @@ def _retrain(spec: ServiceSpec) -> dict[str, Any] | None:
         "data_env": setting.env,
         "metric": plan.metric,
         "holdout": list(plan.holdout),
+        "cells": [b.cell + 1 for b in plan.cells if b.role is Role.TRAIN],
         "requirements": [pin(dist) for dist in RETRAIN_EXTRA],
     }
 
