@@ -93,6 +93,12 @@ def _self_check(path: Path, content: str, proposal: Proposal) -> list[Diagnostic
     return found
 
 
+#: The self-check's messages about train cells (NB330-336): tag then proposes the
+#: service without them.
+_TRAIN_PROBLEMS = tuple(
+    f"the tagged notebook still breaks the contract (NB33{n})" for n in range(7)
+)
+
 #: Seconds a cell of the traced run may take (as `build --timeout`).
 DEFAULT_TIMEOUT = 600
 
@@ -156,6 +162,16 @@ def _tag(
     service = package_name(nb.service_name or path.stem)
     edited = apply_proposal(path, path.read_text(encoding="utf-8"), proposal, service)
     checks = _self_check(path, edited.content, proposal)
+    untrainable = [d for d in checks if d.message.startswith(_TRAIN_PROBLEMS)]
+    if untrainable:  # the train cells break the contract: propose the service alone
+        proposal = plan_tags(nb, choice, model if static else None, trace, train=False)
+        proposal.notes.append(
+            "train: not proposed: " + untrainable[0].message.split(": ", 1)[1]
+        )
+        edited = apply_proposal(
+            path, path.read_text(encoding="utf-8"), proposal, service
+        )
+        checks = _self_check(path, edited.content, proposal)
     notes = list(proposal.notes)
     if edited.upgraded:
         notes.append("format: the notebook is nbformat v3; the tagged copy is v4")
