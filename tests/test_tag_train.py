@@ -138,8 +138,17 @@ def test_the_traced_proposal_builds_a_service_that_retrains(tmp_path: Path) -> N
 
     def retrain(data: Path, target: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "churn", "retrain", "--data", str(data)]
-            + ["--out", target, "--json"],
+            [
+                sys.executable,
+                "-m",
+                "churn",
+                "retrain",
+                "--data",
+                str(data),
+                "--out",
+                target,
+                "--json",
+            ],
             cwd=tmp_path,
             env=service_env(out),
             capture_output=True,
