@@ -57,6 +57,34 @@ def _options(
     return found
 
 
+def _data_problem(
+    name: str, setting: Setting | None, known: str, read: bool
+) -> tuple[str, str, str] | None:
+    """What is wrong with ``data=name`` (message, hint, code), if anything."""
+    if setting is None:
+        return (
+            f"data={name}: {name!r} is not a constant of a config cell "
+            f"(config constants: {known})",
+            f"assign the training data's path in a config cell: {name} = "
+            "'data/train.csv'",
+            "NB331",
+        )
+    if setting.type != "str":
+        return (
+            f"data={name}: {name} = {setting.default} is not a path (a string)",
+            f"assign the training data's path to it: {name} = 'data/train.csv'",
+            "NB332",
+        )
+    if not read:
+        return (
+            f"data={name}: no train cell reads {name}, so retraining on new data "
+            "would train on the old",
+            f"read the training data from it: data = pd.read_csv({name})",
+            "NB332",
+        )
+    return None
+
+
 def _data_constant(
     nb: RawNotebook,
     cells: Sequence[ParsedCell],
@@ -81,46 +109,15 @@ def _data_constant(
         return None
     name, pc = options["data"]
     by_constant = {s.constant: s for s in settings}
-    if name not in by_constant:
-        known = ", ".join(sorted(by_constant)) or "none"
-        problems.append(
-            diag(
-                nb,
-                pc.marked,
-                None,
-                f"data={name}: {name!r} is not a constant of a config cell "
-                f"(config constants: {known})",
-                f"assign the training data's path in a config cell: {name} = "
-                "'data/train.csv'",
-                "NB331",
-            )
-        )
-        return None
-    if by_constant[name].type != "str":
-        problems.append(
-            diag(
-                nb,
-                pc.marked,
-                None,
-                f"data={name}: {name} = {by_constant[name].default} is not a path "
-                "(a string)",
-                f"assign the training data's path to it: {name} = 'data/train.csv'",
-                "NB332",
-            )
-        )
-        return None
-    if not any(name in c.free for c in cells):
-        problems.append(
-            diag(
-                nb,
-                pc.marked,
-                None,
-                f"data={name}: no train cell reads {name}, so retraining on new "
-                "data would train on the old",
-                f"read the training data from it: data = pd.read_csv({name})",
-                "NB332",
-            )
-        )
+    problem = _data_problem(
+        name,
+        by_constant.get(name),
+        ", ".join(sorted(by_constant)) or "none",
+        any(name in c.free for c in cells),
+    )
+    if problem is not None:
+        message, hint, code = problem
+        problems.append(diag(nb, pc.marked, None, message, hint, code))
         return None
     return name
 

@@ -144,6 +144,7 @@ def build_context(
         "build_backend_locked": image.build_backend_locked,
         **ci_context(),
         "deploy": deploy_context(spec),
+        "retrain": _retrain(spec),
     }
 
 
@@ -171,7 +172,6 @@ def _notebook_context(spec: ServiceSpec) -> dict[str, Any]:
         "requirements": list(spec.requirements),
         "test_requirements": list(spec.test_requirements),
         "score_extras": score_extras(),
-        "retrain": _retrain(spec),
         "settings": [
             {
                 "name": s.name,

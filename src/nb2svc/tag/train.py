@@ -156,6 +156,7 @@ def propose_train(planner: CellPlanner, fit: Fit, chain: Chain) -> None:
 
 
 def _propose(planner: CellPlanner, fit: Fit, chain: Chain) -> str | None:
+    """Mark the train cells, or say why not."""
     p, scan = planner.p, planner.scan
     if fit.site != "fit":
         return "the model is fitted inside a function tag does not follow"
@@ -184,6 +185,28 @@ def _propose(planner: CellPlanner, fit: Fit, chain: Chain) -> str | None:
     labels = _labels(planner, fit, split)
     if test is None or labels is None:
         return "no held-out split of the training data to compare models on"
+    metric = _metric(planner, labels)
+    constant = _mark(planner, cells, reads, f"holdout={test},{labels}", metric)
+    planner.need(exported)
+    planner.p.notes.append(
+        "train: "
+        + ", ".join(cell_no(c) for c in sorted(cells))
+        + f" fit '{fit.obj}' from {reads[0].path}, now the config constant "
+        f"{constant}: 'python -m <service> retrain --data NEW' reruns them"
+    )
+    return None
+
+
+def _mark(
+    planner: CellPlanner,
+    cells: set[int],
+    reads: list[_Read],
+    holdout: str,
+    metric: str | None,
+) -> str:
+    """The config constant for the data path (returned), the literal the notebook
+    read replaced by it, and the train markers."""
+    p, scan = planner.p, planner.scan
     constant = next(n for n in _PATH_NAMES if scan.binding(n) is None)
     for read in reads:
         source = p.replace.get(read.cell, scan.cells[read.cell].source)
@@ -199,22 +222,13 @@ def _propose(planner: CellPlanner, fit: Fit, chain: Chain) -> str | None:
             order=1,
         )
     )
-    options = f"data={constant} holdout={test},{labels}"
-    metric = _metric(planner, labels)
-    if metric is not None:
-        options += f" metric={metric}"
     for cell in sorted(cells):
         p.marks[cell] = Role.TRAIN
-    p.mark_options[first] = options
+    p.mark_options[first] = f"data={constant} {holdout}" + (
+        f" metric={metric}" if metric else ""
+    )
     for index, new in enumerate(p.inserts):  # the model's new save cell trains too
         if new.key.startswith("save-") and new.anchor in cells and new.role is None:
             p.inserts[index] = replace(new, role=Role.TRAIN)
     p.notes[:] = [n for n in p.notes if not n.startswith("training: ")]
-    planner.need(exported)
-    planner.p.notes.append(
-        "train: "
-        + ", ".join(cell_no(c) for c in sorted(cells))
-        + f" fit '{fit.obj}' from {reads[0].path}, now the config constant "
-        f"{constant}: 'python -m <service> retrain --data NEW' reruns them"
-    )
-    return None
+    return constant
