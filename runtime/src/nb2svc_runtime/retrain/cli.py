@@ -30,6 +30,29 @@ from .run import RetrainError, RetrainOptions, RetrainResult, retrain
 PASSED, USAGE, BAD_DATA, FAILED_CELL, REGISTRY, FAILED_GATE = 0, 2, 3, 4, 12, 14
 
 
+def _add_gate_options(parser: argparse.ArgumentParser) -> None:
+    """The metric's direction and the gate."""
+    direction = parser.add_mutually_exclusive_group()
+    direction.add_argument("--greater-is-better", dest="greater", action="store_true")
+    direction.add_argument(
+        "--lower-is-better",
+        dest="lower",
+        action="store_true",
+        help="the metric's direction [default: lower for *_error, *_loss, *_deviance]",
+    )
+    gate = parser.add_mutually_exclusive_group()
+    gate.add_argument(
+        "--min-delta",
+        type=float,
+        help="the new model must beat the current one by this much [default: 0]",
+    )
+    gate.add_argument(
+        "--max-regression",
+        type=float,
+        help="the new model may be worse than the current one by this much",
+    )
+
+
 def build_parser(info: ServiceInfo) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{info.name} retrain",
@@ -53,25 +76,7 @@ def build_parser(info: ServiceInfo) -> argparse.ArgumentParser:
         help="a function of the notebook or of sklearn.metrics, metric(y_true, y_pred) "
         "[default: the notebook's metric=]",
     )
-    direction = parser.add_mutually_exclusive_group()
-    direction.add_argument("--greater-is-better", dest="greater", action="store_true")
-    direction.add_argument(
-        "--lower-is-better",
-        dest="lower",
-        action="store_true",
-        help="the metric's direction [default: lower for *_error, *_loss, *_deviance]",
-    )
-    gate = parser.add_mutually_exclusive_group()
-    gate.add_argument(
-        "--min-delta",
-        type=float,
-        help="the new model must beat the current one by this much [default: 0]",
-    )
-    gate.add_argument(
-        "--max-regression",
-        type=float,
-        help="the new model may be worse than the current one by this much",
-    )
+    _add_gate_options(parser)
     parser.add_argument(
         "--current",
         help="the current model: models:/NAME@ALIAS or models:/NAME/VERSION "
