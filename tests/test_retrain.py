@@ -347,3 +347,25 @@ def test_a_metric_the_notebook_does_not_have_is_named(
         "sklearn.metrics" in done.stderr
     )
     assert not (tmp_path / "retrained").exists()
+
+
+@pytest.mark.slow
+def test_register_without_a_registry_is_refused_before_training(
+    built: Path, tmp_path: Path
+) -> None:
+    data = built.parent.parent / "notebook" / "customers.csv"
+    env = {k: v for k, v in service_env(built).items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [sys.executable, "-m", "churn", "retrain", "--data", str(data), "--register"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--register needs a registry: --registry URI or MLFLOW_TRACKING_URI" in (
+        done.stderr
+    )
+    assert list(tmp_path.iterdir()) == []  # nothing trained, nothing written

@@ -228,6 +228,12 @@ def main(info: ServiceInfo, artifacts: Artifacts, argv: Sequence[str]) -> int:
     min_delta = (
         -args.max_regression if args.max_regression is not None else args.min_delta
     )
+    if args.register and not (args.registry or os.environ.get("MLFLOW_TRACKING_URI")):
+        print(
+            "error: --register needs a registry: --registry URI or MLFLOW_TRACKING_URI",
+            file=sys.stderr,
+        )
+        return USAGE
     if not args.data.exists() or not os.access(args.data, os.R_OK):
         print(
             f"error: --data {args.data}: no such file, or not readable", file=sys.stderr
