@@ -5,8 +5,10 @@ deterministic, bad data refused with the cell and line, nothing half-written."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -369,3 +371,46 @@ def test_register_without_a_registry_is_refused_before_training(
         done.stderr
     )
     assert list(tmp_path.iterdir()) == []  # nothing trained, nothing written
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_kernel_and_writes_nothing(tmp_path: Path) -> None:
+    """A retrain interrupted while a train cell runs: exit 130, one line, the
+    kernel stopped, no output folder and no temporary folder left."""
+    slow = TRAIN.replace(
+        'joblib.dump(clf, "churn_model.joblib")',
+        "import time\n"
+        'if TRAIN_PATH != "customers.csv":  # retraining, not the build\'s run\n'
+        '    open("started", "w").close()\n'
+        "    time.sleep(120)\n"
+        'joblib.dump(clf, "churn_model.joblib")',
+    )
+    cells = with_cell(CELLS, TRAIN_CELL, slow)
+    folder = tmp_path / "notebook"
+    make_notebook(folder, cells, NOTEBOOK)
+    out = tmp_path / "service" / "churn"
+    code, output = run_cli("build", folder / NOTEBOOK, "-o", out)
+    assert code == ExitCode.OK, output
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "churn", "retrain", "--data", "customers.csv"],
+        cwd=folder,
+        env={**service_env(out), "TMPDIR": str(scratch)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(scratch.glob("nb2svc-retrain-*/work/started")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the train cell never ran"
+        time.sleep(0.2)
+    time.sleep(1)  # inside time.sleep(120) by now
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    assert "interrupted: nothing written" in stderr
+    assert "Traceback" not in stderr
+    assert not (folder / "retrained").exists()
+    assert list(scratch.iterdir()) == []

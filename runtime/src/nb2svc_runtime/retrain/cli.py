@@ -5,7 +5,7 @@ Exit codes: 0 the new model passed the gate (and was registered, with
 missing or unreadable, or the current model's artifacts can't be had; 4 a cell failed
 on the new data, timed out, or wrote no artifact (cell and line named); 12 the
 registry can't be reached or refused; 14 the new model did not pass the gate
-(nothing registered).
+(nothing registered); 130 interrupted (the kernel stopped, nothing written).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from .plan import PlanError, RetrainPlan, load_plan
 from .run import RetrainError, RetrainOptions, RetrainResult, retrain
 
 PASSED, USAGE, BAD_DATA, FAILED_CELL, REGISTRY, FAILED_GATE = 0, 2, 3, 4, 12, 14
+INTERRUPTED = 130
 
 
 def _add_gate_options(parser: argparse.ArgumentParser) -> None:
@@ -258,6 +259,11 @@ def main(info: ServiceInfo, artifacts: Artifacts, argv: Sequence[str]) -> int:
     except RetrainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.code
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: nothing written ({args.out} is as it was)", file=sys.stderr
+        )
+        return INTERRUPTED
     report = _report(args, result, what, None)
     if result.verdict.passed and args.register:
         from .register import RegisterError

@@ -3,12 +3,15 @@ and a few steps of our own, in a reproducible environment."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVarTuple, Unpack
 
 from .plan import PlanCell
 
@@ -65,9 +68,15 @@ def run_steps(steps: Sequence[Step], folder: Path, workdir: Path, timeout: int) 
     )
 
     current = [0]
+    processes: list[Any] = []
 
     def on_cell_execute(cell: Any, cell_index: int) -> None:
         current[0] = cell_index
+
+    def on_notebook_start(notebook: Any) -> None:
+        process = getattr(km.provisioner, "process", None)
+        if process is not None:
+            processes.append(process)
 
     new_cell: Any = nbformat.v4.new_code_cell
     new_notebook: Any = nbformat.v4.new_notebook
@@ -82,9 +91,16 @@ def run_steps(steps: Sequence[Step], folder: Path, workdir: Path, timeout: int) 
         kernel_name="python3",
         resources={"metadata": {"path": str(folder)}},
         on_cell_execute=on_cell_execute,
+        on_notebook_start=on_notebook_start,
     )
+    loop = _KernelLoop()
     try:
-        client.execute(cleanup_kc=True, env=kernel_env())
+        with (workdir / "kernel.log").open("wb") as log:
+            loop.run_until_complete(
+                client.async_execute(
+                    cleanup_kc=True, env=kernel_env(), stdout=log, stderr=log
+                )
+            )
     except CellTimeoutError:
         raise KernelError(
             steps[current[0]], f"timed out after {timeout} s", None
@@ -100,3 +116,44 @@ def run_steps(steps: Sequence[Step], folder: Path, workdir: Path, timeout: int) 
         raise KernelError(
             steps[current[0]], message, int(lines[0]) if lines else None
         ) from None
+    finally:
+        _shutdown(loop, processes)
+
+
+_Ts = TypeVarTuple("_Ts")
+
+
+class _KernelLoop(asyncio.SelectorEventLoop):
+    """The loop the kernel is driven from declines signal handlers: nbclient would
+    take SIGINT for itself and stop the kernel under the running cell. Ctrl-C is a
+    KeyboardInterrupt here, and the command stops the kernel itself."""
+
+    def add_signal_handler(
+        self, sig: int, callback: Callable[[Unpack[_Ts]], object], *args: *_Ts
+    ) -> None:
+        raise RuntimeError("signals are the command's")
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        return False
+
+
+def _shutdown(loop: asyncio.AbstractEventLoop, processes: list[Any]) -> None:
+    """Whatever happened (Ctrl-C included), the kernel does not outlive the command:
+    nbclient's unfinished tasks cancelled, the kernel's process killed and reaped."""
+    with contextlib.suppress(BaseException):
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(
+                asyncio.wait_for(
+                    asyncio.gather(*pending, return_exceptions=True), timeout=20
+                )
+            )
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+    with contextlib.suppress(BaseException):
+        loop.close()
