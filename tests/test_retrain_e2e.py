@@ -270,3 +270,26 @@ def test_an_unreachable_registry_is_exit_12(churn: Churn, tmp_path: Path) -> Non
     assert f"error: registry http://127.0.0.1:{env_port}:" in done.stderr
     assert "Traceback" not in done.stderr
     assert "gate: passed, but NOT registered (the registry failed)" in done.stdout
+
+
+def test_retraining_to_the_same_files_registers_no_new_version(
+    churn: Churn, tmp_path: Path
+) -> None:
+    """The notebook's own data reproduces version 1's files byte for byte: the same
+    fingerprint as the build registered, so no new version, and the text says so."""
+    before = versions(churn)
+    done = retrain(
+        churn,
+        tmp_path,
+        "--data",
+        churn.notebook.parent / "customers.csv",
+        "--register",
+        "--registered-name",
+        NAME,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        f"gate: passed, already registered (same fingerprint): models:/{NAME}/1"
+        in done.stdout
+    )
+    assert versions(churn) == before

@@ -164,6 +164,11 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
         print("gate: FAILED, nothing registered")
     elif report.get("register_error"):
         print("gate: passed, but NOT registered (the registry failed)")
+    elif report["registered"] and not report.get("created", True):
+        print(
+            f"gate: passed, already registered (same fingerprint): "
+            f"{report['registered']}"
+        )
     elif report["registered"]:
         print(f"gate: passed, registered: {report['registered']}")
     else:
@@ -196,13 +201,9 @@ def _register(
     # MLflow prints links to the run on stdout: keep stdout for the report (--json).
     with contextlib.redirect_stdout(sys.stderr):
         done = register_retrained(
-            args.registry, name, result.out, result.artifacts, tags, report
+            args.registry, name, result.out, result.artifacts, tags, report, args.alias
         )
-    if args.alias:
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri=args.registry, registry_uri=args.registry)
-        client.set_registered_model_alias(name, args.alias, done.version)
+    report["created"] = done.created  # false: a version had these very files
     return done.uri
 
 

@@ -68,9 +68,11 @@ def register_retrained(
     artifacts: Mapping[str, str],
     tags: Mapping[str, str],
     report: Mapping[str, Any],
+    alias: str | None = None,
 ) -> Registered:
     """Log ``folder``'s artifacts and the retrain report in one run of the ``nb2svc``
-    experiment and make it a version of ``name`` (unless one has its fingerprint)."""
+    experiment and make it a version of ``name`` (unless one has its fingerprint);
+    point ``alias`` at that version."""
     try:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
@@ -88,6 +90,8 @@ def register_retrained(
     try:
         existing = _same_fingerprint(client, name, print_)
         if existing is not None:
+            if alias:
+                client.set_registered_model_alias(name, alias, str(existing.version))
             return Registered(name, str(existing.version), created=False)
         found = client.get_experiment_by_name(EXPERIMENT)
         experiment = (
@@ -114,6 +118,8 @@ def register_retrained(
             tags=all_tags,
             description=f"retrained by {tags.get('nb2svc.service', name)} retrain",
         )
+        if alias:
+            client.set_registered_model_alias(name, alias, str(version.version))
     except MlflowException as exc:
         raise RegisterError(
             f"registry {tracking_uri}: {exc.message.splitlines()[0]}"
