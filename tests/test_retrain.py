@@ -108,9 +108,9 @@ def test_the_retrain_plan_of_a_training_notebook(tmp_path: Path) -> None:
 
 
 def test_a_notebook_without_train_cells_has_no_plan(tmp_path: Path) -> None:
-    cells = [c for i, c in enumerate(CELLS) if i != TRAIN_CELL]
-    cells[1] = ("code", CONFIG)
-    analysis = analysed(tmp_path, [*cells[:2], ("code", TRAIN.split("\n", 1)[1])])
+    unmarked = TRAIN.split("\n", 1)[1]  # the same training, without its marker
+    analysis = analysed(tmp_path, with_cell(CELLS, TRAIN_CELL, unmarked))
+    assert analysis.errors == []
     assert analysis.retrain is None
 
 
