@@ -96,3 +96,26 @@ def test_a_service_without_train_cells_has_no_retrain_job(
     rules = alert_rules(readme)
     assert "action" not in rules["InputDrift"]["annotations"]
     assert not (out / "src/fraud_scoring/retrain.json").exists()
+
+
+def test_a_training_service_is_lint_clean_and_typed(
+    churn: Path, tmp_path: Path
+) -> None:
+    """Its pyproject (the retrain extra, retrain.json as package data) and code pass
+    the generated package's own ruff, black and strict mypy."""
+    import subprocess
+    import sys
+
+    for command in (
+        ["ruff", "check", "--no-cache", "."],
+        ["black", "--check", "-q", "."],
+        ["mypy", "--cache-dir", str(tmp_path / "mypy")],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", *command],
+            cwd=churn,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
