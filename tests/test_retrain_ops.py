@@ -5,6 +5,8 @@ run by hand (workflow_dispatch) whose inputs reach the shell as variables only."
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +105,6 @@ def test_a_training_service_is_lint_clean_and_typed(
 ) -> None:
     """Its pyproject (the retrain extra, retrain.json as package data) and code pass
     the generated package's own ruff, black and strict mypy."""
-    import subprocess
-    import sys
-
     for command in (
         ["ruff", "check", "--no-cache", "."],
         ["black", "--check", "-q", "."],
