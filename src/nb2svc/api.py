@@ -49,6 +49,7 @@ from nb2svc.notebook.markers import mark_cells
 from nb2svc.notebook.reader import read_notebook
 from nb2svc.pinning import Pins, pin_requirements
 from nb2svc.render.context import ImageSpec
+from nb2svc.render.retrain import RETRAIN_FILE, retrain_document
 from nb2svc.render.runtime_wheel import runtime_wheel, vendored
 from nb2svc.render.service import RenderedService, render_service
 from nb2svc.render.syntax import syntax_errors
@@ -297,6 +298,7 @@ def _service_spec(
         reference_profile=(
             REFERENCE_PROFILE if capture.captured.profile is not None else None
         ),
+        retrain=analysis.retrain,
     )
 
 
@@ -316,6 +318,9 @@ def _package_tree(
     for name, content in capture.packaged.items():
         files[f"src/{spec.package}/artifacts/{name}"] = content
     files[GOLDEN] = golden_bytes(capture.captured, capture.key)
+    retrain = retrain_document(spec)
+    if retrain is not None:
+        files[f"src/{spec.package}/{RETRAIN_FILE}"] = retrain
     files[LOCK_FILE] = pins.lock
     facts: dict[str, Any] = {
         "nb2svc_version": __version__,

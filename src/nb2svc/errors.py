@@ -83,6 +83,9 @@ class ExitCode(enum.IntEnum):
     LOCK_FAILED = 11  # the hashed lock can't be made (no index, no cached hashes)
     REGISTRY = 12  # the model registry can't be reached or refused the request
     DISAGREE = 13  # compare: the two models disagree beyond the tolerance
+    # A generated service's `retrain` (nb2svc_runtime.retrain.cli, which keeps the same
+    # number): the retrained model did not pass the gate; nothing was registered.
+    RETRAIN_GATE = 14
     INTERRUPTED = 130
     INTERNAL = 70
 

@@ -23,6 +23,7 @@ class Role(enum.Enum):
     POSTPROCESS = "postprocess"
     EXAMPLE = "example"
     REFERENCE = "reference"
+    TRAIN = "train"
     SKIP = "skip"
 
 
@@ -174,6 +175,27 @@ class Redaction:
         return cls(int(data["example"]), tuple(data["path"]), data["value"])
 
 
+#: The options a train cell's marker takes (``data=``, ``holdout=``, ``metric=``).
+TRAIN_OPTIONS = ("data", "holdout", "metric")
+
+
+@dataclass(frozen=True)
+class RetrainSpec:
+    """The notebook's train cells and what they need, for the generated ``retrain``.
+
+    ``cells`` are (role, 0-based cell index, cell id, code) in the order the retrain
+    kernel runs them: imports, config, helpers, train; ``evaluate`` are the load and
+    pipeline-function cells that score the held-out slice with either model."""
+
+    data: str  # the config constant holding the training data's path
+    holdout: tuple[str, str]  # names the train cells bind: held-out inputs, labels
+    metric: str | None  # a function of the notebook or a sklearn.metrics name
+    cells: tuple[CodeBlock, ...]
+    evaluate: tuple[CodeBlock, ...]
+    call: str  # the model's output for ``raw``: e.g. "predict(preprocess(raw))"
+    trained: tuple[str, ...]  # the artifacts the train cells must write
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     """Everything the renderer needs; nothing here refers to the notebook's path."""
@@ -200,3 +222,5 @@ class ServiceSpec:
     #: The notebook's classes and functions the loaded objects refer to as
     #: __main__.<name>, lent to __main__ while the load code runs (definitions.py).
     notebook_main: tuple[str, ...] = ()
+    #: What `python -m <package> retrain` reruns, when the notebook has train cells.
+    retrain: RetrainSpec | None = None

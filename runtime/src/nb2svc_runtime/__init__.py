@@ -11,7 +11,7 @@ under ``nb2svc_runtime._internals``, may change in any release.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 __all__ = ["RuntimeVersionError", "__version__", "check_version"]
 

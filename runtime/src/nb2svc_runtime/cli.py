@@ -1,9 +1,11 @@
-"""The command line of a generated service: ``serve``, ``healthcheck`` and ``score``.
+"""The command line of a generated service: ``serve``, ``healthcheck``, ``score`` and
+``retrain``.
 
     python -m <package> serve
     <name> serve --port 8000
     python -m <package> healthcheck    # exit 0 once /readyz says ready
     python -m <package> score rows.csv -o scored.csv    # nb2svc_runtime.scoring
+    python -m <package> retrain --data new.csv    # nb2svc_runtime.retrain
 
 Imports neither fastapi, prometheus_client nor the app: the supervisor and Docker's
 HEALTHCHECK stay light, and ``PROMETHEUS_MULTIPROC_DIR`` is set before any worker
@@ -118,6 +120,11 @@ def build_parser(info: ServiceInfo) -> argparse.ArgumentParser:
     check.add_argument("--timeout", type=float, default=4.0, help="seconds to wait")
     commands.add_parser(  # parsed by nb2svc_runtime.scoring.cli: listed here for --help
         "score", add_help=False, help="score a CSV, Parquet or JSON lines file"
+    )
+    commands.add_parser(  # parsed by nb2svc_runtime.retrain.cli: listed here for --help
+        "retrain",
+        add_help=False,
+        help="retrain on new data, compare with the current model, register if better",
     )
     return parser
 
@@ -340,6 +347,11 @@ def run_cli(
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["score"] and input_kind is not None:
         return score(info, artifacts, input_kind, argv[1:])
+    if argv[:1] == ["retrain"]:
+        # The kernel and the registry client (the `retrain` extra): imported only here.
+        from .retrain.cli import main as retrain_main
+
+        return retrain_main(info, artifacts, argv[1:])
     service = Service(info, get_settings, artifacts)
     args = build_parser(info).parse_args(argv)
     try:

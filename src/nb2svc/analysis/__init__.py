@@ -1,6 +1,6 @@
 """AST work on marked cells, in stages: parse (magics, names) -> role functions ->
 self-containment -> artifacts -> exported blocks (imports, config settings, load
-globals) -> example and reference cells.
+globals) -> example and reference cells -> train cells.
 
 Every stage appends its problems to one list; none is raised.
 """
@@ -15,6 +15,7 @@ from nb2svc.analysis.examples import example_cell, reference_cell
 from nb2svc.analysis.functions import role_functions
 from nb2svc.analysis.model import Analysis, ParsedCell
 from nb2svc.analysis.parse import HARMLESS_MAGICS, cell_names, parse_cells, strip_magics
+from nb2svc.analysis.train import train_spec
 from nb2svc.errors import Diagnostic
 from nb2svc.model import EXPORTED_ORDER, MarkedCell, RawNotebook, Role
 
@@ -51,6 +52,15 @@ def analyse(nb: RawNotebook, marked: list[MarkedCell], env_prefix: str) -> Analy
     reference, reference_needs_notebook = reference_cell(
         nb, by_role.get(Role.REFERENCE, []), exported_bound, example, problems
     )
+    retrain = train_spec(
+        nb,
+        by_role,
+        parsed,
+        settings,
+        {fn.role: fn.name for fn in functions},
+        sorted(artifacts),
+        problems,
+    )
     return Analysis(
         cells=parsed,
         imports=blocks.imports,
@@ -65,4 +75,5 @@ def analyse(nb: RawNotebook, marked: list[MarkedCell], env_prefix: str) -> Analy
         diagnostics=problems,
         reference_cell=reference,
         reference_needs_notebook=reference_needs_notebook,
+        retrain=retrain,
     )

@@ -7,7 +7,14 @@ import builtins
 from dataclasses import dataclass, field
 
 from nb2svc.errors import Diagnostic, Location, Severity
-from nb2svc.model import CodeBlock, MarkedCell, RawNotebook, RoleFunction, Setting
+from nb2svc.model import (
+    CodeBlock,
+    MarkedCell,
+    RawNotebook,
+    RetrainSpec,
+    RoleFunction,
+    Setting,
+)
 
 #: Names every cell may use without defining them.
 BUILTINS = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__"}
@@ -38,6 +45,7 @@ class Analysis:
     diagnostics: list[Diagnostic]
     reference_cell: ParsedCell | None = None
     reference_needs_notebook: bool = False
+    retrain: RetrainSpec | None = None
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -35,7 +35,7 @@ def parse_cells(
     for mc in marked:
         if mc.cell.cell_type != "code" or mc.role is Role.SKIP:
             continue
-        if mc.role in (None, Role.EXAMPLE, Role.REFERENCE):
+        if mc.role in (None, Role.EXAMPLE, Role.REFERENCE, Role.TRAIN):
             found = _kernel_only_cell(nb, mc, problems)
         else:
             found = _exported_cell(nb, mc, problems)

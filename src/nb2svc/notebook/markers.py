@@ -6,7 +6,7 @@ import difflib
 import re
 
 from nb2svc.errors import Diagnostic, Severity
-from nb2svc.model import Cell, MarkedCell, RawNotebook, Role
+from nb2svc.model import TRAIN_OPTIONS, Cell, MarkedCell, RawNotebook, Role
 
 TAG_PREFIX = "nb2svc:"
 PAPERMILL_TAG = "parameters"
@@ -59,12 +59,13 @@ def _mark_cell(nb: RawNotebook, cell: Cell, problems: list[Diagnostic]) -> Marke
     """The cell's role from its tags and its directive, which is blanked in its code."""
     roles: list[tuple[Role, int | None]] = []
     artifacts: list[str] = []
+    params: dict[str, str] = {}
     code = cell.source
-    _tag_roles(nb, cell, roles, artifacts, problems)
+    _tag_roles(nb, cell, roles, artifacts, params, problems)
     directive = _directive(cell)
     if directive is not None:
         line, body = directive
-        _directive_roles(nb, cell, line, body, roles, artifacts, problems)
+        _directive_roles(nb, cell, line, body, roles, artifacts, params, problems)
         # Blank the directive line so exported code keeps its line numbers.
         lines = cell.source.splitlines(keepends=True)
         lines[line - 1] = "\n" if lines[line - 1].endswith("\n") else ""
@@ -81,10 +82,22 @@ def _mark_cell(nb: RawNotebook, cell: Cell, problems: list[Diagnostic]) -> Marke
                 "NB106",
             )
         )
+    if params and role not in (Role.TRAIN, Role.SKIP):
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                cell.location(nb.name, directive[0] if directive else None),
+                f"option {', '.join(sorted(params))} is for train cells, and this "
+                "cell is not one",
+                "mark the cell that fits the model: "
+                "'# nb2svc: train data=TRAIN_PATH holdout=X_test,y_test'",
+                "NB108",
+            )
+        )
     return MarkedCell(
         cell=cell,
         role=role,
-        params=(),
+        params=tuple(sorted(params.items())),
         artifacts=tuple(dict.fromkeys(a.strip() for a in artifacts)),
         code=code if cell.cell_type == "code" else "",
     )
@@ -95,10 +108,11 @@ def _tag_roles(
     cell: Cell,
     roles: list[tuple[Role, int | None]],
     artifacts: list[str],
+    params: dict[str, str],
     problems: list[Diagnostic],
 ) -> None:
-    """Roles and artifacts from the cell's ``nb2svc:`` tags (and papermill's
-    ``parameters``, a config cell)."""
+    """Roles, artifacts and train options from the cell's ``nb2svc:`` tags (and
+    papermill's ``parameters``, a config cell)."""
     for tag in cell.tags:
         if tag == PAPERMILL_TAG:
             roles.append((Role.CONFIG, None))
@@ -109,6 +123,10 @@ def _tag_roles(
         if body.startswith(("artifact=", "artifacts=")):
             value = body.partition("=")[2]
             artifacts.extend(p for p in value.split(",") if p)
+            continue
+        key, sep, value = body.partition("=")
+        if sep and key.strip() in TRAIN_OPTIONS:  # nb2svc:data=TRAIN_PATH
+            params[key.strip()] = value.strip()
             continue
         try:
             roles.append((Role(body), None))
@@ -123,6 +141,7 @@ def _directive_roles(
     body: str,
     roles: list[tuple[Role, int | None]],
     artifacts: list[str],
+    params: dict[str, str],
     problems: list[Diagnostic],
 ) -> None:
     """The role and options of the ``# nb2svc: <role> k=v`` directive on ``line``."""
@@ -156,6 +175,8 @@ def _directive_roles(
             )
         elif key in ("artifacts", "artifact"):
             artifacts.extend(p for p in value.split(",") if p)
+        elif key in TRAIN_OPTIONS:
+            params[key] = value
         else:
             # An ignored option would fail silently (a misspelt artifacts= leaves
             # the model out of the package).
@@ -164,7 +185,8 @@ def _directive_roles(
                     Severity.ERROR,
                     cell.location(nb.name, line),
                     f"unknown directive option '{key}'",
-                    "the only option is artifacts=PATH[,PATH...], on load cells",
+                    "options are artifacts=PATH[,PATH...] on load cells, and "
+                    "data=NAME, holdout=X,Y, metric=NAME on train cells",
                     "NB107",
                 )
             )

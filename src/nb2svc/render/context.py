@@ -47,6 +47,28 @@ def score_extras() -> list[dict[str, Any]]:
     ]
 
 
+#: `python -m <package> retrain`: a kernel and the registry client, pinned as installed
+#: here; an extra of the generated service, never in its image.
+RETRAIN_EXTRA = ("nbclient", "ipykernel", "mlflow-skinny")
+
+
+def _retrain(spec: ServiceSpec) -> dict[str, Any] | None:
+    """What the README and CI say about retraining, when the notebook has train
+    cells."""
+    plan = spec.retrain
+    if plan is None:
+        return None
+    setting = next(s for s in spec.settings if s.constant == plan.data)
+    return {
+        "data_constant": plan.data,
+        "data_env": setting.env,
+        "metric": plan.metric,
+        "holdout": list(plan.holdout),
+        "cells": [b.cell + 1 for b in plan.cells if b.role is Role.TRAIN],
+        "requirements": [pin(dist) for dist in RETRAIN_EXTRA],
+    }
+
+
 def _call(spec: ServiceSpec) -> str:
     names = {fn.role: fn.name for fn in spec.functions}
     expr = "raw"
@@ -122,6 +144,7 @@ def build_context(
         "build_backend_locked": image.build_backend_locked,
         **ci_context(),
         "deploy": deploy_context(spec),
+        "retrain": _retrain(spec),
     }
 
 

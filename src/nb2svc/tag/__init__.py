@@ -25,7 +25,7 @@ from nb2svc.errors import (
     Severity,
 )
 from nb2svc.model import Progress, RawNotebook
-from nb2svc.tag.edit import apply_proposal, write_tagged
+from nb2svc.tag.edit import Edited, apply_proposal, write_tagged
 from nb2svc.tag.plan import Proposal, TagError, plan_tags
 from nb2svc.tag.trace import Trace
 
@@ -93,6 +93,12 @@ def _self_check(path: Path, content: str, proposal: Proposal) -> list[Diagnostic
     return found
 
 
+#: The self-check's messages about train cells (NB330-336): tag then proposes the
+#: service without them.
+_TRAIN_PROBLEMS = tuple(
+    f"the tagged notebook still breaks the contract (NB33{n})" for n in range(7)
+)
+
 #: Seconds a cell of the traced run may take (as `build --timeout`).
 DEFAULT_TIMEOUT = 600
 
@@ -154,8 +160,14 @@ def _tag(
             nb.name, "", (), (exc.diagnostic,), None, ExitCode.USER_ERROR, trace
         )
     service = package_name(nb.service_name or path.stem)
-    edited = apply_proposal(path, path.read_text(encoding="utf-8"), proposal, service)
-    checks = _self_check(path, edited.content, proposal)
+    edited, checks = _edited(path, proposal, service)
+    untrainable = [d for d in checks if d.message.startswith(_TRAIN_PROBLEMS)]
+    if untrainable:  # the train cells break the contract: propose the service alone
+        proposal = plan_tags(nb, choice, model if static else None, trace, train=False)
+        proposal.notes.append(
+            "train: not proposed: " + untrainable[0].message.split(": ", 1)[1]
+        )
+        edited, checks = _edited(path, proposal, service)
     notes = list(proposal.notes)
     if edited.upgraded:
         notes.append("format: the notebook is nbformat v3; the tagged copy is v4")
@@ -176,6 +188,14 @@ def _tag(
     if static or checks:
         return result
     return _check_by_running(path, result, proposal, timeout, progress)
+
+
+def _edited(
+    path: Path, proposal: Proposal, service: str
+) -> tuple[Edited, list[Diagnostic]]:
+    """The proposal applied to the notebook, and the contract's checks of it."""
+    edited = apply_proposal(path, path.read_text(encoding="utf-8"), proposal, service)
+    return edited, _self_check(path, edited.content, proposal)
 
 
 def _refuse(path: Path, nb: RawNotebook) -> TagResult | None:

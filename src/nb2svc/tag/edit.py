@@ -96,7 +96,9 @@ def _edit_cells(
             edited["source"] = _lines(proposal.replace[index])
         if index in proposal.marks:
             text = _source(edited)
-            line = directive(proposal.marks[index].value)
+            line = directive(
+                proposal.marks[index].value, proposal.mark_options.get(index, "")
+            )
             edited["source"] = _lines(line + ("\n" + text if text else ""))
         out.append(edited)
         out += [_new_cell(s, with_id, ids) for s in after.get(index, [])]

@@ -49,12 +49,16 @@ from nb2svc.tag.scan import (
 )
 from nb2svc.tag.trace import Trace
 from nb2svc.tag.traced import TracedPlanner, input_kind
+from nb2svc.tag.train import propose_train
 
 __all__ = ["EXAMPLE_ROWS", "NewCell", "Proposal", "TagError", "plan_tags"]
 
 
 class _Planner(TracedPlanner):
     """One proposal for one notebook (use once)."""
+
+    #: Propose `train` for the cells that fit the served model (tag/train.py).
+    train = True
 
     def run(self) -> Proposal:
         fit = self._pick()
@@ -74,6 +78,8 @@ class _Planner(TracedPlanner):
         self.needs.state.setdefault(fit.obj, None)
         load = self._load(fit)
         self.need(free_names(load))
+        if self.train and not self.forecasting:
+            propose_train(self, fit, chain)
         self._helpers()
         self._apply_extractions()
         self._imports()
@@ -698,6 +704,7 @@ def plan_tags(
     choice: Choice | None = None,
     wanted: str | None = None,
     trace: Trace | None = None,
+    train: bool = True,
 ) -> Proposal:
     """The proposal for an unmarked notebook; TagError when there is nothing to serve.
 
@@ -705,7 +712,9 @@ def plan_tags(
     recorded (None: choose statically, the `--static` way); `wanted` is the --model
     name for the static choice.
     """
-    return _Planner(scan_notebook(nb), choice, wanted, trace).run()
+    planner = _Planner(scan_notebook(nb), choice, wanted, trace)
+    planner.train = train
+    return planner.run()
 
 
 def _lambda_transformer(value: ast.expr) -> bool:

@@ -30,6 +30,7 @@ ORDER = {
     Role.PREDICT: 6,
     Role.POSTPROCESS: 7,
     Role.EXAMPLE: 8,
+    Role.TRAIN: 3,
 }
 SCALARS = (int, float, str, bool, type(None))
 
@@ -51,6 +52,8 @@ class NewCell:
 @dataclass
 class Proposal:
     marks: dict[int, Role] = field(default_factory=dict)  # original index -> role
+    #: original index -> the directive's options (a train cell's data=, holdout=)
+    mark_options: dict[int, str] = field(default_factory=dict)
     replace: dict[int, str] = field(default_factory=dict)  # original index -> source
     inserts: list[NewCell] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
