@@ -18,6 +18,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from ..schemas import row_model
+
 InputKind = Literal["frame", "record", "string", "array", "json"]
 KINDS: tuple[str, ...] = get_args(InputKind)
 #: At most this many validation errors are kept per rejected row.
@@ -120,10 +122,7 @@ def verify_artifacts(folder: Path, expected: Sequence[tuple[str, str]]) -> None:
 
 def _row_type(request: Any) -> Any:
     """A frame request is ``list[Row]``: a file's row is one ``Row``."""
-    args = get_args(request)
-    if not args:
-        raise TypeError(f"a frame request is a list of rows, not {request!r}")
-    return args[0]
+    return row_model(request)
 
 
 def _adapter(annotation: Any) -> TypeAdapter[Any]:
