@@ -183,6 +183,18 @@ def check_columns(
         raise ScoringError("the file has no input columns besides --keep")
 
 
+def own_artifacts_dir(spec: ScoringSpec) -> str:
+    """The folder this process's copy of the package loads its artifacts from: on a
+    worker its own installation's, not the client's path (which the spec carries)."""
+    try:
+        module = importlib.import_module(f"{spec.package}._artifacts")
+    except ImportError:
+        return spec.artifacts_dir
+    folder = getattr(getattr(module, "ARTIFACTS", None), "folder", None)
+    folder = folder or getattr(module, "ARTIFACTS_DIR", None)
+    return str(folder) if folder is not None else spec.artifacts_dir
+
+
 _VERIFIED: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
 _VERIFIED_LOCK = threading.Lock()
 
@@ -192,7 +204,7 @@ class RowScorer:
 
     def __init__(self, spec: ScoringSpec, *, artifacts_dir: str | None = None) -> None:
         self.spec = spec
-        folder = artifacts_dir or spec.artifacts_dir
+        folder = artifacts_dir or own_artifacts_dir(spec)
         with _VERIFIED_LOCK:  # once per process and folder: every worker checks
             if (folder, spec.artifacts) not in _VERIFIED:
                 verify_artifacts(Path(folder), spec.artifacts)
