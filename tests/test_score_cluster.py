@@ -29,6 +29,12 @@ CATEGORIES = ["grocery", "fuel", "restaurant", "electronics", "travel"]
 START_SECONDS = 120.0
 
 
+def _spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent
+
+
 @pytest.fixture(scope="module")
 def fraud(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built_service(tmp_path_factory, "fraud_scoring")
@@ -209,8 +215,9 @@ def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("spark")
     port = free_port()
     master = f"spark://127.0.0.1:{port}"
-    env = _clean_env(SPARK_LOCAL_IP="127.0.0.1", SPARK_NO_DAEMONIZE="1")
-    spark_class = str(BIN / "spark-class")
+    home = _spark_home()
+    env = _clean_env(SPARK_HOME=str(home), SPARK_LOCAL_IP="127.0.0.1")
+    spark_class = str(home / "bin" / "spark-class")
     with ExitStack() as stack:
         stack.enter_context(
             _process(
@@ -268,14 +275,16 @@ def _submit(
     )
     options = ["--files", str(files)] if files is not None else []
     proc = subprocess.run(
-        [str(BIN / "spark-submit"), "--master", master, "--conf",
+        [str(_spark_home() / "bin" / "spark-submit"), "--master", master, "--conf",
          "spark.driver.host=127.0.0.1", "--conf", "spark.executor.memory=512m",
          *options, str(job), *map(str, argv), "--engine", "spark"],
         capture_output=True, text=True, cwd=cwd, timeout=600, check=False,
         env={**service_env(fraud), "SPARK_LOCAL_IP": "127.0.0.1",
+             "SPARK_HOME": str(_spark_home()),
              "PYSPARK_PYTHON": sys.executable},
     )  # fmt: skip
-    return proc.returncode, proc.stderr
+    # spark-submit's Python driver writes to the JVM's stdout (its stderr, merged).
+    return proc.returncode, proc.stdout + proc.stderr
 
 
 def test_spark_submit_on_a_standalone_cluster_writes_what_the_local_engine_writes(
@@ -296,7 +305,10 @@ def test_a_shipped_artifact_that_differs_is_refused_by_the_executor(
     tampered = _copy(fraud, tmp_path / "cluster-copy", tamper=True)
     model = tampered / package_of(fraud) / "artifacts" / _model_name(fraud)
     target = tmp_path / "spark.jsonl"
-    code, err = _submit(fraud, spark_master, tmp_path, rows, "-o", target, files=model)
+    code, err = _submit(
+        fraud, spark_master, tmp_path, rows, "-o", target, "--keep", "tx_id",
+        files=model,
+    )  # fmt: skip
     assert code == 3, err[-3000:]
     assert f"on a Spark executor: artifact {_model_name(fraud)} has sha256" in err
     assert not target.exists()
