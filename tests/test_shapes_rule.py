@@ -70,3 +70,44 @@ def test_a_shape_checks_every_dimension() -> None:
         TypeAdapter(Annotated[list[float], Shape(None, 2)])
     with pytest.raises(ValueError, match="one length or None"):
         Shape(0)
+
+
+def test_a_table_takes_rows_or_one_bare_record() -> None:
+    from typing import Annotated
+
+    from pydantic import BaseModel, ConfigDict, field_validator
+    from pydantic_core import PydanticCustomError
+
+    from nb2svc_runtime.schemas import TableRows, row_model
+
+    class Record(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        amount: float
+        note: str = ""
+
+        @field_validator("note")
+        @classmethod
+        def _no_shouting(cls, value: str) -> str:
+            if value.isupper():
+                raise PydanticCustomError("shouting", "Too loud")
+            return value
+
+    request = Annotated[list[Record], TableRows()]
+    assert row_model(request) is Record
+    adapter = TypeAdapter(request)
+    one = adapter.validate_json('{"amount": 1}', strict=True)
+    assert one == adapter.validate_json('[{"amount": 1}]', strict=True)
+    for body, loc in (
+        ('{"amount": "x"}', ("amount",)),
+        ("[]", ()),
+        ('[{"amount": 1}, {}]', (1, "amount")),
+        ("3", ()),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            adapter.validate_json(body, strict=True)
+        assert caught.value.errors()[0]["loc"] == loc, body
+    # An error type pydantic cannot rebuild keeps its place in the one-row table.
+    with pytest.raises(ValidationError) as caught:
+        adapter.validate_json('{"amount": 1, "note": "HEY"}', strict=True)
+    (error,) = caught.value.errors()
+    assert error["type"] == "shouting" and error["loc"] == (0, "note")

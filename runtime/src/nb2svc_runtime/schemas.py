@@ -71,19 +71,23 @@ class Shape:
 
 
 def _without_row(exc: ValidationError) -> ValidationError:
-    """The errors of ``[record]`` as errors of the bare ``record``."""
-    return ValidationError.from_exception_data(
-        exc.title,
-        [
-            InitErrorDetails(
-                type=error["type"],
-                loc=error["loc"][1:],
-                input=error["input"],
-                ctx=error.get("ctx", {}),
-            )
-            for error in exc.errors(include_url=False)
-        ],
-    )
+    """The errors of ``[record]`` as errors of the bare ``record`` (or, for an error
+    type pydantic cannot rebuild, as they are)."""
+    try:
+        return ValidationError.from_exception_data(
+            exc.title,
+            [
+                InitErrorDetails(
+                    type=error["type"],
+                    loc=error["loc"][1:],
+                    input=error["input"],
+                    ctx=error.get("ctx", {}),
+                )
+                for error in exc.errors(include_url=False)
+            ],
+        )
+    except (KeyError, TypeError, ValueError):
+        return exc
 
 
 class TableRows:

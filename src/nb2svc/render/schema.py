@@ -250,7 +250,8 @@ def _apply_hint(
 
 # --- array shapes: what the examples (and the model) say about each dimension's length
 
-Shape = tuple[int | None, ...]  # per dimension: its fixed length, or None (any, >= 1)
+#: Per dimension: its fixed length, or None (any length, at least one).
+ArrayShape = tuple[int | None, ...]
 
 
 def _depth(type_expr: str) -> int:
@@ -284,12 +285,12 @@ def _lengths(values: list[Any], depth: int) -> list[set[int]]:
 
 def array_shape(
     inputs: Sequence[Any], type_expr: str, n_features: int | None = None
-) -> Shape | None:
+) -> ArrayShape | None:
     """The request shape of an array input, from the examples and the model.
 
-    Only arrays of numbers have a shape. A 1-D example is one sample: its length is fixed. A 2-D or deeper example is
-    rows of samples: the first (row) dimension takes any number of rows (at least
-    one), the inner ones are fixed. A dimension whose examples disagree on its
+    Only arrays of numbers have a shape. A 1-D example is one sample: its length is
+    fixed. A 2-D or deeper example is rows of samples: the first (row) dimension
+    takes any number of rows (at least one), the inner ones are fixed. A dimension whose examples disagree on its
     length takes any length. Where the model's ``n_features_in_`` is known it
     decides: an example whose samples have that many values keeps its shape; an
     example that is one sample in all (an 8x8 image for a 64-feature model) is fixed
@@ -315,8 +316,8 @@ def _values(dims: Sequence[int | None]) -> int | None:
     return None if None in dims else math.prod(d for d in dims if d is not None)
 
 
-def describe_shape(shape: Shape) -> str:
-    """``(None, 4)`` -> "one or more rows of exactly 4 numbers": for the README."""
+def describe_shape(shape: ArrayShape) -> str:
+    """``(None, 4)`` -> "one or more rows, each of exactly 4 numbers" (README)."""
 
     def sized(dims: Sequence[int | None]) -> str:
         if len(dims) == 1:
@@ -330,7 +331,7 @@ def describe_shape(shape: Shape) -> str:
     return sized(shape)
 
 
-def shaped_annotation(annotation: str, shape: Shape | None) -> str:
+def shaped_annotation(annotation: str, shape: ArrayShape | None) -> str:
     """``Annotated[list[float], Shape(2)]``: the lengths written as Python literals."""
     if shape is None:
         return annotation
