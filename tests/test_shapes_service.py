@@ -227,3 +227,17 @@ def test_the_generated_readme_and_code_say_so(
                 check=False,
             )
             assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_rebuild_from_the_cached_capture_keeps_the_shape(
+    built: dict[str, Path],
+) -> None:
+    """The model's n_features_in_ is kept with the captured examples: a rebuild that
+    reuses them (no kernel) writes the same schema, so --check finds no drift."""
+    out = built["readings"]
+    golden = (out / "tests/golden/examples.json").read_text()
+    assert '"n_features": 3' in golden
+    notebook = out.parent / "readings.ipynb"
+    code, output = run_cli("build", notebook, "--out", out, "--check")
+    assert code == 0, output
+    assert "Shape(None)" in (out / "src/readings/schemas.py").read_text()
