@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.helpers import CellSpec, make_notebook, run_cli
-from tests.service_support import serving
+from tests.service_support import service_env, serving
 
 pytestmark = pytest.mark.slow  # each builds with a kernel and serves with uvicorn
 
@@ -241,3 +241,30 @@ def test_a_rebuild_from_the_cached_capture_keeps_the_shape(
     code, output = run_cli("build", notebook, "--out", out, "--check")
     assert code == 0, output
     assert "Shape(None)" in (out / "src/readings/schemas.py").read_text()
+
+
+def test_a_file_of_the_wrong_width_is_refused_before_scoring(
+    built: dict[str, Path], tmp_path: Path
+) -> None:
+    """``score`` on the 4-feature service: a file of 3 value columns is exit 2 naming
+    the width, not 100 rejected rows; rows of 4 are scored as /predict scores them."""
+    out = built["one_flower"]
+    narrow = tmp_path / "narrow.csv"
+    narrow.write_text("id,a,b,c\n1,5.1,3.5,1.4\n")
+    wide = tmp_path / "wide.csv"
+    wide.write_text("id,a,b,c,d\n1,5.1,3.5,1.4,0.2\n2,6.7,3.0,5.2,2.3\n")
+    results = {}
+    for source in (narrow, wide):
+        results[source.stem] = subprocess.run(
+            [sys.executable, "-m", "one_flower", "score", str(source), "-o",
+             str(tmp_path / f"{source.stem}.jsonl"), "--keep", "id", "-q"],
+            capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False,
+            env=service_env(out),
+        )  # fmt: skip
+    assert results["narrow"].returncode == 2, results["narrow"].stderr
+    assert "exactly 4 numbers" in results["narrow"].stderr
+    assert "it has 3: a, b, c" in results["narrow"].stderr
+    assert not (tmp_path / "narrow.jsonl").exists()
+    assert results["wide"].returncode == 0, results["wide"].stderr
+    scored = (tmp_path / "wide.jsonl").read_text().splitlines()
+    assert len(scored) == 2

@@ -70,6 +70,16 @@ class Shape:
         return schema
 
 
+def fixed_length(request: Any) -> int | None:
+    """The one length of a 1-D array request (``Annotated[list[float], Shape(4)]``)."""
+    if get_origin(request) is not Annotated:
+        return None
+    for meta in get_args(request)[1:]:
+        if isinstance(meta, Shape) and len(meta.dims) == 1:
+            return meta.dims[0]
+    return None
+
+
 def _without_row(exc: ValidationError) -> ValidationError:
     """The errors of ``[record]`` as errors of the bare ``record`` (or, for an error
     type pydantic cannot rebuild, as they are)."""

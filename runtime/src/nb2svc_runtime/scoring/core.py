@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from ..schemas import row_model
+from ..schemas import fixed_length, row_model
 
 InputKind = Literal["frame", "record", "string", "array", "json"]
 KINDS: tuple[str, ...] = get_args(InputKind)
@@ -173,6 +173,13 @@ def check_columns(
             raise ScoringError(
                 f"column(s) {', '.join(extra)} are not inputs of the service: pass them "
                 "through with --keep, or drop them from the file"
+            )
+    elif spec.kind == "array" and (length := fixed_length(schemas.PredictRequest)):
+        if len(rest) != length:
+            raise ScoringError(
+                f"each row is one input of exactly {length} numbers, so the file needs "
+                f"{length} columns besides --keep; it has {len(rest)}"
+                f"{': ' + ', '.join(rest) if rest else ''}"
             )
     elif spec.kind in ("string", "json") and len(rest) != 1:
         raise ScoringError(
