@@ -9,7 +9,8 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from nb2svc.model import ExampleSet
-from nb2svc.render.schema import array_shape, build_schema, describe_shape
+from nb2svc.render.schema import build_schema
+from nb2svc.render.shapes import array_shape, describe_shape
 from nb2svc_runtime.schemas import Shape
 
 ROW = [5.1, 3.5, 1.4, 0.2]

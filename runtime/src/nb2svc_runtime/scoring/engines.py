@@ -322,13 +322,7 @@ def run_spark(
     staging = Path(tempfile.mkdtemp(prefix="nb2svc-score-"))
     try:
         if shipped:  # a cluster: executors get the code and the artifacts from us
-            context.addPyFile(str(_package_zip(spec.package, staging)))
-            # An artifact given to spark-submit with --files (the cluster's copy, on
-            # HDFS or S3) is the one executors get; they check it like any other.
-            given = _submitted_files(context.getConf().get("spark.files", ""))
-            for name, _ in spec.artifacts:
-                if name not in given:
-                    context.addFile(str(Path(spec.artifacts_dir) / name))
+            _ship(context, spec, staging)
         location = str(path.resolve())
         # Partitions of about --chunk-rows rows (of one file, in the file's order), so
         # that a file, however small, keeps every core busy.
@@ -357,6 +351,19 @@ def run_spark(
             raise ArtifactCheckError(f"on a Spark executor: {refused}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _ship(context: Any, spec: ScoringSpec, staging: Path) -> None:
+    """The package and the runtime (a zip), and the artifacts, to every executor.
+
+    An artifact given to spark-submit with ``--files`` (the cluster's copy, on HDFS
+    or S3) is the one executors get; they check it like any other.
+    """
+    context.addPyFile(str(_package_zip(spec.package, staging)))
+    given = _submitted_files(context.getConf().get("spark.files", ""))
+    for name, _ in spec.artifacts:
+        if name not in given:
+            context.addFile(str(Path(spec.artifacts_dir) / name))
 
 
 def _submitted_files(files: str) -> set[str]:
