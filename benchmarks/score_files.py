@@ -11,7 +11,8 @@ run, each contender in its own process with the same native thread pools:
 
 each end to end (start-up included) from the CSV to a CSV of answers. Prints a Markdown
 table with rows/s, the ratio to the floor and the driver's peak RSS, then the target
-(local >= 0.7x the floor) met or missed.
+(local >= 0.7x the floor) met or missed, and the overhead of Dask and Spark: the time
+each adds to the local engine's and to the floor's.
 
     python benchmarks/score_files.py [--rows 200000] [--chunk-rows 10000] [--skip spark]
 """
@@ -150,7 +151,24 @@ def report(results: list[Result], rows: int) -> str:
         ratio = local.rows_per_s / floor
         verdict = "met" if ratio >= TARGET else "missed"
         lines += ["", f"target local >= {TARGET}x the floor: {verdict} ({ratio:.2f}x)"]
+        lines += overheads(results, local, results[0])
     return "\n".join(lines)
+
+
+def overheads(results: list[Result], local: Result, floor: Result) -> list[str]:
+    """Each distributed engine's overhead: the time it adds to the local engine's and
+    to the floor's on the same file (start-up, shipping, partitions' round trips)."""
+    lines = []
+    for result in results:
+        if result.name not in ("`score` Dask, 2 workers", "`score` Spark local[2]"):
+            continue
+        lines.append(
+            f"overhead of {result.name}: +{result.seconds - local.seconds:.2f} s "
+            f"over the local engine ({result.seconds / local.seconds:.2f}x its time), "
+            f"+{result.seconds - floor.seconds:.2f} s over the floor "
+            f"({result.seconds / floor.seconds:.2f}x)"
+        )
+    return ["", *lines] if lines else []
 
 
 def main() -> int:

@@ -160,4 +160,5 @@ def test_kernel_code_is_what_the_capture_sends() -> None:
         "__nb2svc_item_rows",
         "__nb2svc_combined",
         "__nb2svc_batch",
+        "__nb2svc_n_features",
     }

@@ -149,6 +149,8 @@ class ExampleSet:
     batch_split: str = "item"
     #: Why a batch is scored item by item ("" when vectorised).
     batch_reason: str = ""
+    #: The loaded model's n_features_in_ (scikit-learn), when known: array shapes.
+    n_features: int | None = None
 
     def batch_json(self) -> dict[str, Any]:
         """The batch verdict as the golden fixture stores it."""

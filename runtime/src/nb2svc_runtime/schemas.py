@@ -10,9 +10,16 @@ its own values.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any, TypeAlias, get_args
+from typing import Annotated, Any, TypeAlias, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationError,
+)
+from pydantic_core import InitErrorDetails, core_schema
 
 
 def _integral(value: Any) -> Any:
@@ -28,6 +35,116 @@ Integer: TypeAlias = Annotated[int, BeforeValidator(_integral)]
 JsonSafeInteger: TypeAlias = Annotated[
     int, Field(ge=-(2**53 - 1), le=2**53 - 1), BeforeValidator(_integral)
 ]
+
+
+class Shape:
+    """An array request's shape: per dimension, its length, or None for any number
+    (at least one). ``Annotated[list[list[float]], Shape(None, 4)]`` takes rows of 4
+    numbers; a row of 3 is a 422 naming the length (``List should have at least 4
+    items``), and the OpenAPI schema carries ``minItems``/``maxItems``.
+
+    The lengths go into pydantic-core's list schemas, so they are checked in Rust,
+    with the values, in the same pass.
+    """
+
+    def __init__(self, *dims: int | None) -> None:
+        if not dims or any(d is not None and d < 1 for d in dims):
+            raise ValueError(f"a shape is one length or None per dimension: {dims}")
+        self.dims = dims
+
+    def __repr__(self) -> str:
+        return f"Shape({', '.join(map(repr, self.dims))})"
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        level: Any = schema
+        for dim in self.dims:
+            if level.get("type") != "list":
+                raise TypeError(f"{self!r} has more dimensions than {source!r}")
+            level["min_length"] = 1 if dim is None else dim
+            if dim is not None:
+                level["max_length"] = dim
+            level = level["items_schema"]
+        return schema
+
+
+def fixed_length(request: Any) -> int | None:
+    """The one length of a 1-D array request (``Annotated[list[float], Shape(4)]``)."""
+    if get_origin(request) is not Annotated:
+        return None
+    for meta in get_args(request)[1:]:
+        if isinstance(meta, Shape) and len(meta.dims) == 1:
+            return meta.dims[0]
+    return None
+
+
+def _without_row(exc: ValidationError) -> ValidationError:
+    """The errors of ``[record]`` as errors of the bare ``record`` (or, for an error
+    type pydantic cannot rebuild, as they are)."""
+    try:
+        return ValidationError.from_exception_data(
+            exc.title,
+            [
+                InitErrorDetails(
+                    type=error["type"],
+                    loc=error["loc"][1:],
+                    input=error["input"],
+                    ctx=error.get("ctx", {}),
+                )
+                for error in exc.errors(include_url=False)
+            ],
+        )
+    except (KeyError, TypeError, ValueError):
+        return exc
+
+
+class TableRows:
+    """A table's request: a list of rows (at least one), or one bare record (a JSON
+    object), taken as a one-row table: ``{"amount": 3.2, ...}`` is ``[{"amount":
+    3.2, ...}]`` and gets the same answer. OpenAPI shows both forms (``anyOf``)."""
+
+    def __repr__(self) -> str:
+        return "TableRows()"
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        rows: Any = handler(source)
+        if rows.get("type") != "list":
+            raise TypeError(f"TableRows annotates a list of rows, not {source!r}")
+        rows["min_length"] = 1
+
+        def validate(
+            value: Any, inner: core_schema.ValidatorFunctionWrapHandler
+        ) -> Any:
+            if not isinstance(value, dict):
+                return inner(value)
+            try:
+                return inner([value])
+            except ValidationError as exc:
+                raise _without_row(exc) from None
+
+        return core_schema.no_info_wrap_validator_function(
+            validate,
+            rows,
+            json_schema_input_schema=core_schema.union_schema(
+                [rows, rows["items_schema"]]
+            ),
+        )
+
+
+def row_model(request: Any) -> type[BaseModel]:
+    """A table request's row model: ``Record`` of ``Annotated[list[Record], ...]``."""
+    if get_origin(request) is Annotated:
+        request = get_args(request)[0]
+    args = get_args(request)
+    if not args:
+        raise TypeError(f"a table request is a list of rows, not {request!r}")
+    row: type[BaseModel] = args[0]
+    return row
+
 
 _NUMPY_DTYPES = frozenset(
     {"bool", "float32", "float64", "int8", "int16", "int32", "int64"}
@@ -49,7 +166,7 @@ def frame_builder(
     import numpy as np
     import pandas as pd
 
-    row: type[BaseModel] = get_args(request)[0]
+    row = row_model(request)
     fields = [
         (name, name if field.alias is None else field.alias)
         for name, field in row.model_fields.items()

@@ -50,6 +50,7 @@ def cached_capture(out: Path, key: str, profile: str | None = None) -> Captured 
             batch_vectorised=bool(meta["batch"]["vectorised"]),
             batch_split=str(meta["batch"]["split"]),
             batch_reason=str(meta["batch"]["reason"]),
+            n_features=meta.get("n_features"),
         )
         return Captured(
             examples,
@@ -82,6 +83,7 @@ def golden_bytes(captured: Captured, key: str) -> bytes:
             "columns": [list(c) for c in ex.columns],
             **({"array_dtype": ex.array_dtype} if ex.array_dtype else {}),
             "batch": ex.batch_json(),
+            **({"n_features": ex.n_features} if ex.n_features else {}),
             "runtime_modules": list(captured.modules),
             **(
                 {"notebook_definitions": list(captured.definitions)}

@@ -14,7 +14,7 @@ from nb2svc.model import EXPORTED_ORDER, MarkedCell, RawNotebook, Role, RoleFunc
 if TYPE_CHECKING:
     from nb2svc.capture.objects import CaptureSpec
 
-CAPTURE_VERSION = "4"
+CAPTURE_VERSION = "5"
 PROFILE_VERSION = "2"
 #: Kernel-side: saves one --capture object (one line per object, see with_capture).
 _DUMP_CODE = kernel_source("dump")

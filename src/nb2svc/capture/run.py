@@ -104,6 +104,8 @@ def run_capture(
         batch_vectorised=bool(data["batch"]["vectorised"]),
         batch_split=str(data["batch"]["split"]),
         batch_reason=str(data["batch"]["reason"]),
+        # Only an array's shape uses it (render/schema.py: array_shape).
+        n_features=data.get("n_features") if data["kind"] == "array" else None,
     )
     return Captured(
         examples,

@@ -9,6 +9,7 @@ from typing import Any
 
 from nb2svc.model import ExampleSet
 from nb2svc.naming import class_name, field_names, unique_class_name
+from nb2svc.render.shapes import array_shape, describe_shape, shaped_annotation
 
 _DTYPE_TYPES = (
     ("bool", "bool"),
@@ -274,6 +275,12 @@ def build_schema(examples: ExampleSet, hint: InputHint | None = None) -> dict[st
         request = "Any"
     if hint is not None:
         request = _apply_hint(builder, request, inputs, kind, hint)
+    shape = (
+        array_shape(inputs, request, examples.n_features) if kind == "array" else None
+    )
+    annotation = _annotation(request, "forbid")
+    if kind == "frame":  # rows, or one bare record as a one-row table
+        annotation = f"Annotated[{annotation}, TableRows()]"
     response = builder.infer(list(examples.outputs), "PredictOutput", "allow")
     return {
         "models": [
@@ -289,7 +296,9 @@ def build_schema(examples: ExampleSet, hint: InputHint | None = None) -> dict[st
         ],
         "request_type": request,
         "response_type": response,
-        "request_annotation": _annotation(request, "forbid"),
+        "request_annotation": shaped_annotation(annotation or request, shape),
+        "shape": list(shape) if shape is not None else None,
+        "shape_text": describe_shape(shape) if shape is not None else None,
         "response_annotation": _annotation(response, "allow"),
         "columns": [list(c) for c in examples.columns],
         "example_request": inputs[0],  # data: templates write it with pyrepr

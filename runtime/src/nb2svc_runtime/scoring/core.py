@@ -18,6 +18,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from ..schemas import fixed_length, row_model
+
 InputKind = Literal["frame", "record", "string", "array", "json"]
 KINDS: tuple[str, ...] = get_args(InputKind)
 #: At most this many validation errors are kept per rejected row.
@@ -120,10 +122,7 @@ def verify_artifacts(folder: Path, expected: Sequence[tuple[str, str]]) -> None:
 
 def _row_type(request: Any) -> Any:
     """A frame request is ``list[Row]``: a file's row is one ``Row``."""
-    args = get_args(request)
-    if not args:
-        raise TypeError(f"a frame request is a list of rows, not {request!r}")
-    return args[0]
+    return row_model(request)
 
 
 def _adapter(annotation: Any) -> TypeAdapter[Any]:
@@ -175,6 +174,13 @@ def check_columns(
                 f"column(s) {', '.join(extra)} are not inputs of the service: pass them "
                 "through with --keep, or drop them from the file"
             )
+    elif spec.kind == "array" and (length := fixed_length(schemas.PredictRequest)):
+        if len(rest) != length:
+            raise ScoringError(
+                f"each row is one input of exactly {length} numbers, so the file needs "
+                f"{length} columns besides --keep; it has {len(rest)}"
+                f"{': ' + ', '.join(rest) if rest else ''}"
+            )
     elif spec.kind in ("string", "json") and len(rest) != 1:
         raise ScoringError(
             f"each row is one {spec.kind} input, so the file needs exactly one column "
@@ -182,6 +188,18 @@ def check_columns(
         )
     elif not rest:
         raise ScoringError("the file has no input columns besides --keep")
+
+
+def own_artifacts_dir(spec: ScoringSpec) -> str:
+    """The folder this process's copy of the package loads its artifacts from: on a
+    worker its own installation's, not the client's path (which the spec carries)."""
+    try:
+        module = importlib.import_module(f"{spec.package}._artifacts")
+    except ImportError:
+        return spec.artifacts_dir
+    folder = getattr(getattr(module, "ARTIFACTS", None), "folder", None)
+    folder = folder or getattr(module, "ARTIFACTS_DIR", None)
+    return str(folder) if folder is not None else spec.artifacts_dir
 
 
 _VERIFIED: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
@@ -193,7 +211,7 @@ class RowScorer:
 
     def __init__(self, spec: ScoringSpec, *, artifacts_dir: str | None = None) -> None:
         self.spec = spec
-        folder = artifacts_dir or spec.artifacts_dir
+        folder = artifacts_dir or own_artifacts_dir(spec)
         with _VERIFIED_LOCK:  # once per process and folder: every worker checks
             if (folder, spec.artifacts) not in _VERIFIED:
                 verify_artifacts(Path(folder), spec.artifacts)

@@ -25,7 +25,15 @@ from typing import Any
 
 import orjson
 
-from .core import Chunk, Reject, RowScorer, Scored, ScoringError, ScoringSpec
+from .core import (
+    ArtifactCheckError,
+    Chunk,
+    Reject,
+    RowScorer,
+    Scored,
+    ScoringError,
+    ScoringSpec,
+)
 from .formats import Format, count_rows, parse_lines, read_chunks
 
 #: Columns of a partition's answers (Spark DDL, and the pandas frame Dask returns).
@@ -264,7 +272,10 @@ def _redirect_artifacts(package: str, folder: str) -> None:
     import importlib
 
     module = importlib.import_module(f"{package}._artifacts")
-    if hasattr(module, "ARTIFACTS_DIR"):
+    artifacts = getattr(module, "ARTIFACTS", None)
+    if artifacts is not None:  # the pipeline loads through ARTIFACTS.path
+        artifacts.folder = Path(folder)
+    elif hasattr(module, "ARTIFACTS_DIR"):
         setattr(module, "ARTIFACTS_DIR", Path(folder))  # noqa: B010
 
 
@@ -311,9 +322,7 @@ def run_spark(
     staging = Path(tempfile.mkdtemp(prefix="nb2svc-score-"))
     try:
         if shipped:  # a cluster: executors get the code and the artifacts from us
-            context.addPyFile(str(_package_zip(spec.package, staging)))
-            for name, _ in spec.artifacts:
-                context.addFile(str(Path(spec.artifacts_dir) / name))
+            _ship(context, spec, staging)
         location = str(path.resolve())
         # Partitions of about --chunk-rows rows (of one file, in the file's order), so
         # that a file, however small, keeps every core busy.
@@ -333,6 +342,39 @@ def run_spark(
         rows = (
             (r[0], r[1], r[2]) for r in answers.toLocalIterator(prefetchPartitions=True)
         )
-        yield from decode(rows)
+        try:
+            yield from decode(rows)
+        except Exception as exc:  # an executor's failure comes back as Java's text
+            refused = _artifact_refusal(str(exc))
+            if refused is None:
+                raise
+            raise ArtifactCheckError(f"on a Spark executor: {refused}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _ship(context: Any, spec: ScoringSpec, staging: Path) -> None:
+    """The package and the runtime (a zip), and the artifacts, to every executor.
+
+    An artifact given to spark-submit with ``--files`` (the cluster's copy, on HDFS
+    or S3) is the one executors get; they check it like any other.
+    """
+    context.addPyFile(str(_package_zip(spec.package, staging)))
+    given = _submitted_files(context.getConf().get("spark.files", ""))
+    for name, _ in spec.artifacts:
+        if name not in given:
+            context.addFile(str(Path(spec.artifacts_dir) / name))
+
+
+def _submitted_files(files: str) -> set[str]:
+    """The file names of spark-submit's ``--files`` (``spark.files``: URIs, commas)."""
+    return {uri.rstrip("/").rsplit("/", 1)[-1] for uri in files.split(",") if uri}
+
+
+def _artifact_refusal(text: str) -> str | None:
+    """The executor's ArtifactCheckError message in a Spark error's text, if any."""
+    marker = f"{ArtifactCheckError.__name__}: "
+    for line in text.splitlines():
+        if marker in line:
+            return line.split(marker, 1)[1].strip()
+    return None

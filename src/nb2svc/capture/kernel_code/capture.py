@@ -63,6 +63,20 @@ def __nb2svc_batch(items, kind, outputs, run, to_jsonable):
     return no(f"the pipeline's output on {what} differs from the per-item outputs")
 
 
+def __nb2svc_n_features(objects):
+    # The number of features the loaded model was fitted on (scikit-learn's
+    # n_features_in_), when the load cell's objects agree on one; else None.
+    found = set()
+    for obj in objects:
+        try:
+            value = getattr(obj, "n_features_in_", None)
+        except Exception:  # a property of the notebook's own object may raise
+            value = None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            found.add(value)
+    return found.pop() if len(found) == 1 else None
+
+
 def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src, redactions):
     import json
 
@@ -112,6 +126,9 @@ def __nb2svc_capture(out_path, fn_names, load_globals, jsonable_src, redactions)
                 ),
                 "array_dtype": array_dtype,
                 "batch": batch,
+                "n_features": __nb2svc_n_features(
+                    [g[n] for n in load_globals if n in g]
+                ),
             },
             fh,
         )
