@@ -148,6 +148,26 @@ def build_context(
     }
 
 
+def _settings(spec: ServiceSpec) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": s.name,
+            "constant": s.constant,
+            "env": s.env,
+            # The variable is not <prefix><NAME> (no stutter): read it by alias.
+            "env_alias": (
+                s.env if s.env != f"{spec.env_prefix}{s.name.upper()}" else None
+            ),
+            "type": s.type,
+            "default": s.default,
+            # A list or dict default goes through Field(): a mutable class
+            # attribute is what ruff's RUF012 flags.
+            "mutable": s.type.startswith(("list[", "dict[")),
+        }
+        for s in spec.settings
+    ]
+
+
 def _notebook_context(spec: ServiceSpec) -> dict[str, Any]:
 
     def block(b: Any) -> dict[str, Any]:
@@ -172,23 +192,7 @@ def _notebook_context(spec: ServiceSpec) -> dict[str, Any]:
         "requirements": list(spec.requirements),
         "test_requirements": list(spec.test_requirements),
         "score_extras": score_extras(),
-        "settings": [
-            {
-                "name": s.name,
-                "constant": s.constant,
-                "env": s.env,
-                # The variable is not <prefix><NAME> (no stutter): read it by alias.
-                "env_alias": (
-                    s.env if s.env != f"{spec.env_prefix}{s.name.upper()}" else None
-                ),
-                "type": s.type,
-                "default": s.default,
-                # A list or dict default goes through Field(): a mutable class
-                # attribute is what ruff's RUF012 flags.
-                "mutable": s.type.startswith(("list[", "dict[")),
-            }
-            for s in spec.settings
-        ],
+        "settings": _settings(spec),
         "artifacts": [{"name": a.name, "sha256": a.sha256} for a in spec.artifacts],
         "io": {
             "input_kind": spec.examples.input_kind,
