@@ -207,23 +207,16 @@ def _register(
     return done.uri
 
 
-def main(info: ServiceInfo, artifacts: Artifacts, argv: Sequence[str]) -> int:
-    args = build_parser(info).parse_args(argv)
-    if args.registry:
-        os.environ["MLFLOW_TRACKING_URI"] = args.registry
-    try:
-        plan = load_plan(info.package)
-    except PlanError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return USAGE
+def _checked(args: argparse.Namespace, plan: RetrainPlan) -> tuple[str, bool, float]:
+    """The metric, its direction and the gate's minimum change; ``_Refused`` with
+    an exit code when the command line or the data can't be used."""
     metric = args.metric or plan.metric
     if not metric or not metric.isidentifier():
-        print(
-            f"error: {plan.notebook} names no metric: give --metric (a function of "
+        raise _Refused(
+            USAGE,
+            f"{plan.notebook} names no metric: give --metric (a function of "
             "sklearn.metrics, e.g. --metric roc_auc_score)",
-            file=sys.stderr,
         )
-        return USAGE
     greater = (
         True if args.greater else False if args.lower else greater_is_better(metric)
     )
@@ -231,16 +224,34 @@ def main(info: ServiceInfo, artifacts: Artifacts, argv: Sequence[str]) -> int:
         -args.max_regression if args.max_regression is not None else args.min_delta
     )
     if args.register and not (args.registry or os.environ.get("MLFLOW_TRACKING_URI")):
-        print(
-            "error: --register needs a registry: --registry URI or MLFLOW_TRACKING_URI",
-            file=sys.stderr,
+        raise _Refused(
+            USAGE,
+            "--register needs a registry: --registry URI or MLFLOW_TRACKING_URI",
         )
-        return USAGE
     if not args.data.exists() or not os.access(args.data, os.R_OK):
-        print(
-            f"error: --data {args.data}: no such file, or not readable", file=sys.stderr
-        )
-        return BAD_DATA
+        raise _Refused(BAD_DATA, f"--data {args.data}: no such file, or not readable")
+    return metric, greater, min_delta or 0.0
+
+
+class _Refused(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def main(info: ServiceInfo, artifacts: Artifacts, argv: Sequence[str]) -> int:
+    args = build_parser(info).parse_args(argv)
+    if args.registry:
+        os.environ["MLFLOW_TRACKING_URI"] = args.registry
+    try:
+        plan = load_plan(info.package)
+        metric, greater, min_delta = _checked(args, plan)
+    except PlanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
+    except _Refused as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.code
     try:
         current, what = _current(artifacts, args.current)
     except ArtifactError as exc:
@@ -252,7 +263,7 @@ def main(info: ServiceInfo, artifacts: Artifacts, argv: Sequence[str]) -> int:
         current=current.folder,
         metric=metric,
         greater_is_better=greater,
-        gate=Gate(min_delta or 0.0),
+        gate=Gate(min_delta),
         timeout=args.timeout,
     )
     try:

@@ -55,10 +55,17 @@ class KernelError(RuntimeError):
         self.line = line
 
 
+def _notebook(steps: Sequence[Step]) -> Any:
+    import nbformat
+
+    new_cell: Any = nbformat.v4.new_code_cell
+    new_notebook: Any = nbformat.v4.new_notebook
+    return new_notebook(cells=[new_cell(step.code) for step in steps])
+
+
 def run_steps(steps: Sequence[Step], folder: Path, workdir: Path, timeout: int) -> None:
     """Run ``steps`` in a new kernel whose working directory is ``folder``; the kernel
     listens on IPC files in ``workdir`` (no TCP port)."""
-    import nbformat
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import (
@@ -78,14 +85,11 @@ def run_steps(steps: Sequence[Step], folder: Path, workdir: Path, timeout: int) 
         if process is not None:
             processes.append(process)
 
-    new_cell: Any = nbformat.v4.new_code_cell
-    new_notebook: Any = nbformat.v4.new_notebook
-    notebook = new_notebook(cells=[new_cell(step.code) for step in steps])
     km = AsyncKernelManager(
         kernel_name="python3", transport="ipc", ip=str(workdir / "kernel")
     )
     client = NotebookClient(
-        notebook,
+        _notebook(steps),
         km=km,
         timeout=timeout,
         kernel_name="python3",

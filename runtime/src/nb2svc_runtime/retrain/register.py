@@ -61,6 +61,42 @@ def _same_fingerprint(client: Any, name: str, print_: str) -> Any | None:
             return None
 
 
+def _log_version(
+    client: Any,
+    name: str,
+    folder: Path,
+    artifacts: Mapping[str, str],
+    tags: Mapping[str, str],
+    report: Mapping[str, Any],
+) -> Any:
+    """One run of the ``nb2svc`` experiment with the artifacts and the report, made
+    a new version of ``name``."""
+    found = client.get_experiment_by_name(EXPERIMENT)
+    experiment = found.experiment_id if found else client.create_experiment(EXPERIMENT)
+    run = client.create_run(experiment, run_name=f"retrain {name}", tags=dict(tags))
+    run_id = run.info.run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / ARTIFACTS_FOLDER
+        staged.mkdir()
+        for artifact in sorted(artifacts):
+            (staged / artifact).parent.mkdir(parents=True, exist_ok=True)
+            (staged / artifact).write_bytes((folder / artifact).read_bytes())
+        client.log_artifacts(run_id, str(staged), f"model/{ARTIFACTS_FOLDER}")
+        (Path(tmp) / "retrain.json").write_text(
+            json.dumps(report, indent=2, sort_keys=True), encoding="utf-8"
+        )
+        client.log_artifact(run_id, str(Path(tmp) / "retrain.json"), "model")
+    client.set_terminated(run_id)
+    version = client.create_model_version(
+        name,
+        f"{run.info.artifact_uri.rstrip('/')}/model",
+        run_id=run_id,
+        tags=dict(tags),
+        description=f"retrained by {tags.get('nb2svc.service', name)} retrain",
+    )
+    return version
+
+
 def register_retrained(
     tracking_uri: str | None,
     name: str,
@@ -93,31 +129,7 @@ def register_retrained(
             if alias:
                 client.set_registered_model_alias(name, alias, str(existing.version))
             return Registered(name, str(existing.version), created=False)
-        found = client.get_experiment_by_name(EXPERIMENT)
-        experiment = (
-            found.experiment_id if found else client.create_experiment(EXPERIMENT)
-        )
-        run = client.create_run(experiment, run_name=f"retrain {name}", tags=all_tags)
-        run_id = run.info.run_id
-        with tempfile.TemporaryDirectory() as tmp:
-            staged = Path(tmp) / ARTIFACTS_FOLDER
-            staged.mkdir()
-            for artifact in sorted(artifacts):
-                (staged / artifact).parent.mkdir(parents=True, exist_ok=True)
-                (staged / artifact).write_bytes((folder / artifact).read_bytes())
-            client.log_artifacts(run_id, str(staged), f"model/{ARTIFACTS_FOLDER}")
-            (Path(tmp) / "retrain.json").write_text(
-                json.dumps(report, indent=2, sort_keys=True), encoding="utf-8"
-            )
-            client.log_artifact(run_id, str(Path(tmp) / "retrain.json"), "model")
-        client.set_terminated(run_id)
-        version = client.create_model_version(
-            name,
-            f"{run.info.artifact_uri.rstrip('/')}/model",
-            run_id=run_id,
-            tags=all_tags,
-            description=f"retrained by {tags.get('nb2svc.service', name)} retrain",
-        )
+        version = _log_version(client, name, folder, artifacts, all_tags, report)
         if alias:
             client.set_registered_model_alias(name, alias, str(version.version))
     except MlflowException as exc:
