@@ -16,10 +16,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from . import docs, lifecycle, monitoring
+from . import columnar, docs, lifecycle, monitoring
 from ._internals.fastapi_lane import DirectRoute, PredictionLane
 from .artifacts import Artifacts
 from .batching import MicroBatcher
+from .columnar import Columnar
 from .guards import GuardMiddleware, Limits, ServiceState
 from .handlers import ERRORS, add_error_handlers
 from .log import name_service_logger
@@ -124,44 +125,46 @@ def _add_prediction_routes(
     app: FastAPI, predictor: Predictor, schemas: Schemas, known: dict[str, Any]
 ) -> None:
     example, answer = schemas.example_request, schemas.example_response
+    lane = Columnar(predictor)
     routes = (
-        ("/predict", predictor.predict, predictor.one, "Predict one input", False),
-        ("/predict/batch", predictor.predict_batch, predictor.many, None, True),
+        ("/predict", predictor.one, "Predict one input", False),
+        ("/predict/batch", predictor.many, None, True),
     )
-    for path, endpoint, validator, summary, batch in routes:
+    for path, validator, summary, batch in routes:
+        openapi_extra = request_body(
+            validator,
+            [example] if batch else example,
+            (
+                "The notebook's example, as a batch of one"
+                if batch
+                else "The notebook's example"
+            ),
+            known,
+        )
+        responses: dict[int | str, Any] = {
+            200: {
+                "model": (
+                    GenericAlias(list, (schemas.response,))
+                    if batch
+                    else schemas.response
+                ),
+                "description": (
+                    "One prediction per input, in order" if batch else "The prediction"
+                ),
+                "content": {JSON: {"example": [answer] if batch else answer}},
+            },
+            **ERRORS,
+        }
+        columnar.document(lane, batch, openapi_extra, responses)
         app.router.add_api_route(
             path,
-            endpoint,
+            lane.endpoint(batch),
             route_class_override=DirectRoute,
             methods=["POST"],
             tags=["predictions"],
             summary=summary or "Predict many inputs",
-            openapi_extra=request_body(
-                validator,
-                [example] if batch else example,
-                (
-                    "The notebook's example, as a batch of one"
-                    if batch
-                    else "The notebook's example"
-                ),
-                known,
-            ),
-            responses={
-                200: {
-                    "model": (
-                        GenericAlias(list, (schemas.response,))
-                        if batch
-                        else schemas.response
-                    ),
-                    "description": (
-                        "One prediction per input, in order"
-                        if batch
-                        else "The prediction"
-                    ),
-                    "content": {JSON: {"example": [answer] if batch else answer}},
-                },
-                **ERRORS,
-            },
+            openapi_extra=openapi_extra,
+            responses=responses,
         )
 
 
