@@ -503,7 +503,7 @@ def decode_arrow(
                 )
             batches.append(batch)
         table = pa.Table.from_batches(batches, schema=reader.schema)
-    except pa.ArrowException:
+    except (pa.ArrowException, OSError):  # a bad stream may raise OSError
         raise invalid(
             [
                 {
