@@ -29,6 +29,7 @@ from .tables import (
     Column,
     TableSchema,
     array_element,
+    build_frame,
     check_column,
     check_table,
     python_values,
@@ -514,30 +515,6 @@ def decode_arrow(
             ]
         ) from None
     return list(table.column_names), list(table.columns), table.num_rows
-
-
-def build_frame(
-    labels: Sequence[str], valid: dict[str, Any], dtypes: Any, rows: int
-) -> Any:
-    """The DataFrame ``schemas.frame_builder`` builds from the same rows' JSON."""
-    import numpy as np
-    import pandas as pd
-
-    from .schemas import _NUMPY_DTYPES
-
-    arrays: dict[str, Any] = {}
-    for label in labels:
-        name = dtypes[label]
-        dtype = pd.api.types.pandas_dtype(name)
-        values = valid[label]
-        arrays[label] = (
-            np.asarray(values, dtype=dtype)
-            if name in _NUMPY_DTYPES
-            else pd.array(python_values(values), dtype=dtype)
-        )
-    return pd.DataFrame(
-        arrays, index=pd.RangeIndex(rows), columns=pd.Index(labels), copy=False
-    )
 
 
 def output_table(outputs: list[Any]) -> tuple[list[str], list[list[Any]]]:

@@ -294,3 +294,27 @@ def python_values(values: Any) -> list[Any]:
     """A valid column as Python values (what a JSON request validates to)."""
     tolist = getattr(values, "tolist", None)
     return tolist() if tolist is not None else list(values)
+
+
+def build_frame(
+    labels: Sequence[str], valid: dict[str, Any], dtypes: Any, rows: int
+) -> Any:
+    """The DataFrame ``schemas.frame_builder`` builds from the same rows' JSON."""
+    import numpy as np
+    import pandas as pd
+
+    from .schemas import _NUMPY_DTYPES  # the numeric dtypes frame_builder fills
+
+    arrays: dict[str, Any] = {}
+    for label in labels:
+        name = dtypes[label]
+        dtype = pd.api.types.pandas_dtype(name)
+        values = valid[label]
+        arrays[label] = (
+            np.asarray(values, dtype=dtype)
+            if name in _NUMPY_DTYPES
+            else pd.array(python_values(values), dtype=dtype)
+        )
+    return pd.DataFrame(
+        arrays, index=pd.RangeIndex(rows), columns=pd.Index(labels), copy=False
+    )
