@@ -350,3 +350,67 @@ def test_the_frame_equals_the_one_json_records_build() -> None:
         _, built = lane.validate(names, columns, count)
         pd.testing.assert_frame_equal(built, from_json, check_exact=True)
         assert list(built.dtypes) == list(from_json.dtypes)
+
+
+def test_big_json_tables_answer_and_refuse_as_small_ones(frame: httpx.Client) -> None:
+    """From 8 KiB on, JSON records are validated by column: same answers, and any
+    irregular or bad record gets pydantic's errors, as a small body does."""
+    records = rows(50)
+    for record in records:
+        record["card id"] = "c" * 200
+    assert len(json.dumps(records)) > 8192
+    big = frame.post("/predict", json=records)
+    assert big.status_code == 200
+    assert big.json() == post(frame, "/predict", split(records), SPLIT).json()
+    assert big.json()[:3] == frame.post("/predict", json=records[:3]).json()
+    records[7]["unexpected"] = 1
+    records[9]["count"] = 2.0  # an integer, as JSON Schema counts them
+    records[11]["amount"] = "SECRET"
+    refused = frame.post("/predict", json=records)
+    assert [(d["loc"], d["type"]) for d in details(refused)] == [
+        (["body", 7, "unexpected"], "extra_forbidden"),
+        (["body", 11, "amount"], "float_type"),
+    ]
+    assert "SECRET" not in refused.text
+    del records[7]["unexpected"]
+    records[11]["amount"] = 1.0
+    accepted = frame.post("/predict", json=records)
+    assert accepted.status_code == 200
+    assert accepted.json()[9]["total"] == records[9]["amount"] * 2
+
+
+def test_json_records_go_by_column_only_when_regular_and_valid() -> None:
+    sys.path.insert(0, str(STUB.parent))
+    try:
+        import columnar_stub
+    finally:
+        sys.path.remove(str(STUB.parent))
+    from nb2svc_runtime.columnar import Columnar, _Job
+    from nb2svc_runtime.predict import Predictor
+
+    pipeline, schemas, io = columnar_stub.service("frame")
+    lane = Columnar(Predictor(pipeline, schemas, io))
+
+    def job(body: Any) -> _Job:
+        return _Job(
+            "records", json.dumps(body).encode(), False, "json", 100, 10**6, False
+        )
+
+    done = lane.run(job(rows(3)))
+    assert done is not None
+    assert json.loads(done[1]) == json.loads(
+        json.dumps(
+            pipeline.score(
+                schemas.to_raw(
+                    Predictor(pipeline, schemas, io).one.validate_python(rows(3))
+                )
+            )
+        )
+    )
+    irregular = rows(3)
+    del irregular[1]["flag"]
+    invalid = rows(3)
+    invalid[2]["flag"] = "yes"
+    bodies: list[Any] = [irregular, invalid, [], {"columns": []}, [1, 2]]
+    for body in bodies:
+        assert lane.run(job(body)) is None

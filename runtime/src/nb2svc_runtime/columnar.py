@@ -15,6 +15,7 @@ the app's worker threads.
 from __future__ import annotations
 
 import asyncio
+import operator
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +28,13 @@ from .log import logger
 from .predict import JSON, MAX_ERROR_DETAILS, Predictor, dumps
 from .tables import (
     Column,
+    FramePlan,
     TableSchema,
     array_element,
     build_frame,
     check_column,
     check_table,
+    frame_plan,
     python_values,
     row_model,
 )
@@ -46,6 +49,9 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 #: What the service's answers carry; the column of outputs that are not objects.
 PREDICTION_COLUMN = "prediction"
 ARROW_EXTRA = "arrow"
+#: JSON records bodies from this size on are validated column by column (a single
+#: row's request keeps pydantic's way, and with it micro-batching).
+RECORDS_BY_COLUMN_BYTES = 8192
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -150,6 +156,7 @@ class Columnar:
         self.table_batch: bool | None = None
         self.schema: TableSchema | None = None
         self.element: Column | None = None
+        self.plan: FramePlan | None = None  # a frame's dtypes, resolved at first use
         if kind in ("frame", "record"):
             model = row_model(schemas.request)
             if model is not None:
@@ -171,15 +178,30 @@ class Columnar:
         async def endpoint(request: Request) -> Response:
             given = body_format(request.headers.get("content-type", ""))
             wanted = answer_format(request.headers.get("accept"))
-            if given in ("json", "other") and (
-                wanted == "json" or not self.answers(batch)
-            ):
-                if given == "other":
-                    raise self.unsupported(batch)
+            if given == "other":
+                raise self.unsupported(batch)
+            if given == "json" and self.records_by_column(batch, request):
+                # A big table of JSON records: validated by column too, unless a
+                # record is off (then pydantic's way below words the errors).
+                answer = await self.handle(
+                    request, batch, "records", wanted if self.answers(batch) else "json"
+                )
+                if answer is not None:
+                    return answer
+            if given == "json" and (wanted == "json" or not self.answers(batch)):
                 return await plain(request)
-            return await self.handle(request, batch, given, wanted)
+            answer = await self.handle(request, batch, given, wanted)
+            assert answer is not None  # only "records" falls back
+            return answer
 
         return endpoint
+
+    def records_by_column(self, batch: bool, request: Request) -> bool:
+        """Whether a JSON body is a table of records worth validating by column."""
+        if self.schema is None or not self.takes_table(batch):
+            return False
+        length = request.headers.get("content-length", "")
+        return length.isdigit() and int(length) >= RECORDS_BY_COLUMN_BYTES
 
     def answers(self, batch: bool) -> bool:
         """Whether this endpoint's answer is a table (one output per row)."""
@@ -198,9 +220,10 @@ class Columnar:
 
     async def handle(
         self, request: Request, batch: bool, given: str, wanted: str
-    ) -> Response:
+    ) -> Response | None:
+        """The answer; None when JSON records are not all regular ("records")."""
         predictor = self.predictor
-        if given != "json" and not self.takes_table(batch):
+        if given not in ("json", "records") and not self.takes_table(batch):
             raise self.unsupported(batch)
         if "arrow" in (given, wanted) and not arrow_available():
             raise RequestError(
@@ -234,9 +257,7 @@ class Columnar:
         )
         loop = asyncio.get_running_loop()
         try:
-            body, content, media, for_monitor = await loop.run_in_executor(
-                state.executor, self.run, job
-            )
+            done = await loop.run_in_executor(state.executor, self.run, job)
         except _ScoringFailed as failed:
             logger.error(
                 "prediction failed: %s (request_id=%s)",
@@ -249,19 +270,36 @@ class Columnar:
                 "prediction_failed",
                 "The model could not produce a prediction for this request.",
             ) from None
+        if done is None:
+            return None
+        body, content, media, for_monitor = done
         monitor.observe(request, body, for_monitor, batch)
         return Response(content, media_type=media)
 
     # In a worker thread.
 
-    def run(self, job: _Job) -> tuple[Any, bytes, str, bytes]:
+    def run(self, job: _Job) -> tuple[Any, bytes, str, bytes] | None:
         """Decode, validate, score, encode: (body for the monitor, answer, its media
-        type, the answer as JSON for the drift window)."""
+        type, the answer as JSON for the drift window); None for JSON records that
+        are not all regular and valid (pydantic's way then words the errors)."""
         predictor = self.predictor
-        if job.given == "json":
+        body: Any
+        raw: Any
+        if job.given == "records":
+            assert self.schema is not None
+            decoded = decode_records(job.source, job.limit)
+            if decoded is None:
+                return None
+            try:
+                body, raw = self.validate(*decoded)
+            except RequestError as error:
+                if error.status == 422:
+                    return None
+                raise
+        elif job.given == "json":
             body = job.source
             to_raw = predictor.schemas.to_raw
-            raw: Any = [to_raw(item) for item in body] if job.batch else to_raw(body)
+            raw = [to_raw(item) for item in body] if job.batch else to_raw(body)
         else:
             if job.given == "split":
                 names, columns, rows = decode_split(
@@ -334,8 +372,9 @@ class Columnar:
         body = _Rows(valid, rows, as_lists=False)
         if self.table_batch:  # records: one dict per row
             return body, list(body)
-        dtypes = self.predictor.schemas.dtypes or {}
-        return body, build_frame(schema.labels, valid, dtypes, rows)
+        if self.plan is None:
+            self.plan = frame_plan(schema.labels, self.predictor.schemas.dtypes or {})
+        return body, build_frame(self.plan, valid, rows)
 
     def _validate_array(
         self, element: Column, columns: Sequence[Any], rows: int
@@ -417,6 +456,30 @@ def too_many_rows(rows: int, limit: int) -> RequestError:
         "too_many_rows",
         f"The request holds {rows} rows; at most {limit} are accepted.",
     )
+
+
+def decode_records(
+    raw: bytes, limit: int
+) -> tuple[list[Any], list[Sequence[Any]], int] | None:
+    """A JSON array of objects with the same keys, as columns; None for anything
+    else (not JSON, not such an array), which pydantic then refuses or accepts."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(doc) is not list or not doc or set(map(type, doc)) != {dict}:
+        return None
+    if len(doc) > limit:
+        raise too_many_rows(len(doc), limit)
+    keys = doc[0].keys()
+    if any(record.keys() != keys for record in doc):
+        return None
+    names = list(keys)
+    if len(names) == 1:
+        (name,) = names
+        return names, [[record[name] for record in doc]], len(doc)
+    rows = list(map(operator.itemgetter(*names), doc))
+    return names, list(zip(*rows, strict=True)), len(doc)
 
 
 def decode_split(

@@ -296,25 +296,38 @@ def python_values(values: Any) -> list[Any]:
     return tolist() if tolist is not None else list(values)
 
 
-def build_frame(
-    labels: Sequence[str], valid: dict[str, Any], dtypes: Any, rows: int
-) -> Any:
-    """The DataFrame ``schemas.frame_builder`` builds from the same rows' JSON."""
-    import numpy as np
+FramePlan = list[tuple[str, Any, bool]]
+
+
+def frame_plan(labels: Sequence[str], dtypes: Mapping[str, str]) -> FramePlan:
+    """Each column's label, pandas dtype and whether numpy holds it, resolved once."""
     import pandas as pd
 
     from .schemas import _NUMPY_DTYPES  # the numeric dtypes frame_builder fills
 
+    return [
+        (
+            label,
+            pd.api.types.pandas_dtype(dtypes[label]),
+            dtypes[label] in _NUMPY_DTYPES,
+        )
+        for label in labels
+    ]
+
+
+def build_frame(plan: FramePlan, valid: Mapping[str, Any], rows: int) -> Any:
+    """The DataFrame ``schemas.frame_builder`` builds from the same rows' JSON: the
+    numeric columns' arrays as they are, the others through ``pd.array``."""
+    import numpy as np
+    import pandas as pd
+
     arrays: dict[str, Any] = {}
-    for label in labels:
-        name = dtypes[label]
-        dtype = pd.api.types.pandas_dtype(name)
+    for label, dtype, numeric in plan:
         values = valid[label]
         arrays[label] = (
             np.asarray(values, dtype=dtype)
-            if name in _NUMPY_DTYPES
+            if numeric
             else pd.array(python_values(values), dtype=dtype)
         )
-    return pd.DataFrame(
-        arrays, index=pd.RangeIndex(rows), columns=pd.Index(labels), copy=False
-    )
+    labels = pd.Index([label for label, _, _ in plan])
+    return pd.DataFrame(arrays, index=pd.RangeIndex(rows), columns=labels, copy=False)

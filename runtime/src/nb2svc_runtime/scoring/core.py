@@ -18,7 +18,15 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from ..tables import TableSchema, build_frame, check_table, python_values, row_model
+from ..tables import (
+    FramePlan,
+    TableSchema,
+    build_frame,
+    check_table,
+    frame_plan,
+    python_values,
+    row_model,
+)
 
 InputKind = Literal["frame", "record", "string", "array", "json"]
 KINDS: tuple[str, ...] = get_args(InputKind)
@@ -213,6 +221,7 @@ class RowScorer:
         described = getattr(self.schemas, "SCHEMAS", None)
         #: a frame is built as schemas.frame_builder builds it: from the dtypes
         self._dtypes = getattr(described, "dtypes", None)
+        self._plan: FramePlan | None = None
         if self._frame and self._dtypes is None:
             self._table = None
 
@@ -300,7 +309,9 @@ class RowScorer:
             return None
         try:
             if self._frame:
-                frame = build_frame(labels, valid, self._dtypes, len(records))
+                if self._plan is None:
+                    self._plan = frame_plan(labels, self._dtypes or {})
+                frame = build_frame(self._plan, valid, len(records))
                 (outputs,) = self.pipeline.score_batch([frame])
             else:
                 values = [python_values(valid[label]) for label in labels]
