@@ -419,7 +419,8 @@ def run(
                         body(f"{model}-{n}-hand", features),
                     )
                 loads[(model, n, HAND, "JSON")] = (*hand, (JSON, ""))
-        gc.collect()
+        gc.collect()  # as the services do once their model is loaded
+        gc.freeze()
 
         segments: dict[tuple[str, int, str, str], list[dict[str, Any]]] = {}
         seconds = duration / rounds

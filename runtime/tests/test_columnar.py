@@ -414,3 +414,17 @@ def test_json_records_go_by_column_only_when_regular_and_valid() -> None:
     bodies: list[Any] = [irregular, invalid, [], {"columns": []}, [1, 2]]
     for body in bodies:
         assert lane.run(job(body)) is None
+
+
+def test_big_json_arrays_answer_and_refuse_as_small_ones(array: httpx.Client) -> None:
+    vectors = [[float(i + j) for j in range(200)] for i in range(40)]
+    big = array.post("/predict/batch", json=vectors)
+    assert big.status_code == 200
+    assert big.json() == [sum(v) for v in vectors]
+    ragged = [*vectors[:-1], vectors[-1][:10]]  # lengths differ: pydantic's way
+    assert array.post("/predict/batch", json=ragged).json()[-1] == sum(ragged[-1])
+    vectors[3][5] = True
+    refused = array.post("/predict/batch", json=vectors)
+    assert [(d["loc"], d["type"]) for d in details(refused)] == [
+        (["body", 3, 5], "float_type")
+    ]

@@ -198,7 +198,7 @@ class Columnar:
 
     def records_by_column(self, batch: bool, request: Request) -> bool:
         """Whether a JSON body is a table of records worth validating by column."""
-        if self.schema is None or not self.takes_table(batch):
+        if not self.takes_table(batch):
             return False
         length = request.headers.get("content-length", "")
         return length.isdigit() and int(length) >= RECORDS_BY_COLUMN_BYTES
@@ -286,8 +286,7 @@ class Columnar:
         body: Any
         raw: Any
         if job.given == "records":
-            assert self.schema is not None
-            decoded = decode_records(job.source, job.limit)
+            decoded = decode_records(job.source, job.limit, arrays=self.schema is None)
             if decoded is None:
                 return None
             try:
@@ -459,18 +458,29 @@ def too_many_rows(rows: int, limit: int) -> RequestError:
 
 
 def decode_records(
-    raw: bytes, limit: int
+    raw: bytes, limit: int, *, arrays: bool = False
 ) -> tuple[list[Any], list[Sequence[Any]], int] | None:
-    """A JSON array of objects with the same keys, as columns; None for anything
-    else (not JSON, not such an array), which pydantic then refuses or accepts."""
+    """A JSON array of objects with the same keys (with ``arrays``: of arrays of one
+    length), as columns; None for anything else (not JSON, not such an array), which
+    pydantic then refuses or accepts."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    if type(doc) is not list or not doc or set(map(type, doc)) != {dict}:
+    if type(doc) is not list or not doc:
+        return None
+    if set(map(type, doc)) != ({list} if arrays else {dict}):
         return None
     if len(doc) > limit:
         raise too_many_rows(len(doc), limit)
+    columns: list[Sequence[Any]]
+    if arrays:  # one column per element
+        widths = set(map(len, doc))
+        if len(widths) != 1:
+            return None
+        (width,) = widths
+        columns = list(zip(*doc, strict=True)) if width else []
+        return list(range(width)), columns, len(doc)
     keys = doc[0].keys()
     if any(record.keys() != keys for record in doc):
         return None
@@ -478,8 +488,8 @@ def decode_records(
     if len(names) == 1:
         (name,) = names
         return names, [[record[name] for record in doc]], len(doc)
-    rows = list(map(operator.itemgetter(*names), doc))
-    return names, list(zip(*rows, strict=True)), len(doc)
+    columns = list(zip(*map(operator.itemgetter(*names), doc), strict=True))
+    return names, columns, len(doc)
 
 
 def decode_split(
