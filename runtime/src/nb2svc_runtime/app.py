@@ -39,6 +39,9 @@ Predictions from the notebook `{info.notebook}`, served by a package generated f
 by nb2svc {info.nb2svc_version}.
 
 `POST /predict` takes one input and `POST /predict/batch` a JSON array of inputs.
+Where a request is a table, it may also be sent as pandas' split JSON
+(`application/json; orient=split`) or an Arrow IPC stream
+(`application/vnd.apache.arrow.stream`), and `Accept` may ask for the answer so.
 `GET /healthz` is the liveness probe, `GET /readyz` the readiness probe. An error
 is a JSON object whose `error` member holds `code`, `message` and `request_id`.
 Every response carries an `X-Request-ID` header. Request size, rows, nesting,
