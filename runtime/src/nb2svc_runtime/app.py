@@ -128,7 +128,7 @@ def _add_prediction_routes(
     app: FastAPI, predictor: Predictor, schemas: Schemas, known: dict[str, Any]
 ) -> None:
     example, answer = schemas.example_request, schemas.example_response
-    lane = Columnar(predictor)
+    lane: Columnar = app.state.columnar
     routes = (
         ("/predict", predictor.one, "Predict one input", False),
         ("/predict/batch", predictor.many, None, True),
@@ -185,7 +185,7 @@ def create_app(
     """The service's app: /predict and /predict/batch (prediction lane), probes,
     monitoring routes, guards, error envelope, offline docs; ``extensions.configure``
     last, once the lane knows its routes. ``app.state`` keeps settings, ready,
-    service, workers, batcher, executor and monitor."""
+    service, workers, batcher, executor, monitor, predictor and columnar."""
     name_service_logger(info.package)
     predictor = Predictor(pipeline, schemas, io)
     app = FastAPI(
@@ -205,6 +205,7 @@ def create_app(
     app.state.workers = lifecycle.WorkerReadiness()  # with several workers: all ready?
     app.state.batcher = None
     app.state.predictor = predictor
+    app.state.columnar = Columnar(predictor)  # tables as split JSON or Arrow
     lanes: dict[str, APIRoute] = {}
     app.add_middleware(PredictionLane, routes=lanes, handlers=app.exception_handlers)
     app.add_middleware(GuardMiddleware, limits=_limits(settings), state=state)

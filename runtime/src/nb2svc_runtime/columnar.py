@@ -624,7 +624,8 @@ def encode(outputs: list[Any], wanted: str) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _split_example(rows: list[Any], labels: Sequence[str] | None) -> dict[str, Any]:
+def split_table(rows: list[Any], labels: Sequence[str] | None) -> dict[str, Any]:
+    """Rows (records, or arrays without ``labels``) as a split JSON body."""
     if labels is None:  # arrays: the rows as they are
         return {"data": rows}
     return {
@@ -676,7 +677,7 @@ def document(
         "examples": {
             "notebook": {
                 "summary": "The notebook's example, as a split table",
-                "value": _split_example(rows, labels),
+                "value": split_table(rows, labels),
             }
         },
     }
