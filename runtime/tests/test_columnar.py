@@ -227,6 +227,7 @@ def test_malformed_split_bodies_are_422(frame: httpx.Client) -> None:
         b"[1, 2]": "split_format",
         b'{"columns": ["amount"], "data": [[1.0], [1.0, 2.0]]}': "row_length",
         b'{"columns": [], "data": [], "orient": "split"}': "extra_forbidden",
+        b'{"columns": [], "data": [], "index": {}}': "list_type",
     }
     for body, kind in cases.items():
         response = post(frame, "/predict", body, SPLIT)
@@ -275,6 +276,14 @@ def test_openapi_documents_each_media_type(frame: httpx.Client) -> None:
     assert example["columns"] == COLUMNS
     assert post(frame, "/predict", json.dumps(example).encode(), SPLIT).is_success
     assert {SPLIT, ARROW} <= set(predict["responses"]["200"]["content"])
+    # The documented schema is exact: the columns in order, each cell's own schema.
+    split_schema = predict["requestBody"]["content"][SPLIT]["schema"]
+    assert split_schema["additionalProperties"] is False
+    columns = split_schema["properties"]["columns"]["prefixItems"]
+    assert [c["const"] for c in columns] == COLUMNS
+    cells = split_schema["properties"]["data"]["items"]["prefixItems"]
+    assert cells[0] == {"title": "Amount", "type": "number"}
+    assert split_schema["properties"]["data"]["minItems"] == 1
     batch = spec["paths"]["/predict/batch"]["post"]
     assert set(batch["requestBody"]["content"]) == {"application/json"}
 

@@ -158,7 +158,7 @@ def _add_prediction_routes(
             },
             **ERRORS,
         }
-        columnar.document(lane, batch, openapi_extra, responses)
+        columnar.document(lane, batch, openapi_extra, responses, known)
         app.router.add_api_route(
             path,
             lane.endpoint(batch),

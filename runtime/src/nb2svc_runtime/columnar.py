@@ -498,7 +498,7 @@ def decode_split(
     """pandas' split orientation: the column names, each column's values, the rows.
 
     ``index`` (which pandas writes) is ignored. Without ``names_required`` (array
-    inputs) ``columns`` may be left out: then the rows' length says how many.
+    inputs) ``columns`` is ignored too: the rows' length says how many.
     """
     try:
         doc = orjson.loads(raw)
@@ -526,14 +526,25 @@ def decode_split(
                 for key in extra
             ]
         )
+    if not isinstance(doc.get("index", []), list):
+        raise invalid(
+            [
+                {
+                    "loc": ["body", "index"],
+                    "msg": "Input should be a valid list",
+                    "type": "list_type",
+                }
+            ]
+        )
     data: list[Any] = doc["data"]
     if len(data) > limit:
         raise too_many_rows(len(data), limit)
-    names = doc.get("columns")
-    if names is None and not names_required:
-        names = list(range(len(data[0]))) if data and isinstance(data[0], list) else []
+    names = doc.get("columns", None if names_required else [])
     if not isinstance(names, list):
         raise invalid([shape_error])
+    if not names_required:  # arrays: the rows say how many columns; names ignored
+        first = data[0] if data else []
+        names = list(range(len(first))) if isinstance(first, list) else []
     width = len(names)
     if not set(map(type, data)) <= {list} or not set(map(len, data)) <= {width}:
         raise invalid(
@@ -639,6 +650,7 @@ def document(
     batch: bool,
     openapi_extra: dict[str, Any],
     responses: dict[int | str, Any],
+    known: dict[str, Any],
 ) -> None:
     """Add the columnar media types to a route's OpenAPI request body and answer."""
     schemas = columnar.predictor.schemas
@@ -649,7 +661,7 @@ def document(
             names, columns = output_table(outputs)
             content = responses[200].setdefault("content", {})
             content[SPLIT_JSON] = {
-                "schema": _split_schema(None),
+                "schema": _split_schema(None, known),
                 "example": {
                     "columns": names,
                     "data": [list(row) for row in zip(*columns, strict=True)],
@@ -673,7 +685,7 @@ def document(
     labels = columnar.schema.labels if columnar.schema is not None else None
     body = openapi_extra["requestBody"]["content"]
     body[SPLIT_JSON] = {
-        "schema": _split_schema(labels),
+        "schema": _split_schema(columnar, known),
         "examples": {
             "notebook": {
                 "summary": "The notebook's example, as a split table",
@@ -696,18 +708,58 @@ def document(
     }
 
 
-def _split_schema(labels: Sequence[str] | None) -> dict[str, Any]:
-    names: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
-    if labels is not None:
-        names["items"]["enum"] = list(labels)
+def _split_schema(columnar: Columnar | None, known: dict[str, Any]) -> dict[str, Any]:
+    """The split body's JSON Schema. A table's columns are documented in the model's
+    order with each cell's schema (another order of the same columns is accepted too);
+    an array's rows with the element's schema. ``None``: an answer (any table)."""
+    columns: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+    row: dict[str, Any] = {"type": "array", "items": {}}
+    data: dict[str, Any] = {"type": "array", "items": row}
+    required = ["columns", "data"]
+    if columnar is not None and columnar.schema is not None:
+        cells = _cell_schemas(columnar, known)
+        labels = columnar.schema.labels
+        width = len(labels)
+        if cells is not None:
+            columns = {"type": "array", "prefixItems": [{"const": x} for x in labels]}
+            row = {"type": "array", "prefixItems": [cells[x] for x in labels]}
+            for schema in (columns, row):
+                schema.update(items=False, minItems=width, maxItems=width)
+            data["items"] = row
+        else:  # optional columns: which are sent decides the row
+            columns["items"]["enum"] = list(labels)
+            columns["uniqueItems"] = True
+        if not columnar.table_batch:
+            data["minItems"] = 1  # a DataFrame needs a row
+    elif columnar is not None and columnar.element is not None:
+        item = columnar.predictor.one.json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        known.update(item.pop("$defs", {}))
+        data["items"] = item
+        columns = {"type": "array", "description": "ignored for arrays"}
+        required = ["data"]
     return {
         "type": "object",
         "description": "pandas' split orientation (DataFrame.to_json(orient='split'));"
         " 'index' is ignored.",
-        "properties": {
-            "columns": names,
-            "data": {"type": "array", "items": {"type": "array", "items": {}}},
-            "index": {"type": "array"},
-        },
-        "required": ["data"] if labels is None else ["columns", "data"],
+        "properties": {"columns": columns, "data": data, "index": {"type": "array"}},
+        "required": required,
+        "additionalProperties": False,
     }
+
+
+def _cell_schemas(columnar: Columnar, known: dict[str, Any]) -> dict[str, Any] | None:
+    """Each column's value schema, from the row model's JSON Schema; None when a
+    column may be left out (then rows are as long as the columns sent)."""
+    from pydantic import TypeAdapter
+
+    assert columnar.schema is not None
+    if not all(column.required for column in columnar.schema.columns):
+        return None
+    model = row_model(columnar.predictor.schemas.request)
+    assert model is not None
+    schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+    known.update(schema.pop("$defs", {}))
+    properties: dict[str, Any] = schema.get("properties", {})
+    return {label: properties.get(label, {}) for label in columnar.schema.labels}
