@@ -437,3 +437,29 @@ def test_big_json_arrays_answer_and_refuse_as_small_ones(array: httpx.Client) ->
     assert [(d["loc"], d["type"]) for d in details(refused)] == [
         (["body", 3, 5], "float_type")
     ]
+
+
+def test_an_all_float_frame_equals_frame_builders() -> None:
+    """One numeric dtype takes the 2-D way: still the frame JSON records build."""
+    from pydantic import create_model
+
+    from nb2svc_runtime.columnar import decode_split
+    from nb2svc_runtime.schemas import frame_builder
+    from nb2svc_runtime.tables import TableSchema, build_frame, check_table, frame_plan
+
+    names = [f"m{i}" for i in range(5)]
+    fields: dict[str, Any] = {name: (float, ...) for name in names}
+    row = create_model("Row", **fields)
+    records = [{name: i * 1.5 + j for j, name in enumerate(names)} for i in range(7)]
+    records[2]["m3"] = 4  # an integer in a float column, as JSON allows
+    dtypes = dict.fromkeys(names, "float64")
+    request: Any = list[row]  # type: ignore[valid-type]
+    from_json = frame_builder(request, dtypes)([row(**r) for r in records])
+    schema = TableSchema.from_model(row)
+    labels, _ = schema.match(names)
+    valid, errors = check_table(
+        schema, labels, decode_split(split(records, names), 10)[1], 7
+    )
+    assert errors == []
+    built = build_frame(frame_plan(schema.labels, dtypes), valid, 7)
+    pd.testing.assert_frame_equal(built, from_json, check_exact=True)

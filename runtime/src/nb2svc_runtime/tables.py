@@ -321,6 +321,17 @@ def build_frame(plan: FramePlan, valid: Mapping[str, Any], rows: int) -> Any:
     import numpy as np
     import pandas as pd
 
+    labels = pd.Index([label for label, _, _ in plan])
+    index = pd.RangeIndex(rows)
+    dtypes = {dtype for _, dtype, _ in plan}
+    if plan and len(dtypes) == 1 and all(numeric for _, _, numeric in plan):
+        # One numeric dtype: one 2-D block, where pandas would keep a block per
+        # column (the same values and dtypes; cheaper to build and to read).
+        (dtype,) = dtypes
+        matrix = np.column_stack(
+            [np.asarray(valid[label], dtype=dtype) for label in labels]
+        )
+        return pd.DataFrame(matrix, index=index, columns=labels, copy=False)
     arrays: dict[str, Any] = {}
     for label, dtype, numeric in plan:
         values = valid[label]
@@ -329,5 +340,4 @@ def build_frame(plan: FramePlan, valid: Mapping[str, Any], rows: int) -> Any:
             if numeric
             else pd.array(python_values(values), dtype=dtype)
         )
-    labels = pd.Index([label for label, _, _ in plan])
-    return pd.DataFrame(arrays, index=pd.RangeIndex(rows), columns=labels, copy=False)
+    return pd.DataFrame(arrays, index=index, columns=labels, copy=False)
