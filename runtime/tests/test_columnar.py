@@ -463,3 +463,26 @@ def test_an_all_float_frame_equals_frame_builders() -> None:
     assert errors == []
     built = build_frame(frame_plan(schema.labels, dtypes), valid, 7)
     pd.testing.assert_frame_equal(built, from_json, check_exact=True)
+
+
+def test_the_monitor_reads_a_table_as_models_dump_it() -> None:
+    """The drift window and the feature log read a columnar body as they read a
+    validated JSON body: rows by label, JSON values in "json" mode."""
+    import datetime
+
+    import numpy as np
+
+    from nb2svc_runtime.columnar import _Rows
+
+    when = datetime.datetime(2026, 12, 6, 7, 0)
+    rows = _Rows({"at": [when, when], "x": np.array([1.5, 2.0])}, 2, as_lists=False)
+    assert len(rows) == 2
+    assert rows.model_dump(by_alias=True) == [
+        {"at": when, "x": 1.5},
+        {"at": when, "x": 2.0},
+    ]
+    assert rows.model_dump(by_alias=True, mode="json")[0] == {
+        "at": "2026-12-06T07:00:00",
+        "x": 1.5,
+    }
+    json.dumps(rows.model_dump(mode="json"))  # what the request log writes

@@ -139,7 +139,12 @@ class _Rows(Sequence[Any]):
     def __iter__(self) -> Iterator[Any]:
         return iter(self._all())
 
-    def model_dump(self, **_: Any) -> list[Any]:
+    def model_dump(self, *, mode: str = "python", **_: Any) -> list[Any]:
+        """The rows, as a model's ``model_dump`` gives them (JSON values in "json")."""
+        if mode == "json":
+            from pydantic_core import to_jsonable_python
+
+            return list(to_jsonable_python(self._all()))
         return self._all()
 
 
