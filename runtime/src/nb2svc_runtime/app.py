@@ -16,10 +16,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from . import docs, lifecycle, monitoring
+from . import columnar, docs, lifecycle, monitoring
 from ._internals.fastapi_lane import DirectRoute, PredictionLane
 from .artifacts import Artifacts
 from .batching import MicroBatcher
+from .columnar import Columnar
 from .guards import GuardMiddleware, Limits, ServiceState
 from .handlers import ERRORS, add_error_handlers
 from .log import name_service_logger
@@ -38,6 +39,9 @@ Predictions from the notebook `{info.notebook}`, served by a package generated f
 by nb2svc {info.nb2svc_version}.
 
 `POST /predict` takes one input and `POST /predict/batch` a JSON array of inputs.
+Where a request is a table, it may also be sent as pandas' split JSON
+(`application/json; orient=split`) or an Arrow IPC stream
+(`application/vnd.apache.arrow.stream`), and `Accept` may ask for the answer so.
 `GET /healthz` is the liveness probe, `GET /readyz` the readiness probe. An error
 is a JSON object whose `error` member holds `code`, `message` and `request_id`.
 Every response carries an `X-Request-ID` header. Request size, rows, nesting,
@@ -124,44 +128,46 @@ def _add_prediction_routes(
     app: FastAPI, predictor: Predictor, schemas: Schemas, known: dict[str, Any]
 ) -> None:
     example, answer = schemas.example_request, schemas.example_response
+    lane: Columnar = app.state.columnar
     routes = (
-        ("/predict", predictor.predict, predictor.one, "Predict one input", False),
-        ("/predict/batch", predictor.predict_batch, predictor.many, None, True),
+        ("/predict", predictor.one, "Predict one input", False),
+        ("/predict/batch", predictor.many, None, True),
     )
-    for path, endpoint, validator, summary, batch in routes:
+    for path, validator, summary, batch in routes:
+        openapi_extra = request_body(
+            validator,
+            [example] if batch else example,
+            (
+                "The notebook's example, as a batch of one"
+                if batch
+                else "The notebook's example"
+            ),
+            known,
+        )
+        responses: dict[int | str, Any] = {
+            200: {
+                "model": (
+                    GenericAlias(list, (schemas.response,))
+                    if batch
+                    else schemas.response
+                ),
+                "description": (
+                    "One prediction per input, in order" if batch else "The prediction"
+                ),
+                "content": {JSON: {"example": [answer] if batch else answer}},
+            },
+            **ERRORS,
+        }
+        columnar.document(lane, batch, openapi_extra, responses, known)
         app.router.add_api_route(
             path,
-            endpoint,
+            lane.endpoint(batch),
             route_class_override=DirectRoute,
             methods=["POST"],
             tags=["predictions"],
             summary=summary or "Predict many inputs",
-            openapi_extra=request_body(
-                validator,
-                [example] if batch else example,
-                (
-                    "The notebook's example, as a batch of one"
-                    if batch
-                    else "The notebook's example"
-                ),
-                known,
-            ),
-            responses={
-                200: {
-                    "model": (
-                        GenericAlias(list, (schemas.response,))
-                        if batch
-                        else schemas.response
-                    ),
-                    "description": (
-                        "One prediction per input, in order"
-                        if batch
-                        else "The prediction"
-                    ),
-                    "content": {JSON: {"example": [answer] if batch else answer}},
-                },
-                **ERRORS,
-            },
+            openapi_extra=openapi_extra,
+            responses=responses,
         )
 
 
@@ -179,7 +185,7 @@ def create_app(
     """The service's app: /predict and /predict/batch (prediction lane), probes,
     monitoring routes, guards, error envelope, offline docs; ``extensions.configure``
     last, once the lane knows its routes. ``app.state`` keeps settings, ready,
-    service, workers, batcher, executor and monitor."""
+    service, workers, batcher, executor, monitor, predictor and columnar."""
     name_service_logger(info.package)
     predictor = Predictor(pipeline, schemas, io)
     app = FastAPI(
@@ -199,6 +205,7 @@ def create_app(
     app.state.workers = lifecycle.WorkerReadiness()  # with several workers: all ready?
     app.state.batcher = None
     app.state.predictor = predictor
+    app.state.columnar = Columnar(predictor)  # tables as split JSON or Arrow
     lanes: dict[str, APIRoute] = {}
     app.add_middleware(PredictionLane, routes=lanes, handlers=app.exception_handlers)
     app.add_middleware(GuardMiddleware, limits=_limits(settings), state=state)

@@ -3,7 +3,7 @@
 In order: request id (honoured or generated, always returned), API key (every path
 but the probes, and the monitoring paths unless waived), concurrency
 limit (503 + Retry-After), request body read under a size limit and a deadline (413,
-408; chunked bodies too, memory bounded by the limit), JSON nesting depth (422), a
+408; chunked bodies too, memory bounded by the limit), JSON nesting depth (422; not for Arrow bodies), a
 per-request timeout (504), and draining on shutdown. Every error it answers is the
 service's JSON error envelope; none echoes the request. The request log and the
 metrics are ``monitoring``'s.
@@ -33,6 +33,8 @@ MONITORING_PREFIX = "/monitoring/"
 _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _STRUCTURE = bytes.maketrans(b"[{]}", b"(())")
+#: A binary body: never measured for JSON nesting (its bytes may hold any bracket).
+ARROW_STREAM = b"application/vnd.apache.arrow.stream"
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
 
 
@@ -270,7 +272,11 @@ class GuardMiddleware:
                 chunks.append(chunk)
             more_body = message.get("more_body", False)
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if body and json_too_deep(body, limits.max_json_depth):
+        if (
+            body
+            and _media_type(headers) != ARROW_STREAM
+            and json_too_deep(body, limits.max_json_depth)
+        ):
             raise RequestError(
                 422,
                 "invalid_request",
@@ -319,6 +325,10 @@ def _too_large(limit: int) -> RequestError:
         f"The request body is larger than {limit} bytes.",
         headers={"Connection": "close"},
     )
+
+
+def _media_type(headers: dict[bytes, bytes]) -> bytes:
+    return headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

@@ -39,7 +39,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "A valid API key is required"),
         (408, "The body was not received in time"),
         (413, "The body or the number of rows is over the limit"),
-        (415, "The body is not JSON"),
+        (415, "The body's media type is not one this endpoint takes"),
         (422, "Invalid request body"),
         (500, "The notebook's code failed"),
         (503, "The model is not loaded yet, or the service is overloaded"),

@@ -135,15 +135,16 @@ class TableRows:
         )
 
 
-def row_model(request: Any) -> type[BaseModel]:
-    """A table request's row model: ``Record`` of ``Annotated[list[Record], ...]``."""
-    if get_origin(request) is Annotated:
-        request = get_args(request)[0]
-    args = get_args(request)
-    if not args:
-        raise TypeError(f"a table request is a list of rows, not {request!r}")
-    row: type[BaseModel] = args[0]
-    return row
+def row_model(annotation: Any) -> type[BaseModel] | None:
+    """The row model in a request annotation: ``Row``, ``list[Row]``,
+    ``Annotated[list[Row], ...]`` or a union of them; None when there is none."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = row_model(arg)
+        if found is not None:
+            return found
+    return None
 
 
 _NUMPY_DTYPES = frozenset(
@@ -167,6 +168,8 @@ def frame_builder(
     import pandas as pd
 
     row = row_model(request)
+    if row is None:
+        raise TypeError(f"a table request is a list of rows, not {request!r}")
     fields = [
         (name, name if field.alias is None else field.alias)
         for name, field in row.model_fields.items()

@@ -279,6 +279,28 @@ class ServiceContract:
         )
         assert_error(response, 415, "unsupported_media_type")
 
+    def test_a_split_table_answers_what_json_answers(
+        self, client: TestClient, service: ServiceUnderTest
+    ) -> None:
+        """The notebook's example as pandas' split JSON, where a request is a table
+        (``/predict`` of a frame, ``/predict/batch`` of records or arrays)."""
+        from .columnar import SPLIT_JSON, split_table
+
+        lane = client.app.state.columnar  # type: ignore[attr-defined]
+        headers = {"Content-Type": SPLIT_JSON}
+        if lane.table_batch is None:  # strings, JSON: no table to send
+            response = client.post("/predict", content=b"{}", headers=headers)
+            assert_error(response, 415, "unsupported_media_type")
+            return
+        example = service.schemas.example_request
+        rows = [example] if lane.table_batch else example
+        path = "/predict/batch" if lane.table_batch else "/predict"
+        labels = lane.schema.labels if lane.schema is not None else None
+        body = json.dumps(split_table(rows, labels)).encode()
+        response = client.post(path, content=body, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == post_json(client, path, rows).json()
+
     def test_wrong_body_is_422_without_echo(
         self, client: TestClient, service: ServiceUnderTest
     ) -> None:

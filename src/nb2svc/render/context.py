@@ -31,12 +31,15 @@ class ImageSpec:
         return cls(base, **facts)
 
 
-#: `python -m <package> score`: optional extras of the generated service (not in its
-#: image): Parquet files, and the Dask and Spark engines, pinned as installed here.
+#: Optional extras of the generated service (not in its image): Parquet files and the
+#: Dask and Spark engines of `python -m <package> score`, and Arrow bodies; pinned as
+#: installed here.
 SCORE_EXTRAS = {
     "files": ("pyarrow",),
     "dask": ("pyarrow", "dask", "distributed"),
     "spark": ("pyarrow", "pyspark"),
+    # Arrow IPC request and response bodies (nb2svc_runtime.columnar).
+    "arrow": ("pyarrow",),
 }
 
 

@@ -19,6 +19,14 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from ..schemas import fixed_length, row_model
+from ..tables import (
+    FramePlan,
+    TableSchema,
+    build_frame,
+    check_table,
+    frame_plan,
+    python_values,
+)
 
 InputKind = Literal["frame", "record", "string", "array", "json"]
 KINDS: tuple[str, ...] = get_args(InputKind)
@@ -223,6 +231,15 @@ class RowScorer:
         self._frame = spec.kind == "frame"
         self._adapter = _adapter(_row_type(request) if self._frame else request)
         self._columns = input_columns(self.schemas, spec.kind)
+        model = row_model(request) if spec.kind in ("frame", "record") else None
+        #: column by column (tables), when the rows are records of a model
+        self._table = TableSchema.from_model(model) if model is not None else None
+        described = getattr(self.schemas, "SCHEMAS", None)
+        #: a frame is built as schemas.frame_builder builds it: from the dtypes
+        self._dtypes = getattr(described, "dtypes", None)
+        self._plan: FramePlan | None = None
+        if self._frame and self._dtypes is None:
+            self._table = None
 
     def _value(self, record: Mapping[str, Any]) -> Any:
         if (
@@ -282,6 +299,56 @@ class RowScorer:
         return results
 
     def score(self, chunk: Chunk) -> Scored:
+        """The chunk's answers and rejects. A chunk of valid rows whose pipeline call
+        succeeds is validated column by column, without a model per row; any other
+        chunk row by row, which finds each bad row and why."""
+        if self._table is not None and not chunk.broken:
+            scored = self._score_columns(self._table, chunk)
+            if scored is not None:
+                return scored
+        return self._score_rows(chunk)
+
+    def _score_columns(self, table: TableSchema, chunk: Chunk) -> Scored | None:
+        """None unless every row is valid and scored in one call."""
+        records = chunk.records
+        if not records:
+            return None
+        labels = table.labels
+        try:
+            columns = [[record[label] for record in records] for label in labels]
+        except KeyError:  # a JSON line without a column: "Field required" by row
+            return None
+        valid, errors = check_table(
+            table, labels, columns, len(records), strict=not chunk.text
+        )
+        if errors:
+            return None
+        try:
+            if self._frame:
+                if self._plan is None:
+                    self._plan = frame_plan(labels, self._dtypes or {})
+                frame = build_frame(self._plan, valid, len(records))
+                (outputs,) = self.pipeline.score_batch([frame])
+            else:
+                values = [python_values(valid[label]) for label in labels]
+                raws = [
+                    dict(zip(labels, row, strict=True))
+                    for row in zip(*values, strict=True)
+                ]
+                outputs = self.pipeline.score_batch(raws)
+        except Exception:
+            return None  # the rows' way finds the row that fails
+        if not isinstance(outputs, list) or len(outputs) != len(records):
+            return None
+        first = chunk.start
+        return Scored(
+            list(range(first, first + len(records))),
+            [self._keep(record) for record in records],
+            outputs,
+            [],
+        )
+
+    def _score_rows(self, chunk: Chunk) -> Scored:
         records = chunk.records
         rejects: list[Reject] = []
         readable = [i for i in range(len(records)) if i not in chunk.broken]
