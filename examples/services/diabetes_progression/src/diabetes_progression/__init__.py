@@ -9,6 +9,6 @@ from nb2svc_runtime import check_version
 
 # First of all: refuse to run on a runtime other than the one this package was
 # generated against (the wheel in vendor/).
-check_version("0.1.0", __name__)
+check_version("0.1.1", __name__)
 
 __version__ = "0.1.0"

@@ -1,9 +1,9 @@
 """Request and response schemas of Fraud Scoring, from fraud_scoring.ipynb's examples."""
 
-from typing import Any, TypeAlias
+from typing import Annotated, Any, TypeAlias
 
 from nb2svc_runtime.schemas import JsonSafeInteger as Integer
-from nb2svc_runtime.schemas import frame_builder
+from nb2svc_runtime.schemas import TableRows, frame_builder
 from nb2svc_runtime.spec import Schemas
 from pydantic import BaseModel, ConfigDict
 
@@ -29,7 +29,7 @@ class PredictOutputItem(BaseModel):
     model_version: str
 
 
-PredictRequest: TypeAlias = list[Record]
+PredictRequest: TypeAlias = Annotated[list[Record], TableRows()]
 BatchRequest: TypeAlias = list[PredictRequest]
 PredictResponse: TypeAlias = list[PredictOutputItem]
 
