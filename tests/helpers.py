@@ -99,6 +99,32 @@ def run_module(
     return proc
 
 
+#: What a generated package must pass, with its own configuration (pyproject.toml):
+#: ruff, black, and mypy (strict, the notebook's code in pipeline.py checked without
+#: demanding annotations).
+LINT_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("ruff", "check", "--no-cache", "."),
+    ("black", "--check", "-q", "."),
+    ("mypy",),
+)
+
+
+def assert_lint_clean(package: Path, cache: Path, timeout: int = 600) -> None:
+    """Run ruff, black and mypy in the generated ``package`` folder, as its CI does;
+    fail with the tool's output unless each passes. mypy's cache goes in ``cache``."""
+    for command in LINT_COMMANDS:
+        extra = ["--cache-dir", str(cache / "mypy")] if command[0] == "mypy" else []
+        done = subprocess.run(
+            [sys.executable, "-m", *command, *extra],
+            cwd=package,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, f"{command[0]}: {done.stdout}{done.stderr}"
+
+
 def tree_snapshot(path: Path) -> dict[str, bytes]:
     """Every file under ``path`` (relative posix path -> bytes); folders as ``"dir/"``
     -> ``b""`` so that a new empty folder shows too. Empty dict if ``path`` is absent.

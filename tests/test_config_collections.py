@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import make_notebook, run_module
+from tests.helpers import assert_lint_clean, make_notebook, run_module
 from tests.service_support import golden_examples, serving
 
 pytestmark = pytest.mark.slow
@@ -66,20 +64,7 @@ def test_list_and_dict_config_values_build_a_clean_service(tmp_path: Path) -> No
         assert ast.literal_eval(value.args[0]) == expected
     assert ast.literal_eval(fields["limit"]) == 10.0
 
-    for tool in (
-        ["ruff", "check", "--no-cache", "."],
-        ["black", "--check", "-q", "."],
-        ["mypy", "--cache-dir", str(tmp_path / "mypy")],
-    ):
-        checked = subprocess.run(
-            [sys.executable, "-m", *tool],
-            cwd=out,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert checked.returncode == 0, tool[0] + checked.stdout + checked.stderr
+    assert_lint_clean(out, tmp_path)
 
     (example,) = golden_examples(out)
     logs = tmp_path / "logs"

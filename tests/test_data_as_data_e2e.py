@@ -19,7 +19,13 @@ import yaml
 
 from nb2svc.templates import service_template
 from tests.data_as_data_support import SENTINEL
-from tests.helpers import TINY, make_notebook, run_module, tree_snapshot
+from tests.helpers import (
+    TINY,
+    assert_lint_clean,
+    make_notebook,
+    run_module,
+    tree_snapshot,
+)
 from tests.service_support import golden_examples, package_of, serving
 
 pytestmark = pytest.mark.slow
@@ -81,20 +87,7 @@ def test_a_hostile_csv_header_builds_a_safe_service(tmp_path: Path) -> None:
     assert imported.returncode == 0, imported.stderr
     assert _sentinels(tmp_path) == []
     # Lint-clean, formatted and typed, hostile names and all.
-    for tool in (
-        ["ruff", "check", "--no-cache", "."],
-        ["black", "--check", "-q", "."],
-        ["mypy", "--cache-dir", str(tmp_path / "mypy")],
-    ):
-        checked = subprocess.run(
-            [sys.executable, "-m", *tool],
-            cwd=out,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert checked.returncode == 0, tool[0] + checked.stdout + checked.stderr
+    assert_lint_clean(out, tmp_path)
     assert _sentinels(tmp_path) == []
     # The service takes the original column names and the pipeline sees them.
     (example,) = golden_examples(out)

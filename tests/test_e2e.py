@@ -18,6 +18,7 @@ from tests.conftest import (
     REPO,
     install_service,
 )
+from tests.helpers import assert_lint_clean
 from tests.service_support import free_port, package_of, wait_for_service
 
 pytestmark = pytest.mark.slow
@@ -146,29 +147,7 @@ def test_matches_the_committed_golden_snapshot(built: Path) -> None:
 def test_generated_code_is_formatted_lint_clean_and_typed(
     built: Path, tmp_path: Path
 ) -> None:
-    ruff = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
-        cwd=built,
-        capture_output=True,
-        text=True,
-    )
-    assert ruff.returncode == 0, ruff.stdout
-    black = subprocess.run(
-        [sys.executable, "-m", "black", "--check", "-q", "."],
-        cwd=built,
-        capture_output=True,
-        text=True,
-    )
-    assert black.returncode == 0, black.stderr
-    # With the package's own [tool.mypy]: strict, the notebook's code in pipeline.py
-    # checked without demanding annotations.
-    mypy = subprocess.run(
-        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy")],
-        cwd=built,
-        capture_output=True,
-        text=True,
-    )
-    assert mypy.returncode == 0, mypy.stdout
+    assert_lint_clean(built, tmp_path)
 
 
 @pytest.fixture

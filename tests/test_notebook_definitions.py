@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,13 @@ from nb2svc.capture.kernel_code import kernel_source
 from nb2svc.definitions import check_definitions
 from nb2svc.errors import ExitCode
 from nb2svc.model import Cell, RawNotebook, Role
-from tests.helpers import CellSpec, make_notebook, run_module, tree_snapshot
+from tests.helpers import (
+    CellSpec,
+    assert_lint_clean,
+    make_notebook,
+    run_module,
+    tree_snapshot,
+)
 
 HERE = Path(__file__).resolve().parent
 IDIOMS = HERE / "notebooks" / "idioms"
@@ -185,21 +190,6 @@ def test_a_needed_definition_in_an_unmarked_cell_is_named_with_its_cell() -> Non
 # --- end to end: hand-marked notebooks ------------------------------------------------
 
 
-def _lint_generated(out: Path, tmp_path: Path) -> None:
-    for tool in (["ruff", "check", "--no-cache", "."], ["black", "--check", "-q", "."]):
-        done = subprocess.run(
-            [sys.executable, "-m", *tool], cwd=out, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-    mypy = subprocess.run(
-        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy")],
-        cwd=out,
-        capture_output=True,
-        text=True,
-    )
-    assert mypy.returncode == 0, mypy.stdout
-
-
 @pytest.mark.slow
 def test_a_hand_marked_custom_transformer_builds_and_verifies(tmp_path: Path) -> None:
     notebook = _notebook(tmp_path, ("code", "# nb2svc: helpers\n" + DEFINITIONS))
@@ -214,7 +204,7 @@ def test_a_hand_marked_custom_transformer_builds_and_verifies(tmp_path: Path) ->
     assert '_NOTEBOOK_MAIN = ["PerRoom", "log_sizes"]' in pipeline
     golden = json.loads((out / "tests/golden/examples.json").read_text("utf-8"))
     assert golden["nb2svc"]["notebook_definitions"] == ["PerRoom", "log_sizes"]
-    _lint_generated(out, tmp_path)
+    assert_lint_clean(out, tmp_path)
     # Rebuilt from the cached capture (no kernel): the same files.
     before = tree_snapshot(out)
     again = run_module("build", notebook, "-o", out, timeout=600)

@@ -5,8 +5,6 @@ run by hand (workflow_dispatch) whose inputs reach the shell as variables only."
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 import yaml
 
 from nb2svc.errors import ExitCode
-from tests.helpers import run_cli
+from tests.helpers import assert_lint_clean, run_cli
 from tests.retrain_support import churn_notebook
 from tests.service_support import built_service
 from tests.test_ci_workflow import WORKFLOW, actionlint, workflow
@@ -105,16 +103,4 @@ def test_a_training_service_is_lint_clean_and_typed(
 ) -> None:
     """Its pyproject (the retrain extra, retrain.json as package data) and code pass
     the generated package's own ruff, black and strict mypy."""
-    for command in (
-        ["ruff", "check", "--no-cache", "."],
-        ["black", "--check", "-q", "."],
-        ["mypy", "--cache-dir", str(tmp_path / "mypy")],
-    ):
-        done = subprocess.run(
-            [sys.executable, "-m", *command],
-            cwd=churn,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+    assert_lint_clean(churn, tmp_path)

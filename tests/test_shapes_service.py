@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import CellSpec, make_notebook, run_cli
+from tests.helpers import CellSpec, assert_lint_clean, make_notebook, run_cli
 from tests.service_support import service_env, serving
 
 pytestmark = pytest.mark.slow  # each builds with a kernel and serves with uvicorn
@@ -214,19 +214,7 @@ def test_the_generated_readme_and_code_say_so(
     rows = " ".join((built["flower_rows"] / "README.md").read_text().split())
     assert "An input is one or more rows, each of exactly 4 numbers" in rows
     for name in ("one_flower", "table"):
-        for command in (
-            ["ruff", "check", "--no-cache", "."],
-            ["black", "--check", "-q", "."],
-            ["mypy", "--cache-dir", str(tmp_path / name)],
-        ):
-            proc = subprocess.run(
-                [sys.executable, "-m", *command],
-                cwd=built[name],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert_lint_clean(built[name], tmp_path / name)
 
 
 def test_a_rebuild_from_the_cached_capture_keeps_the_shape(

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import CellSpec, make_notebook, run_cli
+from tests.helpers import CellSpec, assert_lint_clean, make_notebook, run_cli
 from tests.service_support import serving
 
 CALLS_ENV = "VECTORISED_BATCH_CALLS"
@@ -245,19 +243,7 @@ def test_the_generated_batch_code_is_lint_clean_and_typed(
     built: dict[str, tuple[Path, str]], tmp_path: Path, name: str
 ) -> None:
     out, _ = built[name]
-    for command in (
-        ["ruff", "check", "--no-cache", "."],
-        ["black", "--check", "-q", "."],
-        ["mypy", "--cache-dir", str(tmp_path / "mypy")],
-    ):
-        proc = subprocess.run(
-            [sys.executable, "-m", *command],
-            cwd=out,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert_lint_clean(out, tmp_path)
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ versions; a new notebook or a retrained model is a new version.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -35,11 +34,17 @@ from typing import Any
 
 from nb2svc import __version__
 from nb2svc.errors import RegistryError
+from nb2svc_runtime.artifacts import sha256_of
+from nb2svc_runtime.registry import (
+    ARTIFACTS_TAG,
+    EXPERIMENT,
+    FINGERPRINT_TAG,
+    fingerprint,
+    version_with_fingerprint,
+)
 
-#: The experiment the registering runs are logged in.
-EXPERIMENT = "nb2svc"
-ARTIFACTS_TAG = "nb2svc.artifacts"  # read by nb2svc_runtime.registry
-FINGERPRINT_TAG = "nb2svc.fingerprint"
+#: The description of a registered model the build creates.
+_DESCRIPTION = "Registered by nb2svc build --register."
 
 
 @dataclass(frozen=True)
@@ -80,15 +85,6 @@ def _local_root() -> Path:
     root = user_data_path("nb2svc") / "registry"
     root.mkdir(parents=True, exist_ok=True)
     return root
-
-
-def fingerprint(artifacts: Mapping[str, str], cells_sha256: str) -> str:
-    document = {"artifacts": dict(sorted(artifacts.items())), "cells": cells_sha256}
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _read_manifest(service: Path) -> tuple[dict[str, Any], Path]:
@@ -133,30 +129,6 @@ def _experiment_id(client: Any, tracking_uri: str) -> str:
     return str(client.create_experiment(EXPERIMENT, artifact_location=location))
 
 
-def _existing(client: Any, name: str, print_: str) -> Any | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_registered_model(name)
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-        client.create_registered_model(
-            name, description="Registered by nb2svc build --register."
-        )
-        return None
-    escaped = name.replace("'", "\\'")
-    token = None
-    while True:
-        page = client.search_model_versions(f"name = '{escaped}'", page_token=token)
-        for version in page:
-            if (version.tags or {}).get(FINGERPRINT_TAG) == print_:
-                return version
-        token = page.token
-        if not token:
-            return None
-
-
 def _log_run(
     client: Any, tracking_uri: str, options: RegisterOptions, tags: dict[str, str]
 ) -> tuple[str, str]:
@@ -196,7 +168,7 @@ def register_service(options: RegisterOptions) -> Registration:
         ARTIFACTS_TAG: json.dumps(artifacts, sort_keys=True),
         FINGERPRINT_TAG: print_,
         "nb2svc.notebook": str(options.notebook.resolve()),
-        "nb2svc.notebook_sha256": _sha256(options.notebook),
+        "nb2svc.notebook_sha256": sha256_of(options.notebook),
         "nb2svc.cells_sha256": str(manifest.get("cells_sha256", "")),
         "nb2svc.service": package,
         "nb2svc.version": __version__,
@@ -205,7 +177,7 @@ def register_service(options: RegisterOptions) -> Registration:
         tags["nb2svc.verify"] = str(options.verify_report.get("outcome", "unknown"))
     client = _client(tracking_uri)
     try:
-        existing = _existing(client, name, print_)
+        existing = version_with_fingerprint(client, name, print_, _DESCRIPTION)
         if existing is not None:
             return Registration(
                 tracking_uri,
@@ -244,7 +216,7 @@ def register_candidate(folder: Path, tracking_uri: str, name: str) -> Registrati
     files = sorted(p for p in folder.iterdir() if p.is_file())
     if not files:
         raise RegistryError(f"{folder}: no candidate artifact files in it")
-    artifacts = {p.name: _sha256(p) for p in files}
+    artifacts = {p.name: sha256_of(p) for p in files}
     print_ = fingerprint(artifacts, "")
     tags = {
         ARTIFACTS_TAG: json.dumps(artifacts, sort_keys=True),
@@ -254,7 +226,7 @@ def register_candidate(folder: Path, tracking_uri: str, name: str) -> Registrati
     }
     client = _client(tracking_uri)
     try:
-        existing = _existing(client, name, print_)
+        existing = version_with_fingerprint(client, name, print_, _DESCRIPTION)
         if existing is not None:
             return Registration(
                 tracking_uri, name, str(existing.version), "", print_, created=False

@@ -12,7 +12,9 @@ class ArtifactError(RuntimeError):
     """An artifact is missing or differs from the one the service was built with."""
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (a model may not fit twice in
+    memory); every artifact, data and download check in the runtime uses it."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -54,7 +56,7 @@ class Artifacts:
                 raise ArtifactError(
                     f"artifact {name} is missing (expected sha256 {expected})"
                 )
-            actual = _sha256(path)
+            actual = sha256_of(path)
             if actual != expected:
                 raise ArtifactError(
                     f"artifact {name} has sha256 {actual}, expected {expected}: "

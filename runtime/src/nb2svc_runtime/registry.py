@@ -38,18 +38,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .artifacts import sha256_of
+
 __all__ = [
     "ARTIFACTS_FOLDER",
     "ARTIFACTS_TAG",
+    "EXPERIMENT",
+    "FINGERPRINT_TAG",
     "RegisteredVersion",
     "RegistryError",
     "fetch_registered",
+    "fingerprint",
     "parse_model_uri",
     "resolve_version",
+    "version_with_fingerprint",
 ]
 
 #: The version tag holding ``{artifact name: sha256}`` as JSON (written by nb2svc).
 ARTIFACTS_TAG = "nb2svc.artifacts"
+#: The version tag that makes registering idempotent (see fingerprint).
+FINGERPRINT_TAG = "nb2svc.fingerprint"
+#: The MLflow experiment whose runs log what is registered.
+EXPERIMENT = "nb2svc"
 #: Where the artifacts are, under the version's logged folder.
 ARTIFACTS_FOLDER = "artifacts"
 CACHE_ENV = "NB2SVC_MODEL_CACHE"
@@ -132,12 +142,39 @@ def resolve_version(uri: str, tracking_uri: str | None = None) -> RegisteredVers
     return RegisteredVersion(name, str(found.version), str(found.source), sha256)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def fingerprint(artifacts: Mapping[str, str], cells_sha256: str) -> str:
+    """What a registered version would do: the sha256 of its artifacts' hashes and
+    its notebook's cells sha256. ``nb2svc build --register`` and a service's
+    ``retrain --register`` both tag versions with it (FINGERPRINT_TAG)."""
+    document = {"artifacts": dict(sorted(artifacts.items())), "cells": cells_sha256}
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def version_with_fingerprint(
+    client: Any, name: str, print_: str, description: str | None = None
+) -> Any | None:
+    """The version of registered model ``name`` tagged with fingerprint ``print_``,
+    if any, every page of versions searched; the registered model is created
+    (with ``description``) when there is none yet. ``client``: an MlflowClient."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        client.create_registered_model(name, description=description)
+        return None
+    escaped = name.replace("'", "\\'")
+    token = None
+    while True:
+        page = client.search_model_versions(f"name = '{escaped}'", page_token=token)
+        for version in page:
+            if (version.tags or {}).get(FINGERPRINT_TAG) == print_:
+                return version
+        token = page.token
+        if not token:
+            return None
 
 
 def _check(found: RegisteredVersion, folder: Path, expected: Mapping[str, str]) -> None:
@@ -151,7 +188,7 @@ def _check(found: RegisteredVersion, folder: Path, expected: Mapping[str, str]) 
         path = folder / name
         if not path.is_file():
             raise RegistryError(f"{found.uri}: artifact {name} was not downloaded")
-        actual = _sha256(path)
+        actual = sha256_of(path)
         if actual != sha256:
             raise RegistryError(
                 f"{found.uri}: artifact {name} has sha256 {actual}, but the registry "

@@ -4,7 +4,6 @@ in the layout ``nb2svc build --register`` writes (so a service serves it from
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from collections.abc import Mapping
@@ -12,10 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..registry import ARTIFACTS_FOLDER, ARTIFACTS_TAG
-
-EXPERIMENT = "nb2svc"
-FINGERPRINT_TAG = "nb2svc.fingerprint"
+from ..registry import (
+    ARTIFACTS_FOLDER,
+    ARTIFACTS_TAG,
+    EXPERIMENT,
+    FINGERPRINT_TAG,
+    fingerprint,
+    version_with_fingerprint,
+)
 
 
 class RegisterError(RuntimeError):
@@ -31,34 +34,6 @@ class Registered:
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
-
-
-def fingerprint(artifacts: Mapping[str, str], cells_sha256: str) -> str:
-    """As ``nb2svc build --register`` computes it: what the service would do."""
-    document = {"artifacts": dict(sorted(artifacts.items())), "cells": cells_sha256}
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
-
-
-def _same_fingerprint(client: Any, name: str, print_: str) -> Any | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_registered_model(name)
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-        client.create_registered_model(name)
-        return None
-    escaped = name.replace("'", "\\'")
-    token = None
-    while True:
-        page = client.search_model_versions(f"name = '{escaped}'", page_token=token)
-        for version in page:
-            if (version.tags or {}).get(FINGERPRINT_TAG) == print_:
-                return version
-        token = page.token
-        if not token:
-            return None
 
 
 def _log_version(
@@ -124,7 +99,7 @@ def register_retrained(
         FINGERPRINT_TAG: print_,
     }
     try:
-        existing = _same_fingerprint(client, name, print_)
+        existing = version_with_fingerprint(client, name, print_)
         if existing is not None:
             if alias:
                 client.set_registered_model_alias(name, alias, str(existing.version))

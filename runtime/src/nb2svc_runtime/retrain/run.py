@@ -3,7 +3,6 @@ slice, the new artifacts written atomically, the gate judged."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -12,6 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..artifacts import sha256_of
 from .gate import Gate, Verdict, greater_is_better
 from .kernel import KernelError, Step, run_steps
 from .plan import PlanCell, RetrainPlan
@@ -50,14 +50,6 @@ class RetrainResult:
     artifacts: dict[str, str]  # name: sha256 of the new model's files
     out: Path
     data_sha256: str
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _cell_step(cell: PlanCell) -> Step:
@@ -188,7 +180,7 @@ def retrain(plan: RetrainPlan, options: RetrainOptions) -> RetrainResult:
     data = options.data
     if not data.exists() or not os.access(data, os.R_OK):
         raise RetrainError(f"--data {data}: no such file, or not readable", 3)
-    data_sha256 = _sha256(data) if data.is_file() else ""
+    data_sha256 = sha256_of(data) if data.is_file() else ""
     with tempfile.TemporaryDirectory(prefix="nb2svc-retrain-") as tmp:
         stage, result_file = Path(tmp) / "work", Path(tmp) / "result.json"
         stage.mkdir()
@@ -202,7 +194,7 @@ def retrain(plan: RetrainPlan, options: RetrainOptions) -> RetrainResult:
         _write_out(stage, plan, options)
     out = options.out.resolve()
     artifacts = {
-        name: _sha256(out / name) for name in sorted([*plan.trained, *plan.kept])
+        name: sha256_of(out / name) for name in sorted([*plan.trained, *plan.kept])
     }
     verdict = options.gate.judge(
         scores["current"], scores["new"], options.greater_is_better

@@ -7,7 +7,6 @@ generated package by name.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import threading
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from ..artifacts import sha256_of
 from ..schemas import fixed_length, row_model
 from ..tables import (
     FramePlan,
@@ -102,14 +102,6 @@ class Scored:
     keep: list[dict[str, Any]]
     outputs: list[Any]
     rejects: list[Reject]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_artifacts(folder: Path, expected: Sequence[tuple[str, str]]) -> None:
