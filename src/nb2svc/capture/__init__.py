@@ -35,8 +35,6 @@ from nb2svc.capture.plan import (
 )
 from nb2svc.capture.run import (
     KERNEL_EXAMPLES_CODE,
-    MAX_REFERENCE_ROWS,
-    MAX_SINGLE_CALLS,
     Captured,
     kernel_redactions,
     notebook_failure,
@@ -49,8 +47,6 @@ __all__ = [
     "CAPTURE_FORMATS",
     "CAPTURE_VERSION",
     "KERNEL_EXAMPLES_CODE",
-    "MAX_REFERENCE_ROWS",
-    "MAX_SINGLE_CALLS",
     "NATIVE_THREAD_VARIABLES",
     "PROFILE_VERSION",
     "CapturePlan",
