@@ -15,7 +15,7 @@ from nb2svc.capture.kernel_code import kernel_source
 
 SRC = Path(nb2svc.__file__).parent
 MAX_LINES = 60
-KERNEL_CODE = ("examples", "capture", "main_refs", "profile", "dump")
+KERNEL_CODE = ("examples", "capture", "main_refs", "dump")
 
 
 def _function_lengths(path: Path, root: Path = SRC.parent) -> list[tuple[str, int]]:
@@ -124,11 +124,14 @@ def test_build_calls_the_stages_in_pipeline_order() -> None:
     assert stages == sorted(stages), called
 
 
-@pytest.mark.parametrize("name", KERNEL_CODE)
+@pytest.mark.parametrize("name", [*KERNEL_CODE, "profile"])
 def test_kernel_code_defines_only_prefixed_functions(name: str) -> None:
     """The kernel's code runs in the notebook's own namespace: it may add nothing but
-    ``__nb2svc_`` functions there (no imports, no docstring setting ``__doc__``)."""
-    tree = ast.parse(kernel_source(name))
+    ``__nb2svc_`` functions there (no imports, no docstring setting ``__doc__``).
+    The profile's is the runtime's (retrain runs it too)."""
+    from nb2svc_runtime.reference import kernel_code
+
+    tree = ast.parse(kernel_code() if name == "profile" else kernel_source(name))
     assert tree.body
     for stmt in tree.body:
         assert isinstance(stmt, ast.FunctionDef), ast.dump(stmt)[:80]
@@ -137,7 +140,8 @@ def test_kernel_code_defines_only_prefixed_functions(name: str) -> None:
 
 def test_kernel_code_is_what_the_capture_sends() -> None:
     from nb2svc.capture import KERNEL_EXAMPLES_CODE
-    from nb2svc.capture.run import _CAPTURE_CODE, _PROFILE_CODE
+    from nb2svc.capture.run import _CAPTURE_CODE
+    from nb2svc_runtime.reference import kernel_code
 
     assert kernel_source("examples") == KERNEL_EXAMPLES_CODE
     assert (
@@ -146,15 +150,16 @@ def test_kernel_code_is_what_the_capture_sends() -> None:
         + kernel_source("capture")
         == _CAPTURE_CODE
     )
-    assert "def __nb2svc_profile(" in _PROFILE_CODE
+    assert "def __nb2svc_profile(" in kernel_code()
     namespace: dict[str, object] = {}
-    exec(compile(_CAPTURE_CODE + _PROFILE_CODE, "<kernel>", "exec"), namespace)
+    exec(compile(_CAPTURE_CODE + kernel_code(), "<kernel>", "exec"), namespace)
     assert {n for n in namespace if n != "__builtins__"} == {
         "__nb2svc_put",
         "__nb2svc_examples",
         "__nb2svc_capture",
         "__nb2svc_main_refs",
         "__nb2svc_profile",
+        "__nb2svc_profile_basis",
         "__nb2svc_spaced",
         "__nb2svc_frame_rows",
         "__nb2svc_item_rows",

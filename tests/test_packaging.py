@@ -34,7 +34,7 @@ def test_wheel_ships_the_templates(wheel: Path) -> None:
     )
     assert "nb2svc/cli.py" in names
     # The code nb2svc runs in the notebook's kernel is read from these files.
-    for name in ("examples", "capture", "profile", "dump"):
+    for name in ("examples", "capture", "main_refs", "dump"):
         assert f"nb2svc/capture/kernel_code/{name}.py" in names
 
 

@@ -29,6 +29,7 @@ __all__ = ["registry"]  # the session fixture
 pytestmark = pytest.mark.slow
 
 NAME = "churn"
+PROFILE = "reference_profile.json"
 THRESHOLD = 0.5  # the notebook's config
 
 
@@ -109,6 +110,29 @@ def answers(
         assert service.stop() == 0, service.log_text()
 
 
+def drift(out: Path, log: Path, rows: pd.DataFrame) -> dict[str, Any]:
+    """/monitoring/drift of the service started on the champion, after ``rows``
+    (tables of 20)."""
+    settings = {"drift_window": 400, "drift_min_rows": 200, "drift_interval": 0}
+    # One worker: each worker keeps its own window.
+    service = start(
+        out, log, "--workers", "1", model_uri=f"models:/{NAME}@champion", **settings
+    )
+    try:
+        records = rows.to_dict(orient="records")
+        for i in range(0, len(records), 20):
+            sent = httpx.post(
+                f"{service.url}/predict", json=records[i : i + 20], timeout=30
+            )
+            assert sent.status_code == 200, sent.text
+        report: dict[str, Any] = httpx.get(
+            f"{service.url}/monitoring/drift", timeout=30
+        ).json()
+        return report
+    finally:
+        assert service.stop() == 0, service.log_text()
+
+
 def in_process(model_file: Path, inputs: list[Any]) -> list[Any]:
     """What the notebook's predict and postprocess answer with that model file,
     computed here without the service."""
@@ -179,6 +203,8 @@ def test_retrain_compare_promote_serves_the_new_model(
     registered = client(churn.registry).get_model_version_by_alias(NAME, "challenger")
     assert registered.version == "2"
     assert json.loads(registered.tags["nb2svc.artifacts"]) == report["new"]["artifacts"]
+    # The new version carries a drift profile of its own data, not v1's.
+    assert report["new"]["artifacts"][PROFILE] != manifest["artifacts"][PROFILE]
     assert registered.tags["nb2svc.retrain.current"] == f"models:/{NAME}/1"
 
     # Compare champion and challenger on the same rows; the report in chromium.
@@ -214,6 +240,22 @@ def test_retrain_compare_promote_serves_the_new_model(
     assert after == expected
     assert after != before
     assert metadata["model"]["artifacts"] == report["new"]["artifacts"]
+
+    # The promoted version measures drift against a profile of its own training
+    # data (rebuilt by retrain): the shifted population is no longer drift.
+    population = shifted_customers(tmp_path / "later.csv", seed=31)
+    later = pd.read_csv(population)[["tenure", "monthly"]].head(400)
+    measured = drift(unpackaged, tmp_path / "v2-drift.log", later)
+    assert measured["reference"]["sha256"] == report["new"]["artifacts"][PROFILE]
+    assert measured["reference"]["rows"] == report["profile"]["rows"] == 600
+    assert measured["status"] == "ok", measured
+    assert measured["drifted"]["features"] == []
+    client(churn.registry).set_registered_model_alias(NAME, "champion", "1")
+    against_v1 = drift(unpackaged, tmp_path / "v1-drift.log", later)
+    client(churn.registry).set_registered_model_alias(NAME, "champion", "2")
+    assert against_v1["status"] == "drift", against_v1
+    assert against_v1["reference"]["sha256"] == manifest["artifacts"][PROFILE]
+    assert against_v1["drifted"]["features"] == ["monthly", "tenure"], against_v1
 
 
 def versions(churn: Churn) -> list[str]:

@@ -74,3 +74,23 @@ def test_kernel_sources_are_stdlib_only_and_self_contained(name: str) -> None:
     namespace: dict[str, object] = {"__name__": "kernel"}
     exec(compile(source, name, "exec"), namespace)
     assert callable(namespace.get("to_jsonable") or namespace.get("build_profile"))
+
+
+def test_the_kernel_profile_code_is_stdlib_only_and_adds_only_prefixed_functions() -> (
+    None
+):
+    """``kernel_profile.py`` runs in the notebook's own namespace (the build's kernel
+    and retrain's): nothing but ``__nb2svc_`` functions, stdlib imports inside them."""
+    from nb2svc_runtime.reference import kernel_code
+
+    tree = ast.parse(kernel_code())
+    for stmt in tree.body:
+        assert isinstance(stmt, ast.FunctionDef), ast.dump(stmt)[:80]
+        assert stmt.name.startswith("__nb2svc_"), stmt.name
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert imported <= set(sys.stdlib_module_names), imported

@@ -196,6 +196,11 @@ class RetrainSpec:
     evaluate: tuple[CodeBlock, ...]
     call: str  # the model's output for ``raw``: e.g. "predict(preprocess(raw))"
     trained: tuple[str, ...]  # the artifacts the train cells must write
+    #: The postprocess cells, then the reference cell: rerun after the new model is
+    #: loaded, and the reference profiled with it (empty without a reference cell).
+    reference: tuple[CodeBlock, ...] = ()
+    #: The pipeline's role functions (role, name) the profile calls.
+    functions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

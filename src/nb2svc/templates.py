@@ -31,9 +31,3 @@ def service_template() -> Path:
 def jsonable_source() -> str:
     """The source of the runtime's `jsonable.py`, also run in the kernel at capture."""
     return (resources.files("nb2svc_runtime") / "jsonable.py").read_text("utf-8")
-
-
-@functools.cache
-def profile_source() -> str:
-    """The source of the runtime's `profile.py`, also run in the kernel at capture."""
-    return (resources.files("nb2svc_runtime") / "profile.py").read_text("utf-8")

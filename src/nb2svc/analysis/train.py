@@ -1,4 +1,4 @@
-"""Stage 7 of analysis: the optional train cells (NB330-336), which the generated
+"""Stage 7 of analysis: the optional train cells (NB330-337), which the generated
 ``python -m <package> retrain --data NEW`` reruns in a fresh kernel.
 
 The data source is a parameter: one train cell's marker names the config constant
@@ -9,6 +9,10 @@ marker also names the held-out slice the train cells leave behind
 can't hold a comma: raw inputs, like the example's, and their labels) and,
 optionally, the metric (``metric=roc_auc_score``: a function of the notebook's, or
 one of ``sklearn.metrics``).
+
+With a ``reference`` cell, retrain reruns it after the train cells (so that it sees
+the new data) and profiles it with the new model: it may use only what the cells
+retrain runs define (NB337).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from nb2svc.model import CodeBlock, RawNotebook, RetrainSpec, Role, Setting
 BEFORE_TRAIN = (Role.IMPORTS, Role.CONFIG, Role.HELPERS)
 #: The roles that score the held-out slice with a model once it is trained.
 EVALUATE = (Role.LOAD, Role.PREPROCESS, Role.PREDICT)
+#: The roles rerun after those to profile the reference data with the new model.
+PROFILE = (Role.POSTPROCESS, Role.REFERENCE)
 EXAMPLE_MARKER = "# nb2svc: train data=TRAIN_PATH holdout=X_test,y_test"
 
 
@@ -224,6 +230,59 @@ def _undefined(
             )
 
 
+def _reference(
+    nb: RawNotebook,
+    by_role: dict[Role, list[ParsedCell]],
+    parsed: Sequence[ParsedCell],
+    problems: list[Diagnostic],
+) -> tuple[ParsedCell, ...]:
+    """The cells that rebuild the drift profile (postprocess, reference); NB337: the
+    reference cell uses a name no cell retrain runs defines."""
+    reference = by_role.get(Role.REFERENCE, [])[:1]
+    if not reference:
+        return ()
+    ran = [
+        pc
+        for role in (*BEFORE_TRAIN, Role.TRAIN, *EVALUATE, *PROFILE)
+        for pc in by_role.get(role, [])
+    ]
+    pc = reference[0]
+    if any(other.star_import for other in ran):
+        return (*by_role.get(Role.POSTPROCESS, []), pc)
+    known = set().union(*(other.bound for other in ran)) | BUILTINS
+    for name in sorted(pc.free - known):
+        where = [
+            other
+            for other in parsed
+            if other.marked.role in (None, Role.EXAMPLE) and name in other.bound
+        ]
+        if not where:
+            hint = "define it in the reference cell, or in a train or helpers cell"
+        elif where[0].marked.role is Role.EXAMPLE:
+            hint = (
+                f"it is defined in the example cell (cell "
+                f"{where[0].marked.cell.index + 1}), which retraining does not run: "
+                "define it in the reference cell (from the training data)"
+            )
+        else:
+            hint = (
+                f"it is defined in unmarked cell {where[0].marked.cell.index + 1}: "
+                "mark that cell train (or helpers), or define it in the reference cell"
+            )
+        problems.append(
+            diag(
+                nb,
+                pc.marked,
+                _first_line(pc.tree, name),
+                f"reference cell uses '{name}', which retraining would not define "
+                "(retrain rebuilds the drift profile from it)",
+                hint,
+                "NB337",
+            )
+        )
+    return (*by_role.get(Role.POSTPROCESS, []), pc)
+
+
 def _first_line(tree: ast.Module, name: str) -> int | None:
     lines = [
         node.lineno
@@ -260,6 +319,7 @@ def train_spec(
     holdout = _holdout(nb, cells, options, problems)
     metric = _metric(nb, options, problems)
     _undefined(nb, cells, before, parsed, problems)
+    reference = _reference(nb, by_role, parsed, problems)
     if not artifacts:
         problems.append(
             Diagnostic(
@@ -283,4 +343,6 @@ def train_spec(
         evaluate=tuple(_block(pc) for role in EVALUATE for pc in by_role.get(role, [])),
         call=_call(functions),
         trained=tuple(sorted(artifacts)),
+        reference=tuple(_block(pc) for pc in reference),
+        functions=tuple(sorted((role.value, name) for role, name in functions.items())),
     )

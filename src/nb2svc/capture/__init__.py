@@ -2,7 +2,8 @@
 
 ``plan`` chooses the cells, ``kernel`` runs them, ``run`` captures the examples'
 outputs and the reference profile, ``objects`` handles ``--capture NAME``;
-``kernel_code/`` is what runs inside the kernel. The build's stage is
+``kernel_code/`` is what runs inside the kernel (the reference profile's is the
+runtime's ``nb2svc_runtime.reference``, which ``retrain`` runs too). The build's stage is
 ``stage.capture_examples``: it reuses the capture ``cache`` stores in a build when
 its key matches, and checks the declared ``artifacts``.
 """
@@ -35,8 +36,6 @@ from nb2svc.capture.plan import (
 )
 from nb2svc.capture.run import (
     KERNEL_EXAMPLES_CODE,
-    MAX_REFERENCE_ROWS,
-    MAX_SINGLE_CALLS,
     Captured,
     kernel_redactions,
     notebook_failure,
@@ -49,8 +48,6 @@ __all__ = [
     "CAPTURE_FORMATS",
     "CAPTURE_VERSION",
     "KERNEL_EXAMPLES_CODE",
-    "MAX_REFERENCE_ROWS",
-    "MAX_SINGLE_CALLS",
     "NATIVE_THREAD_VARIABLES",
     "PROFILE_VERSION",
     "CapturePlan",

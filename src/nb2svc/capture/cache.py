@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from nb2svc.capture.run import Captured
 from nb2svc.model import ExampleSet, Redaction
 from nb2svc.writer import read_manifest, sha256
+from nb2svc_runtime.reference import PROFILE_FILE, profile_bytes
+
+__all__ = [
+    "GOLDEN",
+    "REFERENCE_PROFILE",
+    "artifact_hashes",
+    "cached_capture",
+    "golden_bytes",
+    "profile_bytes",
+]
 
 #: The reference profile's name among the package's artifacts.
-REFERENCE_PROFILE = "reference_profile.json"
+REFERENCE_PROFILE = PROFILE_FILE
 #: The examples and the notebook's outputs for them, in the generated package.
 GOLDEN = "tests/golden/examples.json"
 
@@ -62,14 +71,6 @@ def cached_capture(out: Path, key: str, profile: str | None = None) -> Captured 
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def profile_bytes(profile: dict[str, Any]) -> bytes:
-    """Deterministic JSON: sorted keys, the profile's floats already rounded."""
-    text = json.dumps(
-        profile, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False
-    )
-    return (text + "\n").encode()
 
 
 def golden_bytes(captured: Captured, key: str) -> bytes:

@@ -21,15 +21,11 @@ from nb2svc.capture.plan import CapturePlan
 from nb2svc.definitions import missing_main_hint
 from nb2svc.errors import Diagnostic, Location, NotebookExecutionError, Severity
 from nb2svc.model import ExampleSet, RawNotebook, Redaction
-from nb2svc.templates import jsonable_source, profile_source
+from nb2svc.templates import jsonable_source
+from nb2svc_runtime.reference import basis_from_capture, profile_call
 
 if TYPE_CHECKING:
     from nb2svc.model import Progress
-
-#: Reference rows profiled (evenly spaced when there are more), and pipeline calls
-#: made one input at a time when the pipeline cannot score them all in one call.
-MAX_REFERENCE_ROWS = 100_000
-MAX_SINGLE_CALLS = 2_000
 
 #: Kernel-side: the notebook's examples and pipeline functions, from its globals.
 #: Shared by the build's capture and by verify, which run it in the kernel first.
@@ -37,7 +33,6 @@ KERNEL_EXAMPLES_CODE = kernel_source("examples")
 _CAPTURE_CODE = (
     KERNEL_EXAMPLES_CODE + kernel_source("main_refs") + kernel_source("capture")
 )
-_PROFILE_CODE = kernel_source("profile")
 
 
 @dataclass(frozen=True)
@@ -136,12 +131,10 @@ def _kernel_cells(
     cells = [nbformat.v4.new_code_cell(c.source) for c in plan.cells]
     cells.append(nbformat.v4.new_code_cell(call))
     if plan.reference is not None:
+        # The runtime's code, which retrain runs too: one profile for the same data.
+        basis = basis_from_capture(str(out_path))
         cells.append(
-            nbformat.v4.new_code_cell(
-                f"{_PROFILE_CODE}\n__nb2svc_profile({str(profile_path)!r}, "
-                f"{str(out_path)!r}, {fn_names!r}, {jsonable_source()!r}, "
-                f"{profile_source()!r}, {MAX_REFERENCE_ROWS}, {MAX_SINGLE_CALLS})\n"
-            )
+            nbformat.v4.new_code_cell(profile_call(str(profile_path), basis, fn_names))
         )
     return cells
 

@@ -141,6 +141,21 @@ def _report(
         "passed": verdict.passed,
         "outcome": "passed" if verdict.passed else "failed_gate",
         "registered": registered,
+        "profile": _profile_report(result),
+    }
+
+
+def _profile_report(result: RetrainResult) -> dict[str, Any] | None:
+    """The drift profile rebuilt from the reference cell (None: no reference cell)."""
+    profile = result.profile
+    if profile is None:
+        return None
+    return {
+        "file": profile.file,
+        "rebuilt": True,
+        "rows": profile.rows,
+        "prediction_rows": profile.prediction_rows,
+        "notes": list(profile.notes),
     }
 
 
@@ -160,6 +175,14 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
     )
     for name, sha in sorted(report["new"]["artifacts"].items()):
         print(f"  {name}  sha256 {sha}")
+    profile = report["profile"]
+    if profile is not None:
+        print(
+            f"drift profile rebuilt from {profile['rows']} reference rows of the new "
+            f"data: {profile['file']}"
+        )
+        for note in profile["notes"]:
+            print(f"  {note}")
     if not report["passed"]:
         print("gate: FAILED, nothing registered")
     elif report.get("register_error"):

@@ -28,6 +28,34 @@ class PlanCell:
 
 
 @dataclass(frozen=True)
+class ReferencePlan:
+    """The drift profile, rebuilt on the new data as the build made it."""
+
+    file: str  # the profile's artifact name
+    cells: tuple[PlanCell, ...]  # postprocess, then the reference cell
+    functions: dict[str, str]  # the pipeline's role functions (role: name)
+    columns: tuple[tuple[str, str], ...]  # a table example's (column, dtype)
+    names: tuple[str, ...]  # the features the service monitors
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ReferencePlan | None:
+        if data is None:
+            return None
+        return cls(
+            file=str(data["file"]),
+            cells=tuple(PlanCell.from_json(c) for c in data["cells"]),
+            functions={str(k): str(v) for k, v in data["functions"].items()},
+            columns=tuple((str(c), str(t)) for c, t in data["columns"]),
+            names=tuple(str(n) for n in data["names"]),
+        )
+
+    @property
+    def cell(self) -> PlanCell:
+        """The reference cell."""
+        return self.cells[-1]
+
+
+@dataclass(frozen=True)
 class RetrainPlan:
     notebook: str
     service: str
@@ -41,6 +69,7 @@ class RetrainPlan:
     input_kind: str
     trained: tuple[str, ...]  # the artifacts the train cells write
     kept: tuple[str, ...]  # the other artifacts, carried over from the current model
+    reference: ReferencePlan | None = None  # with a reference cell: rebuild its profile
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RetrainPlan:
@@ -63,6 +92,7 @@ class RetrainPlan:
             input_kind=str(data["input_kind"]),
             trained=tuple(data["trained"]),
             kept=tuple(data["kept"]),
+            reference=ReferencePlan.from_json(data.get("reference")),
         )
 
     def where(self, cell: PlanCell, line: int | None = None) -> str:

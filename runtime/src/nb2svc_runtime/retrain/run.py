@@ -1,5 +1,6 @@
 """One retrain: the train cells on new data, both models scored on the held-out
-slice, the new artifacts written atomically, the gate judged."""
+slice, the drift profile rebuilt from the reference cell with the new model, the new
+artifacts written atomically, the gate judged."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..artifacts import sha256_of
+from ..reference import profile_bytes, profile_call
 from .gate import Gate, Verdict, greater_is_better
 from .kernel import KernelError, Step, run_steps
 from .plan import PlanCell, RetrainPlan
 
 #: The model's output for ``raw``: the pipeline's function calls, nothing else.
 _CALL = re.compile(r"(?:[A-Za-z_]\w*\()*raw\)*")
+#: Our step profiling the reference data (its failures name the reference cell).
+_PROFILE_STEP = "profile the reference data with the new model"
 
 
 class RetrainError(RuntimeError):
@@ -41,6 +45,16 @@ class RetrainOptions:
 
 
 @dataclass(frozen=True)
+class RebuiltProfile:
+    """The drift profile rebuilt from the reference cell on the new data."""
+
+    file: str
+    rows: int  # reference rows profiled
+    prediction_rows: int
+    notes: tuple[str, ...]  # what the profile left out (as the build warns)
+
+
+@dataclass(frozen=True)
 class RetrainResult:
     metric: str
     greater_is_better: bool
@@ -50,6 +64,7 @@ class RetrainResult:
     artifacts: dict[str, str]  # name: sha256 of the new model's files
     out: Path
     data_sha256: str
+    profile: RebuiltProfile | None = None  # None: the notebook has no reference cell
 
 
 def _cell_step(cell: PlanCell) -> Step:
@@ -82,8 +97,11 @@ def _score_step(plan: RetrainPlan, target: str) -> Step:
     return Step(code, what=f"score the held-out slice ({target[8:]} model)")
 
 
-def _steps(plan: RetrainPlan, options: RetrainOptions, result_file: Path) -> list[Step]:
-    """The notebook's cells with the data path set, then our evaluation steps."""
+def _steps(
+    plan: RetrainPlan, options: RetrainOptions, result_file: Path, profile_file: Path
+) -> list[Step]:
+    """The notebook's cells with the data path set, then our evaluation steps, then
+    (with a reference cell) the drift profile's."""
     names = [plan.data, *plan.holdout]
     if not all(n.isidentifier() for n in names) or not _CALL.fullmatch(plan.call):
         raise RetrainError("the packaged retrain plan is damaged: rebuild", 2)
@@ -117,37 +135,86 @@ def _steps(plan: RetrainPlan, options: RetrainOptions, result_file: Path) -> lis
         steps.append(Step(f"_nb2svc_os.chdir({where})", what=f"load the {side} model"))
         steps += [_cell_step(cell) for cell in plan.evaluate]
         steps.append(_score_step(plan, f"_nb2svc_{side}"))
-    steps.append(
-        Step(
-            "_nb2svc_os.chdir(_nb2svc_stage)\n"
-            "import json as _nb2svc_json\n"
-            f"_nb2svc_metric = globals().get({options.metric!r})\n"
-            "if not callable(_nb2svc_metric):\n"
-            "    import sklearn.metrics as _nb2svc_metrics\n"
-            f"    _nb2svc_metric = getattr(_nb2svc_metrics, {options.metric!r}, None)\n"
-            "if not callable(_nb2svc_metric):\n"
-            "    raise NameError(\n"
-            f"        {options.metric + ' is neither a function of the notebook '!r}\n"
-            "        'nor one of sklearn.metrics'\n"
-            "    )\n"
-            f"with open({str(result_file)!r}, 'w', encoding='utf-8') as _f:\n"
-            "    _nb2svc_json.dump({\n"
-            "        'current': float(_nb2svc_metric(_nb2svc_y, _nb2svc_current)),\n"
-            "        'new': float(_nb2svc_metric(_nb2svc_y, _nb2svc_new)),\n"
-            "        'rows': len(_nb2svc_y),\n"
-            "    }, _f)\n",
-            what=f"compute {options.metric} for both models",
-        )
+    steps.append(_metric_step(options, result_file))
+    if plan.reference is not None:
+        steps += _profile_steps(plan, profile_file)
+    return steps
+
+
+def _metric_step(options: RetrainOptions, result_file: Path) -> Step:
+    """Both models' scores on the held-out slice, into ``result_file``."""
+    return Step(
+        "_nb2svc_os.chdir(_nb2svc_stage)\n"
+        "import json as _nb2svc_json\n"
+        f"_nb2svc_metric = globals().get({options.metric!r})\n"
+        "if not callable(_nb2svc_metric):\n"
+        "    import sklearn.metrics as _nb2svc_metrics\n"
+        f"    _nb2svc_metric = getattr(_nb2svc_metrics, {options.metric!r}, None)\n"
+        "if not callable(_nb2svc_metric):\n"
+        "    raise NameError(\n"
+        f"        {options.metric + ' is neither a function of the notebook '!r}\n"
+        "        'nor one of sklearn.metrics'\n"
+        "    )\n"
+        f"with open({str(result_file)!r}, 'w', encoding='utf-8') as _f:\n"
+        "    _nb2svc_json.dump({\n"
+        "        'current': float(_nb2svc_metric(_nb2svc_y, _nb2svc_current)),\n"
+        "        'new': float(_nb2svc_metric(_nb2svc_y, _nb2svc_new)),\n"
+        "        'rows': len(_nb2svc_y),\n"
+        "    }, _f)\n",
+        what=f"compute {options.metric} for both models",
     )
+
+
+def _profile_steps(plan: RetrainPlan, profile_file: Path) -> list[Step]:
+    """The postprocess and reference cells (the new data, the new model loaded), then
+    the profile, computed by the code the build runs (``nb2svc_runtime.reference``)."""
+    reference = plan.reference
+    assert reference is not None
+    basis = {
+        "kind": plan.input_kind,
+        "columns": [list(c) for c in reference.columns],
+        "names": list(reference.names),
+    }
+    steps = [_cell_step(cell) for cell in reference.cells]
+    code = profile_call(str(profile_file), repr(basis), reference.functions)
+    steps.append(Step(code, what=_PROFILE_STEP))
     return steps
 
 
 def _failure(plan: RetrainPlan, exc: KernelError) -> RetrainError:
+    if exc.step.what == _PROFILE_STEP and plan.reference is not None:
+        where = plan.where(plan.reference.cell)
+        return RetrainError(
+            f"{where}: profiling the reference data with the new model failed: "
+            f"{exc.message} ('reference' must hold raw inputs like the example's, "
+            "which the pipeline can score)",
+            4,
+        )
     if exc.step.cell is not None:
         where = plan.where(exc.step.cell, exc.line)
         role = exc.step.cell.role
         return RetrainError(f"{where}: {role} cell raised {exc.message}", 4)
     return RetrainError(f"{plan.notebook}: {exc.step.what}: {exc.message}", 4)
+
+
+def _rebuilt(plan: RetrainPlan) -> list[str]:
+    """The artifacts the retrain makes: the train cells', and the drift profile."""
+    profile = [plan.reference.file] if plan.reference is not None else []
+    return [*plan.trained, *profile]
+
+
+def _read_profile(plan: RetrainPlan, profile_file: Path, stage: Path) -> RebuiltProfile:
+    """The profile the kernel computed, written to ``stage`` as the build writes it."""
+    assert plan.reference is not None
+    computed = json.loads(profile_file.read_text(encoding="utf-8"))
+    profile = computed["profile"]
+    (stage / plan.reference.file).write_bytes(profile_bytes(profile))
+    return RebuiltProfile(
+        plan.reference.file,
+        int(profile["rows"]),
+        int(profile["prediction_rows"]),
+        tuple(str(n) for n in computed["notes"]),
+    )
 
 
 def _write_out(stage: Path, plan: RetrainPlan, options: RetrainOptions) -> None:
@@ -157,7 +224,7 @@ def _write_out(stage: Path, plan: RetrainPlan, options: RetrainOptions) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        for name in plan.trained:
+        for name in _rebuilt(plan):
             (building / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(stage / name, building / name)
         for name in plan.kept:
@@ -183,18 +250,23 @@ def retrain(plan: RetrainPlan, options: RetrainOptions) -> RetrainResult:
     data_sha256 = sha256_of(data) if data.is_file() else ""
     with tempfile.TemporaryDirectory(prefix="nb2svc-retrain-") as tmp:
         stage, result_file = Path(tmp) / "work", Path(tmp) / "result.json"
+        profile_file = Path(tmp) / "profile.json"
         stage.mkdir()
+        steps = _steps(plan, options, result_file, profile_file)
         try:
-            run_steps(
-                _steps(plan, options, result_file), stage, Path(tmp), options.timeout
-            )
+            run_steps(steps, stage, Path(tmp), options.timeout)
         except KernelError as exc:
             raise _failure(plan, exc) from None
         scores = json.loads(result_file.read_text(encoding="utf-8"))
+        profile = (
+            _read_profile(plan, profile_file, stage)
+            if plan.reference is not None
+            else None
+        )
         _write_out(stage, plan, options)
     out = options.out.resolve()
     artifacts = {
-        name: sha256_of(out / name) for name in sorted([*plan.trained, *plan.kept])
+        name: sha256_of(out / name) for name in sorted([*_rebuilt(plan), *plan.kept])
     }
     verdict = options.gate.judge(
         scores["current"], scores["new"], options.greater_is_better
@@ -208,7 +280,14 @@ def retrain(plan: RetrainPlan, options: RetrainOptions) -> RetrainResult:
         artifacts,
         out,
         data_sha256,
+        profile,
     )
 
 
-__all__ = ["RetrainError", "RetrainOptions", "RetrainResult", "greater_is_better"]
+__all__ = [
+    "RebuiltProfile",
+    "RetrainError",
+    "RetrainOptions",
+    "RetrainResult",
+    "greater_is_better",
+]

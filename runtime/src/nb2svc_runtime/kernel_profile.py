@@ -1,11 +1,34 @@
-# The reference data's profile (the drift baseline), after the capture.
+# The reference data's profile (the drift baseline), in the notebook's kernel: run by
+# nb2svc's build after the capture, and by ``retrain`` after the train cells (with the
+# new model), so that both write the same profile for the same data.
 #
-# Runs in the notebook's kernel, not in nb2svc: stdlib only, names prefixed
-# __nb2svc_ so that they clash with nothing the notebook defines.
+# Read as text (``nb2svc_runtime.reference.kernel_code``) and sent to the kernel as a
+# cell: stdlib only, no module docstring (it would set the notebook's ``__doc__``), no
+# module-level imports, every name prefixed __nb2svc_ so that it clashes with nothing
+# the notebook defines.
+
+
+def __nb2svc_profile_basis(capture_path, profile_src):
+    # What the profile needs of the capture: the input's kind, the example's columns
+    # and the feature names of its inputs (the features the service monitors).
+    import json
+
+    prof = {}
+    exec(profile_src, prof)
+    with open(capture_path, encoding="utf-8") as fh:
+        captured = json.load(fh)
+    kind = captured["kind"]
+    names = {
+        name
+        for item in captured["inputs"]
+        for row in prof["input_rows"](item, kind)
+        for name in row
+    }
+    return {"kind": kind, "columns": captured["columns"], "names": sorted(names)}
 
 
 def __nb2svc_profile(
-    out_path, capture_path, fn_names, jsonable_src, profile_src, max_rows, max_calls
+    out_path, basis, fn_names, jsonable_src, profile_src, max_rows, max_calls
 ):
     import json
 
@@ -14,9 +37,7 @@ def __nb2svc_profile(
     exec(profile_src, prof)
     to_jsonable = ns["to_jsonable"]
     g = globals()
-    with open(capture_path, encoding="utf-8") as fh:
-        captured = json.load(fh)
-    kind, columns = captured["kind"], captured["columns"]
+    kind, columns = basis["kind"], [tuple(c) for c in basis["columns"]]
     ref = g["reference"]
 
     def ident(x):
@@ -29,14 +50,7 @@ def __nb2svc_profile(
     def run(raw):
         return to_jsonable(post(pred(pre(raw))))
 
-    expected = sorted(
-        {
-            name
-            for item in captured["inputs"]
-            for row in prof["input_rows"](item, kind)
-            for name in row
-        }
-    )
+    expected = sorted(basis["names"])
     rows = __nb2svc_frame_rows if kind == "frame" else __nb2svc_item_rows
     in_rows, out_rows, found = rows(
         ref, kind, columns, run, to_jsonable, prof, max_rows, max_calls
