@@ -12,6 +12,7 @@ test traffic stays on loopback.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
 import shutil
@@ -20,6 +21,7 @@ import sys
 import tarfile
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,8 +134,20 @@ def test_build_context_holds_no_notebook_data_or_secret(
 # --- a real engine ------------------------------------------------------------------------
 
 
+def _drop(client: Any) -> None:
+    """A client that found no engine, and the socket of its refused connection,
+    which docker-py leaves to the garbage collector (docker/docker-py#1293): freed
+    here, so that the ResourceWarning does not land in whichever test runs next."""
+    if client is not None:
+        client.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
 def _engine() -> Any:
     docker = pytest.importorskip("docker", reason="the docker package is not installed")
+    client = None
     try:
         client = docker.from_env()
         client.ping()
@@ -141,6 +155,7 @@ def _engine() -> Any:
         return client
     except docker.errors.DockerException as exc:
         problem = f"{type(exc).__name__}: {exc}"
+    _drop(client)
     if not SANDBOX.is_file():
         return problem + f"; and {SANDBOX} is not there to start one"
     if os.geteuid() != 0:

@@ -314,8 +314,13 @@ def test_metadata_is_a_registry_entry(
     }
     assert data["nb2svc_version"] == manifest["nb2svc_version"]
     assert data["input_kind"] == "frame"
-    row = data["schemas"]["input"]["items"]
-    assert "amount" in json.dumps(data["schemas"]["input"]) and row
+    # A table of rows, or one bare record (a one-row table): both the Record model.
+    forms = data["schemas"]["input"]["anyOf"]
+    assert forms == [
+        {"items": {"$ref": "#/$defs/Record"}, "minItems": 1, "type": "array"},
+        {"$ref": "#/$defs/Record"},
+    ]
+    assert "amount" in data["schemas"]["input"]["$defs"]["Record"]["properties"]
     assert "fraud_probability" in json.dumps(data["schemas"]["output"])
     reference = data["reference_profile"]
     assert reference["rows"] == 3000
