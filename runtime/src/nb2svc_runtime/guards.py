@@ -72,11 +72,11 @@ def json_too_deep(body: bytes, limit: int) -> bool:
     once per level; pairs left after ``limit`` passes nest too deep. Malformed JSON
     is left for the parser to refuse.
     """
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False
     if b"\\" in body:  # escaped backslashes first, then escaped quotes
         body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
     brackets = body.translate(_STRUCTURE, _NOT_STRUCTURE)
+    if brackets.count(b"(") <= limit:
+        return False
     if b'"' in brackets:
         # Strings without brackets are now '""': drop them. A string holding brackets
         # leaves a quote behind; then pair the quotes properly.

@@ -11,7 +11,7 @@ notebook gets (a DataFrame, records, a matrix) equals the one built from JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -155,15 +155,22 @@ def _column_error(name: Any, msg: str, kind: str) -> dict[str, Any]:
 
 
 def check_column(
-    column: Column, values: Any, rows: int, *, strict: bool = True
+    column: Column,
+    values: Any,
+    rows: int,
+    *,
+    strict: bool = True,
+    typed: bool = False,
 ) -> tuple[Any, list[CellError]]:
     """A column's valid values (a numpy array or a list) or its errors.
 
     ``values`` is a sequence of Python values or a pyarrow (chunked) array. ``strict``
     as a JSON request (2.5 is not a string); not strict for text (CSV cells).
+    ``typed``: a decoder already made every value the column's Python type (a float
+    column's floats), so only the finer checks are left.
     """
     if strict:
-        checked = _fast(column, values)
+        checked = _fast(column, values, typed)
         if checked is not None:
             return checked, []
     if hasattr(values, "to_pylist"):
@@ -180,7 +187,10 @@ def check_column(
         ]
 
 
-def _fast(column: Column, values: Any) -> Any:
+_PYTHON_TYPES: dict[str, type] = {"float": float, "int": int, "bool": bool, "str": str}
+
+
+def _fast(column: Column, values: Any, typed: bool = False) -> Any:
     """The column as numpy/Python values if every value passes the numpy checks."""
     import numpy as np
 
@@ -189,7 +199,7 @@ def _fast(column: Column, values: Any) -> Any:
         return None
     if hasattr(values, "to_numpy"):  # Arrow: its type says what the values are
         return _fast_arrow(column, values)
-    present = set(map(type, values))
+    present = {_PYTHON_TYPES[kind]} if typed else set(map(type, values))
     if kind == "str":
         return values if present <= {str} else None
     if kind == "bool":
@@ -254,11 +264,13 @@ def check_table(
     rows: int,
     *,
     strict: bool = True,
+    typed: Collection[str] = (),
 ) -> tuple[dict[str, Any], list[CellError]]:
     """Every input column's valid values by label, and every cell's error by row.
 
     ``labels`` come from :meth:`TableSchema.match` (no unknown or missing required
     column left); an optional column not sent gets its default in every row.
+    ``typed``: the labels of the columns a decoder already typed (``check_column``).
     """
     sent = {
         label: values
@@ -271,7 +283,13 @@ def check_table(
         if column.label not in sent:
             valid[column.label] = [column.default] * rows
             continue
-        values, found = check_column(column, sent[column.label], rows, strict=strict)
+        values, found = check_column(
+            column,
+            sent[column.label],
+            rows,
+            strict=strict,
+            typed=column.label in typed,
+        )
         valid[column.label] = values
         errors += found
     order = {label: i for i, label in enumerate(schema.labels)}

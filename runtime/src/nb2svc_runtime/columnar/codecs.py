@@ -117,14 +117,17 @@ def decode_records(
         (width,) = widths
         columns = list(zip(*doc, strict=True)) if width else []
         return list(range(width)), columns, len(doc)
-    keys = doc[0].keys()
-    if any(record.keys() != keys for record in doc):
+    names = list(doc[0])
+    # The same number of keys, and the first record's all there: the same keys.
+    if not names or set(map(len, doc)) != {len(names)}:
         return None
-    names = list(keys)
-    if len(names) == 1:
-        (name,) = names
-        return names, [[record[name] for record in doc]], len(doc)
-    columns = list(zip(*map(operator.itemgetter(*names), doc), strict=True))
+    try:
+        if len(names) == 1:
+            (name,) = names
+            return names, [[record[name] for record in doc]], len(doc)
+        columns = list(zip(*map(operator.itemgetter(*names), doc), strict=True))
+    except KeyError:
+        return None
     return names, columns, len(doc)
 
 

@@ -4,7 +4,7 @@ work (decode, validate, score, encode) it runs in the app's worker threads."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -37,7 +37,9 @@ from .codecs import (
     decode_split,
     encode,
     invalid,
+    too_many_rows,
 )
+from .records import RecordsDecoder
 
 if TYPE_CHECKING:
     from ..spec import Schemas
@@ -100,11 +102,14 @@ class Columnar:
         self.schema: TableSchema | None = None
         self.element: Column | None = None
         self.plan: FramePlan | None = None  # a frame's dtypes, resolved at first use
+        self.records: RecordsDecoder | None = None  # JSON records, typed by msgspec
         if kind in ("frame", "record"):
             model = row_model(schemas.request)
             if model is not None:
                 self.schema = TableSchema.from_model(model)
                 self.table_batch = kind == "record"
+                if self.schema.columns:
+                    self.records = RecordsDecoder(self.schema)
         elif kind == "array":
             element = array_element(schemas.request)
             if element is not None:
@@ -229,11 +234,11 @@ class Columnar:
         body: Any
         raw: Any
         if job.given == "records":
-            decoded = decode_records(job.source, job.limit, arrays=self.schema is None)
+            decoded, typed = self.decode_records(job.source, job.limit)
             if decoded is None:
                 return None
             try:
-                body, raw = self.validate(*decoded)
+                body, raw = self.validate(*decoded, typed=typed)
             except RequestError as error:
                 if error.status == 422:
                     return None
@@ -274,12 +279,30 @@ class Columnar:
             as_json,
         )
 
+    def decode_records(
+        self, raw: bytes, limit: int
+    ) -> tuple[tuple[list[Any], list[Sequence[Any]], int] | None, Collection[str]]:
+        """A JSON records body's columns (None: not regular records) and the labels
+        of the columns whose values came typed."""
+        if self.records is not None:
+            decoded = self.records.decode(raw)
+            if decoded is not None:
+                if decoded[2] > limit:
+                    raise too_many_rows(decoded[2], limit)
+                return decoded, self.records.typed
+        return decode_records(raw, limit, arrays=self.schema is None), ()
+
     def validate(
-        self, names: Sequence[Any], columns: Sequence[Any], rows: int
+        self,
+        names: Sequence[Any],
+        columns: Sequence[Any],
+        rows: int,
+        *,
+        typed: Collection[str] = (),
     ) -> tuple[Any, Any]:
         """The table's valid values as the monitor's body and the notebook's input."""
         if self.schema is not None:
-            return self._validate_table(self.schema, names, columns, rows)
+            return self._validate_table(self.schema, names, columns, rows, typed)
         assert self.element is not None
         return self._validate_array(self.element, columns, rows)
 
@@ -289,6 +312,7 @@ class Columnar:
         names: Sequence[Any],
         columns: Sequence[Any],
         rows: int,
+        typed: Collection[str],
     ) -> tuple[Any, Any]:
         labels, errors = schema.match(names)
         if errors:
@@ -303,7 +327,7 @@ class Columnar:
                     }
                 ]
             )
-        valid, cell_errors = check_table(schema, labels, columns, rows)
+        valid, cell_errors = check_table(schema, labels, columns, rows, typed=typed)
         if cell_errors:
             raise invalid(
                 [
@@ -354,9 +378,10 @@ class Columnar:
             if valid
             else np.empty((rows, 0))
         )
-        stacked = self.predictor.schemas.to_raw(matrix)
         body = _Rows({str(i): v for i, v in enumerate(valid)}, rows, as_lists=True)
-        return body, list(stacked)
+        # The rows stay stacked: a vectorised score_batch takes the 2-D array as it
+        # is (one row per input), one call per row iterates its rows.
+        return body, self.predictor.schemas.to_raw(matrix)
 
 
 class _Job:

@@ -1,0 +1,163 @@
+"""Big JSON records bodies decoded by msgspec into typed rows (columnar.records).
+
+What the typed decoder hands on must validate to exactly what the general way (orjson,
+then a type scan per column) validates to: the same arrays, the same dtypes, the same
+errors. Anything it does not take (a missing or unknown key, a value of another type, a
+key sent under the field's name) must come back as None, so the general way decides.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nb2svc_runtime.columnar import Columnar, _Job
+from nb2svc_runtime.columnar.codecs import decode_records
+from nb2svc_runtime.columnar.records import RecordsDecoder
+from nb2svc_runtime.errors import RequestError
+from nb2svc_runtime.predict import Predictor
+from nb2svc_runtime.tables import TableSchema, check_table
+
+STUB = Path(__file__).with_name("columnar_stub.py")
+
+
+def _stub() -> Any:
+    sys.path.insert(0, str(STUB.parent))
+    try:
+        import columnar_stub
+    finally:
+        sys.path.remove(str(STUB.parent))
+    return columnar_stub
+
+
+SCHEMA = TableSchema.from_model(_stub().Row)
+
+record = st.fixed_dictionaries(
+    {
+        "amount": st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.integers(-(2**53), 2**53),
+        ),
+        "category": st.text(max_size=8),
+        "count": st.integers(-(2**53) + 1, 2**53 - 1),
+        "flag": st.booleans(),
+        "score": st.one_of(
+            st.none(), st.floats(allow_nan=False, allow_infinity=False, width=32)
+        ),
+        "card id": st.text(max_size=8),
+    }
+)
+
+
+def validated(decoded: Any, typed: Any = ()) -> Any:
+    names, columns, rows = decoded
+    labels, errors = SCHEMA.match(names)
+    assert not errors
+    return check_table(SCHEMA, labels, columns, rows, typed=typed)
+
+
+def assert_same_columns(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert list(a) == list(b)
+    for label in a:
+        left, right = a[label], b[label]
+        if isinstance(left, np.ndarray):
+            assert isinstance(right, np.ndarray)
+            assert left.dtype == right.dtype, label
+            assert np.array_equal(left, right), label
+        else:
+            assert list(left) == list(right), label
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(record, min_size=1, max_size=12))
+def test_typed_rows_validate_to_what_the_general_way_gives(rows: list[Any]) -> None:
+    raw = json.dumps(rows).encode()
+    decoder = RecordsDecoder(SCHEMA)
+    typed = decoder.decode(raw)
+    general = decode_records(raw, 1000)
+    assert typed is not None and general is not None
+    assert typed[0] == list(SCHEMA.labels) and typed[2] == general[2] == len(rows)
+    fast, fast_errors = validated(typed, decoder.typed)
+    slow, slow_errors = validated(general)
+    assert fast_errors == slow_errors == []
+    assert_same_columns(fast, slow)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"count": 2.0}, "an integer written as a float: pydantic accepts it"),
+        ({"amount": "1.5"}, "a string for a number"),
+        ({"amount": True}, "a boolean for a number"),
+        ({"flag": 1}, "a number for a boolean"),
+        ({"unexpected": 1}, "an unknown key"),
+        ({"card_id": "c9"}, "the field's name for its label (populate_by_name)"),
+        ({"amount": "BIG"}, "a number past a float's range"),
+    ],
+)
+def test_anything_else_is_left_to_the_general_way(
+    change: dict[str, Any], why: str
+) -> None:
+    rows = _stub_rows()
+    if "card_id" in change:
+        del rows[1]["card id"]
+    rows[1].update(change)
+    raw = json.dumps(rows).replace('"BIG"', "1e400").encode()
+    assert RecordsDecoder(SCHEMA).decode(raw) is None, why
+
+
+def test_missing_keys_not_a_list_and_empty_are_left_to_the_general_way() -> None:
+    decoder = RecordsDecoder(SCHEMA)
+    rows = _stub_rows()
+    del rows[0]["flag"]
+    bodies: list[Any] = [rows, [], {"columns": []}, [1, 2], [[1.5, "a"]]]
+    for body in bodies:
+        assert decoder.decode(json.dumps(body).encode()) is None
+    assert decoder.decode(b"[{") is None
+
+
+def test_the_row_limit_holds_for_typed_rows() -> None:
+    pipeline, schemas, io = _stub().service("frame")
+    lane = Columnar(Predictor(pipeline, schemas, io))
+    body = json.dumps(_stub_rows() * 3).encode()
+    with pytest.raises(RequestError) as refused:
+        lane.run(_Job("records", body, False, "json", 5, 10**6, False))
+    assert refused.value.status == 413
+    assert lane.run(_Job("records", body, False, "json", 9, 10**6, False)) is not None
+
+
+def test_a_field_name_key_still_answers_through_the_general_way() -> None:
+    pipeline, schemas, io = _stub().service("frame")
+    lane = Columnar(Predictor(pipeline, schemas, io))
+    rows = _stub_rows()
+    by_label = lane.run(
+        _Job("records", json.dumps(rows).encode(), False, "json", 9, 10**6, False)
+    )
+    for row in rows:
+        row["card_id"] = row.pop("card id")
+    by_name = lane.run(
+        _Job("records", json.dumps(rows).encode(), False, "json", 9, 10**6, False)
+    )
+    assert by_label is not None and by_name is not None
+    assert by_label[1] == by_name[1]
+
+
+def _stub_rows() -> list[dict[str, Any]]:
+    return [
+        {
+            "amount": 1.5 * i,
+            "category": ["food", "travel"][i % 2],
+            "count": i,
+            "flag": i % 2 == 0,
+            "score": None if i == 1 else i / 4,
+            "card id": f"c{i}",
+        }
+        for i in range(3)
+    ]
