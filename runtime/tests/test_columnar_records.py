@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from nb2svc_runtime.columnar import Columnar, _Job
 from nb2svc_runtime.columnar.codecs import decode_records
-from nb2svc_runtime.columnar.records import RecordsDecoder
+from nb2svc_runtime.columnar.records import ArraysDecoder, RecordsDecoder
 from nb2svc_runtime.errors import RequestError
 from nb2svc_runtime.predict import Predictor
-from nb2svc_runtime.tables import TableSchema, check_table
+from nb2svc_runtime.tables import Column, TableSchema, check_table
 
 STUB = Path(__file__).with_name("columnar_stub.py")
 
@@ -161,3 +161,75 @@ def _stub_rows() -> list[dict[str, Any]]:
         }
         for i in range(3)
     ]
+
+
+# An array input's batch: JSON arrays of one length, typed into one 2-D array.
+
+
+def _array_lane() -> Any:
+    pipeline, schemas, io = _stub().service("array")
+    return Columnar(Predictor(pipeline, schemas, io)), pipeline, schemas
+
+
+def _batch_job(body: Any) -> _Job:
+    return _Job("records", json.dumps(body).encode(), True, "json", 100, 10**6, False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda width: st.lists(
+            st.lists(
+                st.one_of(
+                    st.floats(allow_nan=False, allow_infinity=False),
+                    st.integers(-(2**53), 2**53),
+                ),
+                min_size=width,
+                max_size=width,
+            ),
+            min_size=1,
+            max_size=10,
+        )
+    )
+)
+def test_typed_arrays_answer_what_one_call_per_row_answers(
+    vectors: list[list[float]],
+) -> None:
+    lane, pipeline, schemas = _array_lane()
+    decoded = lane.records.decode(json.dumps(vectors).encode())
+    assert decoded is not None
+    assert decoded[0] == list(range(len(vectors[0]))) and decoded[2] == len(vectors)
+    done = lane.run(_batch_job(vectors))
+    assert done is not None
+    expected = [pipeline.score(schemas.to_raw(vector)) for vector in vectors]
+    assert json.loads(done[1]) == json.loads(json.dumps(expected))
+
+
+def test_arrays_of_anything_else_go_the_general_way() -> None:
+    lane, _, _ = _array_lane()
+    decoder = lane.records
+    assert isinstance(decoder, ArraysDecoder)
+    vectors = [[1.5, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    assert decoder.decode(json.dumps(vectors).encode()) is not None
+    bodies: list[Any] = [
+        [[1.5, 2.0], [4.0, 5.0, 6.0]],  # ragged
+        [[1.5, True, 3.0]],  # a boolean for a number
+        [[1.5, "2", 3.0]],  # a string for a number
+        [[[1.5]]],  # nested
+        [],
+        [[]],
+        [{"a": 1.0}],
+    ]
+    for body in bodies:
+        assert decoder.decode(json.dumps(body).encode()) is None, body
+    assert decoder.decode(b"[[1e400, 1.0]]") is None
+    ints = ArraysDecoder(Column.of("", int))
+    assert ints.decode(b"[[1, 2], [3, 4]]") is not None
+    assert ints.decode(b"[[1, 2], [3, 18446744073709551616]]") is None
+    assert ints.decode(b"[[1, 2.0]]") is None
+
+
+def test_ragged_arrays_are_left_to_pydantic() -> None:
+    lane, _, _ = _array_lane()
+    assert lane.run(_batch_job([[1.0, 2.0, 3.0]] * 2 + [[1.0, 2.0]])) is None
+    assert lane.run(_batch_job([[1.0, 2.0, 3.0]] * 2 + [[1.0, 2.0, True]])) is None

@@ -39,7 +39,7 @@ from .codecs import (
     invalid,
     too_many_rows,
 )
-from .records import RecordsDecoder
+from .records import ArraysDecoder, RecordsDecoder
 
 if TYPE_CHECKING:
     from ..spec import Schemas
@@ -102,7 +102,8 @@ class Columnar:
         self.schema: TableSchema | None = None
         self.element: Column | None = None
         self.plan: FramePlan | None = None  # a frame's dtypes, resolved at first use
-        self.records: RecordsDecoder | None = None  # JSON records, typed by msgspec
+        # JSON records (a table) or arrays (an array input's batch), typed by msgspec
+        self.records: RecordsDecoder | ArraysDecoder | None = None
         if kind in ("frame", "record"):
             model = row_model(schemas.request)
             if model is not None:
@@ -114,6 +115,7 @@ class Columnar:
             element = array_element(schemas.request)
             if element is not None:
                 self.element = Column.of("", element)
+                self.records = ArraysDecoder(self.element)
                 self.table_batch = True
 
     def takes_table(self, batch: bool) -> bool:
@@ -281,15 +283,15 @@ class Columnar:
 
     def decode_records(
         self, raw: bytes, limit: int
-    ) -> tuple[tuple[list[Any], list[Sequence[Any]], int] | None, Collection[str]]:
+    ) -> tuple[tuple[list[Any], list[Sequence[Any]], int] | None, Collection[Any]]:
         """A JSON records body's columns (None: not regular records) and the labels
-        of the columns whose values came typed."""
+        (an array's positions) of the columns whose values came typed."""
         if self.records is not None:
             decoded = self.records.decode(raw)
             if decoded is not None:
                 if decoded[2] > limit:
                     raise too_many_rows(decoded[2], limit)
-                return decoded, self.records.typed
+                return decoded, decoded[0]
         return decode_records(raw, limit, arrays=self.schema is None), ()
 
     def validate(
@@ -298,13 +300,13 @@ class Columnar:
         columns: Sequence[Any],
         rows: int,
         *,
-        typed: Collection[str] = (),
+        typed: Collection[Any] = (),
     ) -> tuple[Any, Any]:
         """The table's valid values as the monitor's body and the notebook's input."""
         if self.schema is not None:
             return self._validate_table(self.schema, names, columns, rows, typed)
         assert self.element is not None
-        return self._validate_array(self.element, columns, rows)
+        return self._validate_array(self.element, columns, rows, bool(typed))
 
     def _validate_table(
         self,
@@ -312,7 +314,7 @@ class Columnar:
         names: Sequence[Any],
         columns: Sequence[Any],
         rows: int,
-        typed: Collection[str],
+        typed: Collection[Any],
     ) -> tuple[Any, Any]:
         labels, errors = schema.match(names)
         if errors:
@@ -343,7 +345,7 @@ class Columnar:
         return body, build_frame(self.plan, valid, rows)
 
     def _validate_array(
-        self, element: Column, columns: Sequence[Any], rows: int
+        self, element: Column, columns: Sequence[Any], rows: int, typed: bool
     ) -> tuple[Any, Any]:
         import numpy as np
         from pydantic import ValidationError
@@ -362,7 +364,7 @@ class Columnar:
             ) from None
         valid, errors = [], []
         for index, values in enumerate(columns):
-            checked, found = check_column(element, values, rows)
+            checked, found = check_column(element, values, rows, typed=typed)
             valid.append(checked)
             errors += [(row, index, msg, kind) for row, _, msg, kind in found]
         if errors:

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from ..tables import TableSchema
+from ..tables import Column, TableSchema
 
 _TYPES: dict[str, Any] = {"float": float, "int": int, "bool": bool, "str": str}
 
@@ -56,3 +56,32 @@ class RecordsDecoder:
             zip(*map(msgspec.structs.astuple, rows), strict=True)
         )
         return self.labels, columns, len(rows)
+
+
+class ArraysDecoder:
+    """Decodes a JSON array of equal-length arrays of one element type (an array
+    input's batch) into its columns, through one 2-D numpy array."""
+
+    def __init__(self, element: Column) -> None:
+        python = _TYPES[element.kind]
+        self._dtype = {"float": "float64", "int": "int64", "bool": "bool"}[element.kind]
+        self._decoder = msgspec.json.Decoder(list[list[python]])  # type: ignore[valid-type]
+
+    def decode(self, raw: bytes) -> tuple[list[Any], list[Sequence[Any]], int] | None:
+        """The element positions, each position's values and the rows; None for
+        anything else (ragged, empty, another type, an integer past 64 bits)."""
+        import numpy as np
+
+        try:
+            rows = self._decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if not rows or not rows[0]:
+            return None
+        try:
+            matrix = np.array(rows, dtype=self._dtype)
+        except (ValueError, OverflowError):  # ragged rows; an integer past int64
+            return None
+        if matrix.ndim != 2:
+            return None
+        return list(range(matrix.shape[1])), list(matrix.T), len(rows)
