@@ -141,6 +141,8 @@ def score_batch(raws: list[Any]) -> list[Any]:
         batch, sizes = combined
         result = score(batch)
         if isinstance(result, list) and len(result) == sum(sizes):
+            if sizes.count(1) == len(sizes):  # one row each
+                return [[output] for output in result]
             outputs, start = [], 0
             for size in sizes:
                 outputs.append(result[start : start + size])
