@@ -233,3 +233,27 @@ def test_ragged_arrays_are_left_to_pydantic() -> None:
     lane, _, _ = _array_lane()
     assert lane.run(_batch_job([[1.0, 2.0, 3.0]] * 2 + [[1.0, 2.0]])) is None
     assert lane.run(_batch_job([[1.0, 2.0, 3.0]] * 2 + [[1.0, 2.0, True]])) is None
+
+
+@pytest.mark.parametrize(
+    "label", ['say "hi"', "back\\slash", "tab\there", "nul\x00", "plain", "é ü"]
+)
+def test_any_column_label_is_served_typed_or_the_general_way(label: str) -> None:
+    from pydantic import create_model
+
+    row = create_model("Row", **{"value": (float, ...)})  # type: ignore[call-overload]
+    row.model_fields["value"].alias = label
+    row.model_rebuild(force=True)
+    schema = TableSchema.from_model(row)
+    assert schema.labels == [label]
+    decoder = RecordsDecoder.of(schema)
+    raw = json.dumps([{label: 1.5}, {label: 2}]).encode()
+    general = decode_records(raw, 10)
+    assert general is not None and general[0] == [label]
+    assert [list(c) for c in general[1]] == [[1.5, 2]]
+    if decoder is not None:  # msgspec names it: the typed way decodes it
+        typed = decoder.decode(raw)
+        assert typed is not None and typed[0] == [label]
+        assert [list(c) for c in typed[1]] == [[1.5, 2.0]]
+    else:
+        assert any(c in label for c in '"\\\t\x00')

@@ -109,8 +109,7 @@ class Columnar:
             if model is not None:
                 self.schema = TableSchema.from_model(model)
                 self.table_batch = kind == "record"
-                if self.schema.columns:
-                    self.records = RecordsDecoder(self.schema)
+                self.records = RecordsDecoder.of(self.schema)
         elif kind == "array":
             element = array_element(schemas.request)
             if element is not None:

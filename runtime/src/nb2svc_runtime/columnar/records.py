@@ -43,6 +43,18 @@ class RecordsDecoder:
         self.typed = {c.label for c in schema.columns if c.kind in _TYPES}
         self._decoder = msgspec.json.Decoder(list[row])
 
+    @classmethod
+    def of(cls, schema: TableSchema) -> RecordsDecoder | None:
+        """The schema's decoder; None for a table of no columns, or of a column
+        msgspec cannot name (a quote, a backslash or a control character in its
+        label): the general way takes those."""
+        if not schema.columns:
+            return None
+        try:
+            return cls(schema)
+        except ValueError:
+            return None
+
     def decode(self, raw: bytes) -> tuple[list[str], list[Sequence[Any]], int] | None:
         """The column labels, each column's values and the rows; None when the body
         is not such records (then the general way decodes it)."""
