@@ -25,19 +25,15 @@ from nb2svc_runtime.errors import RequestError
 from nb2svc_runtime.predict import Predictor
 from nb2svc_runtime.tables import Column, TableSchema, check_table
 
-STUB = Path(__file__).with_name("columnar_stub.py")
+HERE = str(Path(__file__).parent)
+sys.path.insert(0, HERE)
+import columnar_stub  # noqa: E402
+from test_columnar import rows as stub_rows  # noqa: E402  (the HTTP tests' rows)
+
+sys.path.remove(HERE)
 
 
-def _stub() -> Any:
-    sys.path.insert(0, str(STUB.parent))
-    try:
-        import columnar_stub
-    finally:
-        sys.path.remove(str(STUB.parent))
-    return columnar_stub
-
-
-SCHEMA = TableSchema.from_model(_stub().Row)
+SCHEMA = TableSchema.from_model(columnar_stub.Row)
 
 record = st.fixed_dictionaries(
     {
@@ -105,7 +101,7 @@ def test_typed_rows_validate_to_what_the_general_way_gives(rows: list[Any]) -> N
 def test_anything_else_is_left_to_the_general_way(
     change: dict[str, Any], why: str
 ) -> None:
-    rows = _stub_rows()
+    rows = stub_rows(3)
     if "card_id" in change:
         del rows[1]["card id"]
     rows[1].update(change)
@@ -115,7 +111,7 @@ def test_anything_else_is_left_to_the_general_way(
 
 def test_missing_keys_not_a_list_and_empty_are_left_to_the_general_way() -> None:
     decoder = RecordsDecoder(SCHEMA)
-    rows = _stub_rows()
+    rows = stub_rows(3)
     del rows[0]["flag"]
     bodies: list[Any] = [rows, [], {"columns": []}, [1, 2], [[1.5, "a"]]]
     for body in bodies:
@@ -124,9 +120,9 @@ def test_missing_keys_not_a_list_and_empty_are_left_to_the_general_way() -> None
 
 
 def test_the_row_limit_holds_for_typed_rows() -> None:
-    pipeline, schemas, io = _stub().service("frame")
+    pipeline, schemas, io = columnar_stub.service("frame")
     lane = Columnar(Predictor(pipeline, schemas, io))
-    body = json.dumps(_stub_rows() * 3).encode()
+    body = json.dumps(stub_rows(3) * 3).encode()
     with pytest.raises(RequestError) as refused:
         lane.run(_Job("records", body, False, "json", 5, 10**6, False))
     assert refused.value.status == 413
@@ -134,9 +130,9 @@ def test_the_row_limit_holds_for_typed_rows() -> None:
 
 
 def test_a_field_name_key_still_answers_through_the_general_way() -> None:
-    pipeline, schemas, io = _stub().service("frame")
+    pipeline, schemas, io = columnar_stub.service("frame")
     lane = Columnar(Predictor(pipeline, schemas, io))
-    rows = _stub_rows()
+    rows = stub_rows(3)
     by_label = lane.run(
         _Job("records", json.dumps(rows).encode(), False, "json", 9, 10**6, False)
     )
@@ -149,25 +145,11 @@ def test_a_field_name_key_still_answers_through_the_general_way() -> None:
     assert by_label[1] == by_name[1]
 
 
-def _stub_rows() -> list[dict[str, Any]]:
-    return [
-        {
-            "amount": 1.5 * i,
-            "category": ["food", "travel"][i % 2],
-            "count": i,
-            "flag": i % 2 == 0,
-            "score": None if i == 1 else i / 4,
-            "card id": f"c{i}",
-        }
-        for i in range(3)
-    ]
-
-
 # An array input's batch: JSON arrays of one length, typed into one 2-D array.
 
 
 def _array_lane() -> Any:
-    pipeline, schemas, io = _stub().service("array")
+    pipeline, schemas, io = columnar_stub.service("array")
     return Columnar(Predictor(pipeline, schemas, io)), pipeline, schemas
 
 
