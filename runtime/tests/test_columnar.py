@@ -334,6 +334,17 @@ def test_without_pyarrow_arrow_is_415_naming_the_extra() -> None:
         assert "'arrow' extra" in response.json()["error"]["message"]
         asked = client.post("/predict", json=records, headers={"accept": ARROW})
         assert asked.status_code == 406
+        assert "'arrow' extra" in asked.json()["error"]["message"]
+        # Arrow preferred, JSON acceptable: JSON, not a 406.
+        either = f"{ARROW}, application/json;q=0.5"
+        fallback = client.post("/predict", json=records, headers={"accept": either})
+        assert fallback.status_code == 200
+        assert fallback.headers["content-type"].startswith("application/json")
+        assert fallback.json() == client.post("/predict", json=records).json()
+        split_next = client.post(
+            "/predict", json=records, headers={"accept": f"{ARROW}, {SPLIT};q=0.8"}
+        )
+        assert split_next.headers["content-type"].startswith(SPLIT)
         assert post(client, "/predict", split(records), SPLIT).status_code == 200
 
 

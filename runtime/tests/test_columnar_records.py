@@ -239,3 +239,16 @@ def test_any_column_label_is_served_typed_or_the_general_way(label: str) -> None
         assert [list(c) for c in typed[1]] == [[1.5, 2.0]]
     else:
         assert any(c in label for c in '"\\\t\x00')
+
+
+def test_accept_passes_over_arrow_without_pyarrow() -> None:
+    from nb2svc_runtime.columnar import answer_format
+
+    arrow = "application/vnd.apache.arrow.stream"
+    split = "application/json; orient=split"
+    assert answer_format(f"{arrow}, application/json;q=0.5") == "arrow"
+    assert answer_format(f"{arrow}, application/json;q=0.5", arrow=False) == "json"
+    assert answer_format(f"{arrow}, {split};q=0.5", arrow=False) == "split"
+    assert answer_format(arrow, arrow=False) == "arrow"  # nothing else: a 406
+    assert answer_format(f"{arrow};q=0, text/csv", arrow=False) == "json"
+    assert answer_format(None, arrow=False) == "json"

@@ -3,6 +3,7 @@ the answers as a table. No FastAPI here: plain values in, values or bytes out.""
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +21,9 @@ PREDICTION_COLUMN = "prediction"
 ARROW_EXTRA = "arrow"
 
 
+@functools.cache
 def arrow_available() -> bool:
+    """Whether pyarrow imports (asked once: a failed import searches the path)."""
     try:
         import pyarrow  # noqa: F401
     except ImportError:
@@ -48,12 +51,15 @@ def body_format(content_type: str) -> str:
     return "other"
 
 
-def answer_format(accept: str | None) -> str:
+def answer_format(accept: str | None, *, arrow: bool = True) -> str:
     """ "json", "split" or "arrow": the one ``Accept`` prefers (JSON on a tie, when
-    absent, or when it names nothing the service makes)."""
+    absent, or when it names nothing the service makes). Without ``arrow`` (pyarrow
+    not installed) Arrow is passed over for the next acceptable format; "arrow" only
+    when the client accepts nothing else (the answer is then a 406 naming the extra)."""
     if not accept:
         return "json"
     best: tuple[tuple[float, bool, int], str] | None = None
+    arrow_asked = False
     for order, part in enumerate(accept.split(",")):
         kind, params = _media(part)
         try:
@@ -68,11 +74,16 @@ def answer_format(accept: str | None) -> str:
             found = "split" if params.get("orient") == "split" else "json"
         else:
             continue
+        if found == "arrow" and not arrow:
+            arrow_asked = arrow_asked or q > 0
+            continue
         # Higher q wins; on equal q JSON, then the order the client listed them in.
         key = (q, found == "json", -order)
         if q > 0 and (best is None or key > best[0]):
             best = (key, found)
-    return "json" if best is None else best[1]
+    if best is None:
+        return "arrow" if arrow_asked else "json"
+    return best[1]
 
 
 def invalid(details: list[dict[str, Any]]) -> RequestError:

@@ -126,7 +126,9 @@ class Columnar:
 
         async def endpoint(request: Request) -> Response:
             given = body_format(request.headers.get("content-type", ""))
-            wanted = answer_format(request.headers.get("accept"))
+            wanted = answer_format(
+                request.headers.get("accept"), arrow=arrow_available()
+            )
             if given == "other":
                 raise self.unsupported(batch)
             if given == "json" and self.records_by_column(batch, request):
