@@ -1,7 +1,7 @@
 """A stand-in for generated packages, served by a real uvicorn for the columnar tests.
 
 ``python columnar_stub.py KIND PORT [no-arrow]`` serves a frame (``/predict`` takes a
-table), record or array service. The pipelines are arithmetic a test can check, and
+table), record, array or matrix (each input a 2-D array) service. The pipelines are arithmetic a test can check, and
 the frame's answer names the dtypes the pipeline got, so a test sees that a split or
 Arrow body reaches the notebook as the same DataFrame as JSON records. A ``count`` of
 999 sleeps past the request timeout; ``no-arrow`` makes pyarrow unimportable.
@@ -115,6 +115,16 @@ def service(kind: str) -> Any:
         schemas = Schemas(
             Row, dict[str, Any], EXAMPLE_ROW, {"total": 3.0}, record_builder()
         )
+    elif kind == "matrix":  # each input a 2-D array: rows of two numbers
+        score = array_pipeline()
+        schemas = Schemas(
+            list[list[float]],
+            float,
+            [[1.0, 2.0], [3.0, 4.0]],
+            10.0,
+            array_builder("float64"),
+        )
+        kind = "array"
     else:
         score = array_pipeline()
         schemas = Schemas(

@@ -49,6 +49,11 @@ def validation_details(exc: ValidationError) -> list[dict[str, object]]:
     ]
 
 
+def _matrix(item: Any) -> bool:
+    """Whether a validated input is an array of rows (a list of lists)."""
+    return type(item) is list and bool(item) and type(item[0]) is list
+
+
 class NotRowWise(ValueError):
     """The pipeline's output did not have one item per input row."""
 
@@ -63,6 +68,7 @@ class Predictor:
     def __init__(self, pipeline: Pipeline, schemas: Schemas, io: IOSpec) -> None:
         self.pipeline, self.schemas, self.io = pipeline, schemas, io
         self.frames = io.kind == "frame"
+        self.arrays = io.kind == "array"
         # A table needs at least one row.
         single: Any = (
             Annotated[schemas.request, Field(min_length=1)]
@@ -101,7 +107,11 @@ class Predictor:
         return dumps(self.pipeline.score_batch([to_raw(item) for item in items]))
 
     def rows(self, items: list[Any]) -> int:
-        return sum(len(item) for item in items) if self.frames else len(items)
+        """The rows a batch holds: a table's rows, a 2-D array's rows, else one per
+        item (the schema gives every array item the same number of dimensions)."""
+        if self.frames or (self.arrays and items and _matrix(items[0])):
+            return sum(map(len, items))
+        return len(items)
 
     # On the event loop.
 
@@ -175,7 +185,7 @@ class Predictor:
 
     async def predict(self, request: Request) -> Response:
         body = await self.parse(request, self.one)
-        if self.frames:
+        if self.frames or (self.arrays and _matrix(body)):
             self.check_rows(request, len(body))
         return await self.score(request, body, False)
 
