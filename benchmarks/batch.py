@@ -16,7 +16,10 @@ each against the in-process floor (the generated ``pipeline.score`` on the ready
 DataFrame or matrix: the model and the notebook's code only) and a hand-written
 FastAPI app (``handwritten_batch_app.py`` for the breast cancer model: a pydantic
 batch model, numpy, ``predict_proba``; ``handwritten_app.py`` for fraud), plus each
-server's peak RSS. The load generator is ``wrk`` (``apt-get install wrk``) with
+server's peak RSS. For the breast cancer model a bare uvicorn app
+(``bare_batch_app.py``: the Arrow body decoded, the pipeline called, the answer
+encoded, nothing else) runs the Arrow loads too: the most any server on uvicorn
+reaches, next to the floor. The load generator is ``wrk`` (``apt-get install wrk``) with
 batch.lua when installed, else a one-connection httpx loop. Prints a Markdown table
 and the targets (1000 rows: JSON records >= 1.5x the hand-written app; split JSON or
 Arrow >= 3x it and within 2x of the floor).
@@ -71,6 +74,7 @@ SPLIT = "application/json; orient=split"
 ARROW = "application/vnd.apache.arrow.stream"
 FLOOR = "in-process floor"
 HAND = "hand-written FastAPI"
+BARE = "bare uvicorn"
 GEN = "generated"
 #: format -> (Content-Type, Accept): columnar bodies get columnar answers
 FORMATS = {"JSON": (JSON, ""), "split JSON": (SPLIT, SPLIT), "Arrow": (ARROW, ARROW)}
@@ -365,6 +369,21 @@ def run(
                 )
             )
 
+        for model in ("bc_frame", "bc_array"):  # the bound: uvicorn, Arrow, no more
+            bare_env = {
+                **env,
+                "PYTHONPATH": os.pathsep.join([*service_path(outs[model]), str(REPO)]),
+                "NB2SVC_PACKAGE": model,
+            }
+            urls[(model, BARE)], procs[f"{model}: {BARE}"] = stack.enter_context(
+                server(
+                    [*uvicorn, "benchmarks.bare_batch_app:app"],
+                    bare_env,
+                    "/",
+                    work / f"bare-{model}.log",
+                )
+            )
+
         # (model, rows, contender, body label) -> (url or None, body path or raw input)
         loads: dict[
             tuple[str, int, str, str], tuple[str | None, Any, tuple[str, str]]
@@ -406,6 +425,12 @@ def run(
                         gen,
                         body(f"{model}-{n}-{label}", content),
                         FORMATS[label],
+                    )
+                if (model, BARE) in urls:
+                    loads[(model, n, BARE, "Arrow")] = (
+                        urls[(model, BARE)] + "/",
+                        bodies / f"{model}-{n}-Arrow",  # the generated's own body
+                        FORMATS["Arrow"],
                     )
                 if model == "fraud":
                     hand = (
@@ -482,10 +507,13 @@ def targets(results: list[Result]) -> list[tuple[bool, str]]:
                 f"{model}, 1000 rows: columnar {best / hand:.2f}x the hand-written app (>= 3x)",
             )
         )
+        bare = by.get((model, 1000, BARE, "Arrow"))
+        bound = "" if bare is None else f"; a bare uvicorn app: {bare / floor:.2f}x"
         checks.append(
             (
                 best / floor >= 0.5,
-                f"{model}, 1000 rows: columnar {best / floor:.2f}x the floor (>= 0.5x)",
+                f"{model}, 1000 rows: columnar {best / floor:.2f}x the floor (>= 0.5x)"
+                + bound,
             )
         )
     return checks
