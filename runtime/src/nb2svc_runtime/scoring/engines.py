@@ -66,12 +66,13 @@ def _partition_rows(scored: Scored, length: int) -> dict[str, list[Any]]:
     index: list[int] = []
     kind: list[str] = []
     payload: list[str] = []
-    for row, keep, output in zip(scored.rows, scored.keep, scored.outputs, strict=True):
+    for position, (row, output) in enumerate(
+        zip(scored.rows, scored.outputs, strict=True)
+    ):
         index.append(row)
         kind.append("out")
-        payload.append(
-            orjson.dumps({"keep": keep, "output": output}, default=str).decode()
-        )
+        answer = {"keep": scored.kept(position), "output": output}
+        payload.append(orjson.dumps(answer, default=str).decode())
     for reject in scored.rejects:
         index.append(reject.row)
         kind.append("rejected")
@@ -123,17 +124,15 @@ def score_lines(lines: Sequence[str], spec: ScoringSpec) -> Any:
 def decode(parts: Iterator[tuple[int, str, str]]) -> Iterator[Scored]:
     """Rows of ordered partitions into Scored chunks, numbered across partitions."""
     offset = 0
-    scored = Scored([], [], [], [])
+    scored = Scored([], {}, [], [])
     for index, kind, payload in parts:
         if kind == "end":
             yield scored
             offset += index
-            scored = Scored([], [], [], [])
+            scored = Scored([], {}, [], [])
         elif kind == "out":
             answer = orjson.loads(payload)
-            scored.rows.append(offset + index)
-            scored.keep.append(answer["keep"])
-            scored.outputs.append(answer["output"])
+            scored.add(offset + index, answer["keep"], answer["output"])
         else:
             reject = orjson.loads(payload)
             scored.rejects.append(
@@ -258,7 +257,7 @@ def _spark_partition(spec: ScoringSpec, shipped: bool, fmt: Format) -> Any:
                 else:
                     chunk = Chunk(length + 1, records)
             scored = scorer_for(spec, artifacts_dir).score(chunk)
-            length += len(chunk.records)
+            length += len(chunk)
             rows = _partition_rows(scored, 0)
             for key in ("index", "kind", "payload"):
                 rows[key].pop()  # the batch's trailer: one per partition, below
