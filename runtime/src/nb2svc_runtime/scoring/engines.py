@@ -50,12 +50,17 @@ def scorer_for(spec: ScoringSpec, artifacts_dir: str | None = None) -> RowScorer
     return _SCORERS[key]
 
 
+@contextlib.contextmanager
 def run_local(
     spec: ScoringSpec, path: Path, fmt: Format, chunk_rows: int
-) -> Iterator[Scored]:
+) -> Iterator[Iterator[Scored]]:
+    """This process: the model loaded on entering, then one chunk after another.
+
+    No reading or writing thread: pyarrow's reader already parses on its own threads,
+    and a model that holds the GIL (scikit-learn's tree ensembles take it back after
+    each tree) is slowed by any Python work beside it more than that work is worth."""
     scorer = scorer_for(spec)
-    for chunk in read_chunks(path, fmt, chunk_rows):
-        yield scorer.score(chunk)
+    yield (scorer.score(chunk) for chunk in read_chunks(path, fmt, chunk_rows))
 
 
 # --- partitions: scored on a worker, decoded on the client ---------------------------
@@ -153,6 +158,7 @@ def _bytes_per_row(path: Path, fmt: Format, sample: int = 1000) -> float:
 # --- Dask ----------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
 def run_dask(
     spec: ScoringSpec,
     path: Path,
@@ -161,7 +167,8 @@ def run_dask(
     *,
     scheduler: str | None,
     workers: int,
-) -> Iterator[Scored]:
+) -> Iterator[Iterator[Scored]]:
+    """A Dask cluster (a LocalCluster, started on entering, unless ``scheduler``)."""
     try:
         import dask.bag as db
         import dask.dataframe as dd
@@ -199,7 +206,7 @@ def run_dask(
             tasks = [
                 delayed(score_frame)(part, spec, text) for part in frame.to_delayed()
             ]
-        yield from decode(_ordered(client, tasks, window=2 * _worker_count(client)))
+        yield decode(_ordered(client, tasks, window=2 * _worker_count(client)))
 
 
 def _worker_count(client: Any) -> int:
@@ -291,6 +298,7 @@ def _package_zip(package: str, into: Path) -> Path:
     return target
 
 
+@contextlib.contextmanager
 def run_spark(
     spec: ScoringSpec,
     path: Path,
@@ -298,7 +306,8 @@ def run_spark(
     chunk_rows: int,
     *,
     master: str | None,
-) -> Iterator[Scored]:
+) -> Iterator[Iterator[Scored]]:
+    """Spark (its session started on entering); partitions scored on executors."""
     # Local executors run this interpreter, which has the package installed.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     try:
@@ -338,18 +347,22 @@ def run_spark(
             answers = frame.mapInPandas(
                 _spark_partition(spec, shipped, fmt), RESULT_SCHEMA
             )
-        rows = (
-            (r[0], r[1], r[2]) for r in answers.toLocalIterator(prefetchPartitions=True)
-        )
-        try:
-            yield from decode(rows)
-        except Exception as exc:  # an executor's failure comes back as Java's text
-            refused = _artifact_refusal(str(exc))
-            if refused is None:
-                raise
-            raise ArtifactCheckError(f"on a Spark executor: {refused}") from None
+        yield _spark_answers(answers)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _spark_answers(answers: Any) -> Iterator[Scored]:
+    rows = (
+        (r[0], r[1], r[2]) for r in answers.toLocalIterator(prefetchPartitions=True)
+    )
+    try:
+        yield from decode(rows)
+    except Exception as exc:  # an executor's failure comes back as Java's text
+        refused = _artifact_refusal(str(exc))
+        if refused is None:
+            raise
+        raise ArtifactCheckError(f"on a Spark executor: {refused}") from None
 
 
 def _ship(context: Any, spec: ScoringSpec, staging: Path) -> None:
