@@ -147,6 +147,30 @@ def test_a_chunk_of_blank_lines_does_not_end_the_file(tmp_path: Path) -> None:
     ]
 
 
+def test_parquet_is_read_by_column_with_the_values_of_its_rows(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "id": [f"0{i}" for i in range(7)],
+            "amount": [0.5 * i if i != 3 else None for i in range(7)],
+            "count": list(range(7)),
+            "flag": [i % 2 == 0 for i in range(7)],
+            "tags": [["a"] * (i % 3) for i in range(7)],
+        }
+    )
+    path = tmp_path / "in.parquet"
+    pq.write_table(table, path)
+    chunks = list(formats.read_chunks(path, "parquet", 3))
+    assert [(c.start, len(c), c.columns is not None) for c in chunks] == [
+        (1, 3, True),
+        (4, 3, True),
+        (7, 1, True),
+    ]
+    assert [r for c in chunks for r in c.records] == table.to_pylist()
+
+
 # --- writing ------------------------------------------------------------------------
 
 

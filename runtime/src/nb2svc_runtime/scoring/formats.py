@@ -96,7 +96,7 @@ def _csv_header(path: Path) -> list[str]:
         return next(csv.reader(handle), [])
 
 
-def _arrow_csv(header: list[str]) -> Any:
+def _arrow_csv(header: list[str]) -> dict[str, Any] | None:
     """pyarrow's reader options for a file with this header: every cell a string, as
     written (an empty cell is "", not null); None without pyarrow, or for a header
     pyarrow would not name the same (none, or a name twice)."""
@@ -195,9 +195,12 @@ def _parquet_chunks(path: Path, rows: int) -> Iterator[Chunk]:
     start = 1
     with contextlib.closing(handle):
         for batch in handle.iter_batches(batch_size=rows):
-            records = batch.to_pylist()
-            yield Chunk(start, records)
-            start += len(records)
+            if len(set(batch.schema.names)) != batch.num_columns:  # a name twice
+                chunk = Chunk(start, batch.to_pylist())
+            else:  # by column: records only if a row must be looked at alone
+                chunk = Chunk(start, columns=batch.to_pydict())
+            yield chunk
+            start += len(chunk)
 
 
 def parse_lines(lines: Sequence[bytes | str], start: int) -> Chunk:
