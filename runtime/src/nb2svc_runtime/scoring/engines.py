@@ -1,6 +1,8 @@
 """Where chunks are scored: this process, a Dask cluster, or Spark.
 
-Every engine yields :class:`Scored` chunks in the file's order, numbered as the local
+Every engine is a context manager: entering it starts the engine (loads the model,
+starts a cluster or a Spark session), so that the command's steady state is timed
+without it; it gives :class:`Scored` chunks in the file's order, numbered as the local
 reader numbers rows, so one writer serves them all and their outputs are equal row for
 row. Dask and Spark read the file themselves (``dask.dataframe`` / ``dask.bag``,
 ``spark.read``) and score each partition on a worker with the same :class:`RowScorer`;
