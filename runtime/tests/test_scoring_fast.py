@@ -96,6 +96,29 @@ def test_pyarrow_reads_a_csv_exactly_as_the_csv_module(
     assert starts == [1 + sum(len(c) for _, c, _ in fast[:i]) for i in range(len(fast))]
 
 
+def flat_rows(chunks: Any) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    """Every record, and every broken row by its number: what scoring sees."""
+    records: list[dict[str, Any]] = []
+    broken: dict[int, str] = {}
+    for chunk in chunks:
+        records += chunk.records
+        broken.update({chunk.start + i: why for i, why in chunk.broken.items()})
+    return records, broken
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(alphabet='ab1 ,"\n\r', max_size=80), rows=st.integers(1, 4))
+@example(text='1,"2\n3"\n4\n5,6,7\n"8', rows=2)  # a wrong width, an open quote
+def test_any_text_is_read_as_the_csv_module_reads_it(
+    tmp_path_factory: pytest.TempPathFactory, text: str, rows: int
+) -> None:
+    path = tmp_path_factory.mktemp("csv") / "in.csv"
+    path.write_bytes(("a,b\n" + text).encode())
+    assert flat_rows(formats.read_chunks(path, "csv", rows)) == flat_rows(
+        formats._python_csv_chunks(path, rows)
+    )
+
+
 def test_a_plain_csv_is_read_by_pyarrow_in_chunks_of_the_rows_asked(
     tmp_path: Path,
 ) -> None:

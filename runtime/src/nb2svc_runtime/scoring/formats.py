@@ -113,7 +113,6 @@ def _arrow_csv(header: list[str]) -> dict[str, Any] | None:
         "convert_options": pa_csv.ConvertOptions(
             column_types={name: pa.string() for name in header},
             strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
         ),
         "header": header,
     }
