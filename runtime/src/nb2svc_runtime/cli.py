@@ -9,7 +9,8 @@
 
 Imports neither fastapi, prometheus_client nor the app: the supervisor and Docker's
 HEALTHCHECK stay light, and ``PROMETHEUS_MULTIPROC_DIR`` is set before any worker
-imports the app.
+imports the app. uvicorn is imported by the commands that serve, not by ``score``
+or ``retrain``, whose start-up is part of every batch job's time.
 """
 
 from __future__ import annotations
@@ -27,22 +28,19 @@ import signal
 import socket
 import sys
 import tempfile
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
 from pydantic import ValidationError
-from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
-from ._internals.uvicorn_protocol import DeadlineHttpProtocol, HeadLimits
-from ._internals.uvicorn_server import STARTUP_FAILURE, run_server, run_workers
 from .artifacts import ArtifactError, Artifacts
-from .lifecycle import READY_DIR_VARIABLE, WORKERS_VARIABLE
 from .log import name_service_logger
 from .spec import ServiceInfo
+
+if TYPE_CHECKING:
+    import uvicorn
 
 #: prometheus-client's multiprocess mode: where every worker keeps its metrics.
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -83,6 +81,8 @@ def positive_int(text: str) -> int:
 
 
 def build_parser(info: ServiceInfo) -> argparse.ArgumentParser:
+    from uvicorn.config import LOG_LEVELS
+
     parser = argparse.ArgumentParser(
         prog=info.name, description=f"{info.title} prediction service."
     )
@@ -131,6 +131,8 @@ def build_parser(info: ServiceInfo) -> argparse.ArgumentParser:
 
 def healthcheck(service: Service, args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else service.get_settings().port
+    import urllib.request
+
     url = f"http://127.0.0.1:{port}/readyz"
     try:
         with urllib.request.urlopen(url, timeout=args.timeout) as response:
@@ -141,6 +143,8 @@ def healthcheck(service: Service, args: argparse.Namespace) -> int:
 
 def log_config(package: str, level: str) -> dict[str, Any]:
     """Uvicorn's logging config plus the package's logger, in every worker."""
+    from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
+
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"][package] = {
         "handlers": ["default"],
@@ -243,6 +247,8 @@ def available_cpus() -> int:
 
 def _configure_process(service: Service, args: argparse.Namespace) -> None:
     """What every worker inherits: head limits, thread counts, clean signal exits."""
+    from ._internals.uvicorn_protocol import HeadLimits
+
     settings = service.get_settings()
     HeadLimits(
         receive_timeout=settings.receive_timeout,
@@ -268,6 +274,9 @@ def _configure_process(service: Service, args: argparse.Namespace) -> None:
 
 
 def _run(config: uvicorn.Config, workers: int) -> int:
+    from ._internals.uvicorn_server import run_server, run_workers
+    from .lifecycle import READY_DIR_VARIABLE, WORKERS_VARIABLE
+
     if workers > 1:
         # The workers keep their metrics in files of a new folder, which /metrics
         # adds up whichever worker answers, and mark themselves ready in another, so
@@ -288,6 +297,12 @@ def _run(config: uvicorn.Config, workers: int) -> int:
 
 
 def serve(service: Service, args: argparse.Namespace) -> int:
+    import uvicorn
+    from uvicorn.config import LOG_LEVELS
+
+    from ._internals.uvicorn_protocol import DeadlineHttpProtocol
+    from ._internals.uvicorn_server import STARTUP_FAILURE
+
     settings = service.get_settings()
     host: str = args.host if args.host is not None else settings.host
     port: int = args.port if args.port is not None else settings.port
@@ -361,6 +376,8 @@ def run_cli(
             return healthcheck(service, args)
     except ValidationError as exc:
         # One line per setting, never the value (it may be a key): a start-up failure.
+        from ._internals.uvicorn_server import STARTUP_FAILURE
+
         logging.config.dictConfig(log_config(info.package, "info"))
         for line in settings_errors(info.env_prefix, exc):
             service.logger.error("start-up stopped: %s", line)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -94,6 +96,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     _add_engine_options(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help=(
+            "print the run's figures as one JSON line on stderr at the end: rows, "
+            "rejected, seconds and rows_per_s from the engine ready to the output "
+            "closed (start-up excluded), setup_seconds before that"
+        ),
+    )
     return parser
 
 
@@ -121,9 +132,11 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _scored(
+def _engine(
     args: argparse.Namespace, spec: ScoringSpec, fmt: Format
-) -> Iterator[Scored]:
+) -> contextlib.AbstractContextManager[Iterator[Scored]]:
+    """The engine's context: entering it starts the engine (loads the model, starts
+    a cluster or a Spark session); it gives the scored chunks, in the file's order."""
     if args.engine == "dask":
         return run_dask(
             spec,
@@ -141,6 +154,7 @@ def _scored(
 def score_file(
     args: argparse.Namespace, spec: ScoringSpec, schemas: ModuleType, stderr: TextIO
 ) -> int:
+    begun = time.monotonic()
     if not args.input.is_file():
         raise ScoringError(f"{args.input}: no such file")
     fmt = detect_format(args.input, args.format)
@@ -163,10 +177,12 @@ def score_file(
         rejects.path = stack.enter_context(atomic_file(rejects_path))
         table = TableWriter(output, out_fmt, spec.keep)
         try:
-            for scored in _scored(args, spec, fmt):
-                table.write(scored)
-                rejects.write(scored.rejects)
-                progress.update(len(scored.outputs), len(scored.rejects))
+            with _engine(args, spec, fmt) as chunks:
+                progress.start()  # the engine is up: the steady state's clock starts
+                for scored in chunks:
+                    table.write(scored)
+                    rejects.write(scored.rejects)
+                    progress.update(len(scored.outputs), len(scored.rejects))
         finally:
             table.close()
             rejects.close()
@@ -174,7 +190,11 @@ def score_file(
             rejects.path.write_bytes(b"")
     if not rejects.count:
         rejects_path.unlink(missing_ok=True)
+    seconds = progress.elapsed()  # the output closed (and in place)
     progress.finish()
+    if args.stats:
+        setup = progress.started - begun
+        print(json.dumps(_stats(args, progress, seconds, setup)), file=stderr)
     if rejects.count:
         print(
             f"{rejects.count:,} row{'' if rejects.count == 1 else 's'} rejected: see "
@@ -183,6 +203,25 @@ def score_file(
         )
         return EXIT_REJECTED
     return EXIT_OK
+
+
+def _stats(
+    args: argparse.Namespace, progress: Progress, seconds: float, setup: float
+) -> dict[str, object]:
+    """The run's figures, measured here: ``seconds`` from the engine ready (model
+    loaded, cluster or session started) to the output closed, so start-up is not in
+    ``rows_per_s``; ``setup_seconds`` from the command's start (its arguments parsed)
+    to the engine ready: checking the file and the artifacts, starting the engine."""
+    return {
+        "stats": "score",
+        "engine": args.engine,
+        "chunk_rows": args.chunk_rows,
+        "rows": progress.rows,
+        "rejected": progress.rejected,
+        "seconds": round(seconds, 6),
+        "rows_per_s": round(progress.rows / max(seconds, 1e-9), 1),
+        "setup_seconds": round(setup, 6),
+    }
 
 
 def main(

@@ -78,30 +78,83 @@ class Reject:
         return {"row": self.row, "keep": self.keep, "errors": self.errors}
 
 
-@dataclass
 class Chunk:
     """Consecutive rows of the input; ``start`` is the first one's number (from 1).
 
-    ``broken`` maps an index in ``records`` to why that row could not be read (a JSON
-    line that is not a JSON object): it is rejected without being validated. ``text``:
-    the values are text (CSV cells), which the schema parses ("2.5" as a number, "true"
-    as a boolean); typed values (JSON, Parquet) are validated as strictly as a request.
+    The rows come as ``records`` (one dict per row) or, from a columnar reader, as
+    ``columns`` (each column's values, in the file's column order): records are then
+    built only if a row must be looked at on its own. ``broken`` maps an index in the
+    chunk to why that row could not be read (a JSON line that is not a JSON object):
+    it is rejected without being validated. ``text``: the values are text (CSV
+    cells), which the schema parses ("2.5" as a number, "true" as a boolean); typed
+    values (JSON, Parquet) are validated as strictly as a request.
     """
 
-    start: int
-    records: list[dict[str, Any]]
-    broken: dict[int, str] = field(default_factory=dict)
-    text: bool = False
+    def __init__(
+        self,
+        start: int,
+        records: list[dict[str, Any]] | None = None,
+        broken: dict[int, str] | None = None,
+        text: bool = False,
+        *,
+        columns: dict[str, list[Any]] | None = None,
+    ) -> None:
+        if (records is None) == (columns is None):
+            raise ValueError("a chunk has either records or columns")
+        self.start = start
+        self.broken = broken or {}
+        self.text = text
+        self.columns = columns
+        self._records = records
+        if columns is not None:
+            lengths = {len(values) for values in columns.values()}
+            if len(lengths) > 1:
+                raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+            self._length = lengths.pop() if lengths else 0
+        else:
+            self._length = len(records or ())
+
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per row (built from the columns the first time it is asked for)."""
+        if self._records is None:
+            names = list(self.columns or {})
+            values = (self.columns or {}).values()
+            self._records = [
+                dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)
+            ]
+        return self._records
+
+    def keep(self, names: Sequence[str]) -> dict[str, list[Any]]:
+        """The kept columns' values, every row (None where a record lacks one)."""
+        if self.columns is not None:
+            return {name: self.columns[name] for name in names}
+        return {name: [r.get(name) for r in self.records] for name in names}
 
 
 @dataclass
 class Scored:
-    """A chunk's answers: ``rows[i]`` (its number) got ``outputs[i]``."""
+    """A chunk's answers: ``rows[i]`` (its number) got ``outputs[i]``; ``keep`` holds
+    the kept columns' values of those rows, column by column."""
 
     rows: list[int]
-    keep: list[dict[str, Any]]
+    keep: dict[str, list[Any]]
     outputs: list[Any]
     rejects: list[Reject]
+
+    def add(self, row: int, keep: Mapping[str, Any], output: Any) -> None:
+        """One more answer, with the kept values of its row."""
+        self.rows.append(row)
+        for name, value in keep.items():
+            self.keep.setdefault(name, []).append(value)
+        self.outputs.append(output)
+
+    def kept(self, index: int) -> dict[str, Any]:
+        """The kept values of the ``index``-th answer's row."""
+        return {name: values[index] for name, values in self.keep.items()}
 
 
 def verify_artifacts(folder: Path, expected: Sequence[tuple[str, str]]) -> None:
@@ -302,24 +355,26 @@ class RowScorer:
 
     def _score_columns(self, table: TableSchema, chunk: Chunk) -> Scored | None:
         """None unless every row is valid and scored in one call."""
-        records = chunk.records
-        if not records:
+        size = len(chunk)
+        if not size:
             return None
         labels = table.labels
         try:
-            columns = [[record[label] for record in records] for label in labels]
+            if chunk.columns is not None:
+                columns = [chunk.columns[label] for label in labels]
+            else:
+                records = chunk.records
+                columns = [[record[label] for record in records] for label in labels]
         except KeyError:  # a JSON line without a column: "Field required" by row
             return None
-        valid, errors = check_table(
-            table, labels, columns, len(records), strict=not chunk.text
-        )
+        valid, errors = check_table(table, labels, columns, size, strict=not chunk.text)
         if errors:
             return None
         try:
             if self._frame:
                 if self._plan is None:
                     self._plan = frame_plan(labels, self._dtypes or {})
-                frame = build_frame(self._plan, valid, len(records))
+                frame = build_frame(self._plan, valid, size)
                 (outputs,) = self.pipeline.score_batch([frame])
             else:
                 values = [python_values(valid[label]) for label in labels]
@@ -330,14 +385,11 @@ class RowScorer:
                 outputs = self.pipeline.score_batch(raws)
         except Exception:
             return None  # the rows' way finds the row that fails
-        if not isinstance(outputs, list) or len(outputs) != len(records):
+        if not isinstance(outputs, list) or len(outputs) != size:
             return None
         first = chunk.start
         return Scored(
-            list(range(first, first + len(records))),
-            [self._keep(record) for record in records],
-            outputs,
-            [],
+            list(range(first, first + size)), chunk.keep(self.spec.keep), outputs, []
         )
 
     def _score_rows(self, chunk: Chunk) -> Scored:
@@ -355,7 +407,7 @@ class RowScorer:
                 Reject(chunk.start + index, found, self._keep(records[index]))
             )
         indexes = [readable[position] for position in good]
-        rows, keep, outputs = [], [], []
+        scored = Scored([], {name: [] for name in self.spec.keep}, [], [])
         if requests:
             try:
                 results = [(True, output) for output in self._score(requests)]
@@ -363,13 +415,12 @@ class RowScorer:
                 results = self._score_each(requests)
             for index, (ok, output) in zip(indexes, results, strict=True):
                 if ok:
-                    rows.append(chunk.start + index)
-                    keep.append(self._keep(records[index]))
-                    outputs.append(output)
+                    scored.add(chunk.start + index, self._keep(records[index]), output)
                 else:
                     error = {"loc": [], "msg": output, "type": "pipeline_error"}
                     rejects.append(
                         Reject(chunk.start + index, [error], self._keep(records[index]))
                     )
         rejects.sort(key=lambda reject: reject.row)
-        return Scored(rows, keep, outputs, rejects)
+        scored.rejects = rejects
+        return scored

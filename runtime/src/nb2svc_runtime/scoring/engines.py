@@ -1,6 +1,8 @@
 """Where chunks are scored: this process, a Dask cluster, or Spark.
 
-Every engine yields :class:`Scored` chunks in the file's order, numbered as the local
+Every engine is a context manager: entering it starts the engine (loads the model,
+starts a cluster or a Spark session), so that the command's steady state is timed
+without it; it gives :class:`Scored` chunks in the file's order, numbered as the local
 reader numbers rows, so one writer serves them all and their outputs are equal row for
 row. Dask and Spark read the file themselves (``dask.dataframe`` / ``dask.bag``,
 ``spark.read``) and score each partition on a worker with the same :class:`RowScorer`;
@@ -50,12 +52,17 @@ def scorer_for(spec: ScoringSpec, artifacts_dir: str | None = None) -> RowScorer
     return _SCORERS[key]
 
 
+@contextlib.contextmanager
 def run_local(
     spec: ScoringSpec, path: Path, fmt: Format, chunk_rows: int
-) -> Iterator[Scored]:
+) -> Iterator[Iterator[Scored]]:
+    """This process: the model loaded on entering, then one chunk after another.
+
+    No reading or writing thread: pyarrow's reader already parses on its own threads,
+    and a model that holds the GIL (scikit-learn's tree ensembles take it back after
+    each tree) is slowed by any Python work beside it more than that work is worth."""
     scorer = scorer_for(spec)
-    for chunk in read_chunks(path, fmt, chunk_rows):
-        yield scorer.score(chunk)
+    yield (scorer.score(chunk) for chunk in read_chunks(path, fmt, chunk_rows))
 
 
 # --- partitions: scored on a worker, decoded on the client ---------------------------
@@ -66,12 +73,13 @@ def _partition_rows(scored: Scored, length: int) -> dict[str, list[Any]]:
     index: list[int] = []
     kind: list[str] = []
     payload: list[str] = []
-    for row, keep, output in zip(scored.rows, scored.keep, scored.outputs, strict=True):
+    for position, (row, output) in enumerate(
+        zip(scored.rows, scored.outputs, strict=True)
+    ):
         index.append(row)
         kind.append("out")
-        payload.append(
-            orjson.dumps({"keep": keep, "output": output}, default=str).decode()
-        )
+        answer = {"keep": scored.kept(position), "output": output}
+        payload.append(orjson.dumps(answer, default=str).decode())
     for reject in scored.rejects:
         index.append(reject.row)
         kind.append("rejected")
@@ -123,17 +131,15 @@ def score_lines(lines: Sequence[str], spec: ScoringSpec) -> Any:
 def decode(parts: Iterator[tuple[int, str, str]]) -> Iterator[Scored]:
     """Rows of ordered partitions into Scored chunks, numbered across partitions."""
     offset = 0
-    scored = Scored([], [], [], [])
+    scored = Scored([], {}, [], [])
     for index, kind, payload in parts:
         if kind == "end":
             yield scored
             offset += index
-            scored = Scored([], [], [], [])
+            scored = Scored([], {}, [], [])
         elif kind == "out":
             answer = orjson.loads(payload)
-            scored.rows.append(offset + index)
-            scored.keep.append(answer["keep"])
-            scored.outputs.append(answer["output"])
+            scored.add(offset + index, answer["keep"], answer["output"])
         else:
             reject = orjson.loads(payload)
             scored.rejects.append(
@@ -154,6 +160,7 @@ def _bytes_per_row(path: Path, fmt: Format, sample: int = 1000) -> float:
 # --- Dask ----------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
 def run_dask(
     spec: ScoringSpec,
     path: Path,
@@ -162,7 +169,8 @@ def run_dask(
     *,
     scheduler: str | None,
     workers: int,
-) -> Iterator[Scored]:
+) -> Iterator[Iterator[Scored]]:
+    """A Dask cluster (a LocalCluster, started on entering, unless ``scheduler``)."""
     try:
         import dask.bag as db
         import dask.dataframe as dd
@@ -200,7 +208,7 @@ def run_dask(
             tasks = [
                 delayed(score_frame)(part, spec, text) for part in frame.to_delayed()
             ]
-        yield from decode(_ordered(client, tasks, window=2 * _worker_count(client)))
+        yield decode(_ordered(client, tasks, window=2 * _worker_count(client)))
 
 
 def _worker_count(client: Any) -> int:
@@ -258,7 +266,7 @@ def _spark_partition(spec: ScoringSpec, shipped: bool, fmt: Format) -> Any:
                 else:
                     chunk = Chunk(length + 1, records)
             scored = scorer_for(spec, artifacts_dir).score(chunk)
-            length += len(chunk.records)
+            length += len(chunk)
             rows = _partition_rows(scored, 0)
             for key in ("index", "kind", "payload"):
                 rows[key].pop()  # the batch's trailer: one per partition, below
@@ -292,6 +300,7 @@ def _package_zip(package: str, into: Path) -> Path:
     return target
 
 
+@contextlib.contextmanager
 def run_spark(
     spec: ScoringSpec,
     path: Path,
@@ -299,7 +308,8 @@ def run_spark(
     chunk_rows: int,
     *,
     master: str | None,
-) -> Iterator[Scored]:
+) -> Iterator[Iterator[Scored]]:
+    """Spark (its session started on entering); partitions scored on executors."""
     # Local executors run this interpreter, which has the package installed.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     try:
@@ -339,18 +349,22 @@ def run_spark(
             answers = frame.mapInPandas(
                 _spark_partition(spec, shipped, fmt), RESULT_SCHEMA
             )
-        rows = (
-            (r[0], r[1], r[2]) for r in answers.toLocalIterator(prefetchPartitions=True)
-        )
-        try:
-            yield from decode(rows)
-        except Exception as exc:  # an executor's failure comes back as Java's text
-            refused = _artifact_refusal(str(exc))
-            if refused is None:
-                raise
-            raise ArtifactCheckError(f"on a Spark executor: {refused}") from None
+        yield _spark_answers(answers)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _spark_answers(answers: Any) -> Iterator[Scored]:
+    rows = (
+        (r[0], r[1], r[2]) for r in answers.toLocalIterator(prefetchPartitions=True)
+    )
+    try:
+        yield from decode(rows)
+    except Exception as exc:  # an executor's failure comes back as Java's text
+        refused = _artifact_refusal(str(exc))
+        if refused is None:
+            raise
+        raise ArtifactCheckError(f"on a Spark executor: {refused}") from None
 
 
 def _ship(context: Any, spec: ScoringSpec, staging: Path) -> None:

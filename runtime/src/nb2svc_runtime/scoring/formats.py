@@ -62,18 +62,118 @@ def _pyarrow() -> Any:
 # --- reading -------------------------------------------------------------------------
 
 
+#: Bytes pyarrow's CSV reader parses at a time (a block holds about 20,000 rows of a
+#: typical transactions file); memory holds a block and a chunk, whatever the file.
+ARROW_BLOCK_BYTES = 1 << 20
+
+
 def _csv_chunks(path: Path, rows: int) -> Iterator[Chunk]:
     """Every cell as written: the schema parses the inputs (a stray "n/a" rejects its
-    row, not its column), identifiers pass through ("007" stays "007")."""
+    row, not its column), identifiers pass through ("007" stays "007").
+
+    pyarrow's CSV reader (the 'files' extra) reads the file into columns where it
+    reads it exactly as Python's csv module does; at the first block it refuses (a row
+    of the wrong width, an unclosed quote, bytes that are not UTF-8) the csv module
+    reads the rest, from the first row not yet scored, and finds each bad row.
+    """
+    done = 0
+    arrow = _arrow_csv(_csv_header(path))
+    if arrow is not None:
+        import pyarrow as pa
+
+        try:
+            for chunk in _arrow_csv_chunks(path, arrow, rows):
+                yield chunk
+                done += len(chunk)
+            return
+        except pa.ArrowException:
+            pass  # the csv module reads on, and says what is wrong
+    yield from _python_csv_chunks(path, rows, skip=done)
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _arrow_csv(header: list[str]) -> dict[str, Any] | None:
+    """pyarrow's reader options for a file with this header: every cell a string, as
+    written (an empty cell is "", not null); None without pyarrow, or for a header
+    pyarrow would not name the same (none, or a name twice)."""
+    if not header or len(set(header)) != len(header):
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+    except ImportError:
+        return None
+    return {
+        "read_options": pa_csv.ReadOptions(block_size=ARROW_BLOCK_BYTES),
+        "parse_options": pa_csv.ParseOptions(newlines_in_values=True),
+        "convert_options": pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            strings_can_be_null=False,
+        ),
+        "header": header,
+    }
+
+
+def _arrow_csv_chunks(
+    path: Path, options: dict[str, Any], rows: int
+) -> Iterator[Chunk]:
+    """Chunks of ``rows`` rows, each a column of Python strings per file column."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    header = options["header"]
+    reader = pa_csv.open_csv(
+        path,
+        read_options=options["read_options"],
+        parse_options=options["parse_options"],
+        convert_options=options["convert_options"],
+    )
+    with reader:
+        if reader.schema.names != header:  # a header the csv module reads otherwise
+            raise pa.ArrowInvalid("header differs from the csv module's")
+        start, pending, buffered = 1, [], 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                batch = None
+            if batch is not None:
+                pending.append(batch)
+                buffered += batch.num_rows
+            while buffered >= rows or (batch is None and buffered):
+                table = pa.Table.from_batches(pending, schema=reader.schema)
+                head, rest = table.slice(0, rows), table.slice(rows)
+                columns = {
+                    name: head.column(i).to_pylist() for i, name in enumerate(header)
+                }
+                yield Chunk(start, columns=columns, text=True)
+                start += head.num_rows
+                pending, buffered = rest.to_batches(), rest.num_rows
+            if batch is None:
+                return
+
+
+def _python_csv_chunks(path: Path, rows: int, skip: int = 0) -> Iterator[Chunk]:
+    """The csv module's reading, from the row after the first ``skip`` ones."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
         width = len(header)
         start = 1
+        while start <= skip:
+            cells = next(reader, None)
+            if cells is None:
+                return
+            start += bool(cells)  # a blank line is no row
         while True:
             records: list[dict[str, Any]] = []
             broken: dict[int, str] = {}
-            for cells in itertools.islice(reader, rows):
+            lines = list(itertools.islice(reader, rows))
+            for cells in lines:
                 if len(cells) != width:
                     if not cells:  # a blank line is no row, as for pandas
                         continue
@@ -81,8 +181,10 @@ def _csv_chunks(path: Path, rows: int) -> Iterator[Chunk]:
                     records.append({})
                 else:
                     records.append(dict(zip(header, cells, strict=True)))
-            if not records:
+            if not lines:
                 return
+            if not records:  # only blank lines: read on
+                continue
             yield Chunk(start, records, broken, text=True)
             start += len(records)
 
@@ -92,9 +194,12 @@ def _parquet_chunks(path: Path, rows: int) -> Iterator[Chunk]:
     start = 1
     with contextlib.closing(handle):
         for batch in handle.iter_batches(batch_size=rows):
-            records = batch.to_pylist()
-            yield Chunk(start, records)
-            start += len(records)
+            if len(set(batch.schema.names)) != batch.num_columns:  # a name twice
+                chunk = Chunk(start, batch.to_pylist())
+            else:  # by column: records only if a row must be looked at alone
+                chunk = Chunk(start, columns=batch.to_pydict())
+            yield chunk
+            start += len(chunk)
 
 
 def parse_lines(lines: Sequence[bytes | str], start: int) -> Chunk:
@@ -140,8 +245,7 @@ def read_columns(path: Path, fmt: Format) -> list[str]:
     """The file's columns (a JSON lines file: its first line's keys)."""
     try:
         if fmt == "csv":
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                return next(csv.reader(handle), [])
+            return _csv_header(path)
         if fmt == "parquet":
             return list(_pyarrow().ParquetFile(path).schema_arrow.names)
         with path.open("rb") as handle:
@@ -195,8 +299,49 @@ def atomic_file(path: Path) -> Iterator[Path]:
         raise
 
 
+def answer_columns(outputs: Sequence[Any]) -> dict[str, list[Any]]:
+    """The answers as table columns, in the order their names first appear: an object's
+    keys (nested objects as dotted columns), or one ``prediction`` column; a row
+    without a column has None there."""
+    fast = _flat_columns(outputs)
+    if fast is not None:
+        return fast
+    rows = [flatten(output) for output in outputs]
+    names = dict.fromkeys(name for row in rows for name in row)
+    return {name: [row.get(name) for row in rows] for name in names}
+
+
+def _flat_columns(outputs: Sequence[Any]) -> dict[str, list[Any]] | None:
+    """The common case without per-row work: every answer an object with the same
+    keys, none of whose values is a non-empty object (which would be flattened)."""
+    if not outputs or set(map(type, outputs)) != {dict}:
+        return None
+    first = outputs[0]
+    if set(map(len, outputs)) != {len(first)}:
+        return None
+    try:  # the same number of keys, and every one of the first's: the same keys
+        columns = {name: [output[name] for output in outputs] for name in first}
+    except KeyError:
+        return None
+    for values in columns.values():
+        if any(issubclass(kind, dict) for kind in set(map(type, values))) and any(
+            isinstance(value, dict) and value for value in values
+        ):
+            return None
+    return columns
+
+
+def _cells(values: list[Any]) -> list[Any]:
+    """A column's CSV cells: None is an empty cell to the csv module, lists and
+    objects become JSON; other values as they are (the csv module writes str())."""
+    if any(issubclass(kind, list | dict) for kind in set(map(type, values))):
+        return [json.dumps(v) if isinstance(v, list | dict) else v for v in values]
+    return values
+
+
 class TableWriter:
-    """Answers, with the kept columns first, in the output's format."""
+    """Answers, with the kept columns first, in the output's format: column by column,
+    never a dict per row."""
 
     def __init__(self, path: Path, fmt: Format, keep: Sequence[str]) -> None:
         self.path, self.fmt, self.keep = path, fmt, list(keep)
@@ -210,25 +355,26 @@ class TableWriter:
         if fmt == "parquet":
             _pyarrow()
 
-    def _table_rows(self, scored: Scored) -> list[dict[str, Any]]:
-        rows = []
-        for keep, output in zip(scored.keep, scored.outputs, strict=True):
-            if isinstance(output, dict) and not any(
-                isinstance(value, dict) for value in output.values()
-            ):
-                flat = output  # already a table row: the common case, no copy
-            else:
-                flat = flatten(output)
-            if keep:
-                clash = keep.keys() & flat.keys()
-                if clash:
-                    raise ScoringError(
-                        f"--keep {', '.join(sorted(clash))}: the answers have a column "
-                        "of that name"
-                    )
-                flat = {**keep, **flat}
-            rows.append(flat)
-        return rows
+    def _table(self, scored: Scored) -> list[list[Any]]:
+        """The chunk's columns, in the output's column order."""
+        answers = answer_columns(scored.outputs)
+        clash = [name for name in self.keep if name in answers]
+        if clash:
+            raise ScoringError(
+                f"--keep {', '.join(sorted(clash))}: the answers have a column "
+                "of that name"
+            )
+        if self.columns is None:
+            self.columns = [*self.keep, *answers]
+        new = [name for name in answers if name not in self.columns]
+        if new:
+            raise ScoringError(
+                f"answers gained the column(s) {', '.join(new)} after the "
+                "first chunk: a table needs the same columns in every row"
+            )
+        size = len(scored.outputs)
+        columns = {**scored.keep, **answers}
+        return [columns.get(name, [None] * size) for name in self.columns]
 
     def write(self, scored: Scored) -> None:
         if self._handle is None:
@@ -237,66 +383,49 @@ class TableWriter:
         if self.fmt == "jsonl":
             lines = [
                 orjson.dumps(
-                    {**keep, **(out if isinstance(out, dict) else {PREDICTION: out})},
+                    {
+                        **scored.kept(index),
+                        **(out if isinstance(out, dict) else {PREDICTION: out}),
+                    },
                     default=str,
                 )
-                for keep, out in zip(scored.keep, scored.outputs, strict=True)
+                for index, out in enumerate(scored.outputs)
             ]
             self._handle.write(b"".join(line + b"\n" for line in lines))
             return
-        rows = self._table_rows(scored)
-        if not rows:
+        if not scored.outputs:
             return
-        if self.columns is None:
-            self.columns = list(dict.fromkeys(name for row in rows for name in row))
-        new = [name for row in rows for name in row if name not in self.columns]
-        if new:
-            raise ScoringError(
-                f"answers gained the column(s) {', '.join(dict.fromkeys(new))} after the "
-                "first chunk: a table needs the same columns in every row"
-            )
+        table = self._table(scored)
         if self.fmt == "csv":
-            self._write_csv(rows)
+            self._write_csv(table)
         else:
-            self._write_parquet(rows)
+            self._write_parquet(table)
 
-    def _write_csv(self, rows: list[dict[str, Any]]) -> None:
+    def _write_csv(self, table: list[list[Any]]) -> None:
         assert self.columns is not None and self._handle is not None
         if self._csv is None:
             self._text = io.TextIOWrapper(self._handle, encoding="utf-8", newline="")
             self._csv = csv.writer(self._text, lineterminator="\n")
             self._csv.writerow(self.columns)
-        columns = self.columns
-        # None is an empty cell to the csv module; lists and objects become JSON.
-        self._csv.writerows(
-            [
-                [
-                    json.dumps(value) if isinstance(value, list | dict) else value
-                    for value in map(row.get, columns)
-                ]
-                for row in rows
-            ]
-        )
+        self._csv.writerows(zip(*map(_cells, table), strict=True))
 
-    def _write_parquet(self, rows: list[dict[str, Any]]) -> None:
+    def _write_parquet(self, table: list[list[Any]]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         assert self.columns is not None and self._handle is not None
-        table = pa.Table.from_pylist(
-            [{n: row.get(n) for n in self.columns} for row in rows]
-        )
+        arrow = pa.Table.from_arrays(table, names=self.columns)
         if self._parquet is None:
-            self._schema = table.schema
+            self._schema = arrow.schema
             self._parquet = pq.ParquetWriter(self._handle, self._schema)
-        elif table.schema != self._schema:
+        elif arrow.schema != self._schema:
             try:
-                table = table.cast(self._schema)
+                arrow = arrow.cast(self._schema)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
                 raise ScoringError(
                     f"answers changed type after the first chunk: {exc}"
                 ) from None
-        self._parquet.write_table(table)
+        self._parquet.write_table(arrow)
 
     def close(self) -> None:
         if self._text is not None:

@@ -31,8 +31,15 @@ class Progress:
         self.rows = self.rejected = self._shown = 0
         self.started = self._last = time.monotonic()
 
+    def start(self) -> None:
+        """Count time from now: rows/s are the scoring's, not the start-up's."""
+        self.started = self._last = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
     def line(self) -> str:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
+        elapsed = max(self.elapsed(), 1e-9)
         done = f"{self.rows:,} rows"
         if self.total:
             done = f"{self.rows:,}/{self.total:,} rows ({100 * self.rows / self.total:.0f}%)"
