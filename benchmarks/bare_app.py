@@ -13,20 +13,19 @@ no service built on uvicorn can do less per request.
 
 from __future__ import annotations
 
-import asyncio
 import gc
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
 from fraud_scoring import pipeline, schemas  # type: ignore[import-not-found]
 from pydantic import TypeAdapter
 
+from benchmarks.bare_asgi import answer
+
 pipeline.load_resources()
 gc.collect()  # as the generated service does once its model is loaded
 gc.freeze()
 _ROWS: TypeAdapter[Any] = TypeAdapter(schemas.PredictRequest)
-_EXECUTOR = ThreadPoolExecutor(1, thread_name_prefix="predict")
 _HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -36,15 +35,4 @@ def _predict(body: bytes) -> bytes:
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":  # lifespan: nothing to set up
-        return
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    loop = asyncio.get_running_loop()
-    content = await loop.run_in_executor(_EXECUTOR, _predict, b"".join(chunks))
-    await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
-    await send({"type": "http.response.body", "body": content})
+    await answer(scope, receive, send, _predict, _HEADERS)

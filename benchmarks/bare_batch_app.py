@@ -17,15 +17,15 @@ Any POST is a table to score; any other request is a 405.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import importlib
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
+from benchmarks.bare_asgi import answer
 
 _PACKAGE = os.environ["NB2SVC_PACKAGE"]
 pipeline: Any = importlib.import_module(f"{_PACKAGE}.pipeline")
@@ -33,7 +33,6 @@ _KIND = importlib.import_module(f"{_PACKAGE}.app").IO.kind
 pipeline.load_resources()
 gc.collect()  # as the generated service does once its model is loaded
 gc.freeze()
-_EXECUTOR = ThreadPoolExecutor(1, thread_name_prefix="predict")
 _HEADERS = [(b"content-type", b"application/vnd.apache.arrow.stream")]
 
 
@@ -52,19 +51,4 @@ def _score(body: bytes) -> bytes:
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":  # lifespan: nothing to set up
-        return
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    if scope["method"] != "POST":
-        await send({"type": "http.response.start", "status": 405, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    loop = asyncio.get_running_loop()
-    content = await loop.run_in_executor(_EXECUTOR, _score, b"".join(chunks))
-    await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
-    await send({"type": "http.response.body", "body": content})
+    await answer(scope, receive, send, _score, _HEADERS)

@@ -53,11 +53,11 @@ from serve import (  # noqa: E402
     REPO,
     build_service,
     example_rows,
-    free_port,
     in_process_segment,
     machine,
     service_path,
 )
+from servers import launched  # noqa: E402
 
 for _name, _value in NATIVE_THREADS.items():  # before numpy loads its thread pools
     os.environ.setdefault(_name, _value)
@@ -184,37 +184,13 @@ def peak_rss_mb(pid: int) -> float:
 def server(
     command: list[str], env: dict[str, str], ready: str, log: Path
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A server on a free port; yields its URL once GET ``ready`` answers."""
-    port = free_port()
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=log.parent,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        with httpx.Client(timeout=5, trust_env=False) as client:
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{command} did not start:\n{log.read_text()}")
-                try:
-                    if client.get(base + ready).status_code in (200, 405):
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.05)
-        yield base, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """A server on a free loopback port; yields its URL once GET ``ready`` answers."""
+
+    def answers(client: httpx.Client, base: str) -> bool:
+        return client.get(base + ready).status_code in (200, 405)
+
+    with launched([*command, "--host", "127.0.0.1"], env, log, answers) as started:
+        yield started[0], started[1]
 
 
 def drive(

@@ -27,7 +27,6 @@ import importlib
 import json
 import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,14 +38,11 @@ from typing import Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import launched
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_NOTEBOOK = REPO / "examples" / "notebooks" / "fraud_scoring.ipynb"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def build(notebook: Path, out: Path) -> str:
@@ -74,40 +70,14 @@ def metric(text: str, name: str, route: str) -> float:
 
 @contextlib.contextmanager
 def serving(out: Path, package: str, env: dict[str, str], log: Path) -> Iterator[str]:
-    port = free_port()
-    with log.open("w") as sink:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                package,
-                "serve",
-                "--workers",
-                "1",
-                "--port",
-                str(port),
-            ],
-            env={**os.environ, "PYTHONPATH": str(out / "src"), **env},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            cwd=out.parent,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    raise RuntimeError(log.read_text())
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                time.sleep(0.1)
-            else:
-                raise RuntimeError("the service did not start")
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    command = [sys.executable, "-m", package, "serve", "--workers", "1"]
+    environment = {**os.environ, "PYTHONPATH": str(out / "src"), **env}
+
+    def ready(client: httpx.Client, base: str) -> bool:
+        return client.get(f"{base}/readyz", timeout=1).status_code == 200
+
+    with launched(command, environment, log, ready, poll=0.1) as (base, _, _):
+        yield base
 
 
 def timed(client: httpx.Client, body: bytes, count: int) -> list[float]:

@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # imported as benchmarks.serve
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import launched
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -178,53 +181,22 @@ def example_rows(out: Path, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running(
     command: list[str], env: dict[str, str], first: bytes, log: Path
 ) -> Iterator[tuple[str, float]]:
     """Start a server; yield its URL and its cold start (launch -> first prediction)."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [*command, "--port", str(port)],
-            env=env,
-            cwd=log.parent,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
+
+    def predicts(client: httpx.Client, base: str) -> bool:
+        response = client.post(
+            f"{base}/predict",
+            content=first,
+            headers={"Content-Type": "application/json"},
         )
-    try:
-        deadline = time.monotonic() + 120
-        with httpx.Client(timeout=5, trust_env=False) as client:
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{command} did not start:\n{log.read_text()}")
-                try:
-                    response = client.post(
-                        f"{base}/predict",
-                        content=first,
-                        headers={"Content-Type": "application/json"},
-                    )
-                    if response.status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.01)
-        yield base, time.perf_counter() - started
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        return response.status_code == 200
+
+    with launched(command, env, log, predicts, poll=0.01) as (base, _, cold):
+        yield base, cold
 
 
 # --- load generators ------------------------------------------------------------------

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +48,39 @@ SLOW_NOTEBOOK_CELLS = (
     "    return {'slept': x['seconds'], 'loaded': loaded}",
     "# nb2svc: example\nexample = {'seconds': 0.01, 'secret': 'none'}",
 )
+
+
+#: The fraud example's merchant categories (what its model was trained on).
+MERCHANT_CATEGORIES = (
+    "grocery",
+    "fuel",
+    "restaurant",
+    "electronics",
+    "travel",
+    "online_gaming",
+)
+
+
+def transactions_frame(
+    count: int, seed: int, categories: Sequence[str] = MERCHANT_CATEGORIES
+) -> Any:
+    """``count`` random transactions of the fraud example's input, with a ``tx_id``
+    column (``tx-00000``...) to pass through ``score --keep``."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "tx_id": [f"tx-{i:05d}" for i in range(count)],
+            "amount": rng.gamma(2.0, 40.0, count).round(2),
+            "merchant_category": rng.choice(list(categories), count),
+            "hour": rng.integers(0, 24, count),
+            "country_mismatch": rng.random(count) < 0.2,
+            "card_age_days": rng.integers(0, 4000, count),
+            "tx_last_24h": rng.integers(0, 12, count),
+        }
+    )
 
 
 def free_port() -> int:

@@ -17,11 +17,15 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from tests.service_support import built_service, free_port, package_of, service_env
+from tests.service_support import (
+    built_service,
+    free_port,
+    package_of,
+    service_env,
+    transactions_frame,
+)
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -42,19 +46,7 @@ def fraud(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rng = np.random.default_rng(7)
-    n = 300
-    frame = pd.DataFrame(
-        {
-            "tx_id": [f"tx-{i:04d}" for i in range(n)],
-            "amount": rng.gamma(2.0, 40.0, n).round(2),
-            "merchant_category": rng.choice(CATEGORIES, n),
-            "hour": rng.integers(0, 24, n),
-            "country_mismatch": rng.random(n) < 0.2,
-            "card_age_days": rng.integers(0, 4000, n),
-            "tx_last_24h": rng.integers(0, 12, n),
-        }
-    )
+    frame = transactions_frame(300, seed=7, categories=CATEGORIES)
     path = tmp_path_factory.mktemp("rows") / "transactions.csv"
     frame.to_csv(path, index=False)
     return path

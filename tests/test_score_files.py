@@ -13,14 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 
-from tests.service_support import built_service, package_of, service_env, serving
+from tests.service_support import (
+    built_service,
+    package_of,
+    service_env,
+    serving,
+    transactions_frame,
+)
 
 pytestmark = pytest.mark.slow
-CATEGORIES = ["grocery", "fuel", "restaurant", "electronics", "travel", "online_gaming"]
 
 
 def score(out: Path, cwd: Path, *argv: str | Path) -> subprocess.CompletedProcess[str]:
@@ -47,19 +51,7 @@ def fraud(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def transactions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     """400 transactions as CSV, row 7 with an hour that is not a number."""
-    rng = np.random.default_rng(15)
-    n = 400
-    frame = pd.DataFrame(
-        {
-            "tx_id": [f"tx-{i:05d}" for i in range(n)],
-            "amount": rng.gamma(2.0, 40.0, n).round(2),
-            "merchant_category": rng.choice(CATEGORIES, n),
-            "hour": rng.integers(0, 24, n),
-            "country_mismatch": rng.random(n) < 0.2,
-            "card_age_days": rng.integers(0, 4000, n),
-            "tx_last_24h": rng.integers(0, 12, n),
-        }
-    )
+    frame = transactions_frame(400, seed=15)
     path = tmp_path_factory.mktemp("data") / "transactions.csv"
     text = frame.astype(str)
     text.loc[6, "hour"] = "late"
