@@ -282,6 +282,10 @@ def print_compare_report(report: CompareReport) -> None:
                 *(escape(json.dumps(v, sort_keys=True)) for v in (d.input, d.a, d.b)),
             )
         out.print(largest)
+    if report.redacted:
+        from nb2svc.compare.redact import redacted_note
+
+        out.print(redacted_note(report.redacted))
     verdict = "[green]AGREE[/green]" if report.passed else "[red]DISAGREE[/red]"
     out.print(
         f"{verdict}: {report.disagreeing_rows} of {report.rows} rows disagree "

@@ -15,6 +15,7 @@ from typing import Any
 
 from nb2svc import __version__
 from nb2svc.compare.model import CompareReport, FieldShift
+from nb2svc.compare.redact import redacted_note
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 _A, _B = "#2f6fbf", "#d4762c"
@@ -128,7 +129,14 @@ def _head(report: CompareReport) -> list[str]:
         f"accepted up to {report.max_disagreement:.2%}); numbers agree within "
         f"atol {report.tolerance.atol:g} + rtol {report.tolerance.rtol:g}. "
         f"nb2svc {escape(__version__)}.</p>",
+        *_redacted(report),
     ]
+
+
+def _redacted(report: CompareReport) -> list[str]:
+    if not report.redacted:
+        return []
+    return [f'<p class="sub">{redacted_note(report.redacted)}</p>']
 
 
 def _agreement(report: CompareReport) -> list[str]:

@@ -72,6 +72,8 @@ class CompareReport:
     numeric_values: dict[str, tuple[list[float], list[float]]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    #: values from the data shown redacted: they look like secrets (compare.redact)
+    redacted: int = 0
 
     @property
     def disagreement_rate(self) -> float:

@@ -32,6 +32,7 @@ def report_dict(report: CompareReport) -> dict[str, Any]:
         "disagreeing_rows": report.disagreeing_rows,
         "disagreement_rate": _plain(report.disagreement_rate),
         "max_disagreement": report.max_disagreement,
+        "redacted": report.redacted,
         "tolerance": dataclasses.asdict(report.tolerance),
         "agreement": [
             {**_plain(dataclasses.asdict(f)), "rate": _plain(f.rate)}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nb2svc.compare.data import read_rows
 from nb2svc.compare.model import CompareReport, Tolerance
+from nb2svc.compare.redact import redacted_report
 from nb2svc.compare.scoring import parse_side, score, serving
 from nb2svc.compare.stats import compare_outputs
 
@@ -33,7 +34,7 @@ def compare(options: CompareOptions) -> CompareReport:
             outputs_a = score(side_a, url, rows)
         with serving(side_b, Path(tmp) / "b", options.startup_timeout) as url:
             outputs_b = score(side_b, url, rows)
-    return compare_outputs(
+    report = compare_outputs(
         rows,
         outputs_a,
         outputs_b,
@@ -42,3 +43,4 @@ def compare(options: CompareOptions) -> CompareReport:
         top=options.top,
         max_disagreement=options.max_disagreement,
     )
+    return redacted_report(report)  # what it shows of the data, secrets redacted
