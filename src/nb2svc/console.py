@@ -229,10 +229,32 @@ class NotebookProgress:
         self.console.print(f"nb2svc: {text}", markup=False, highlight=False)
 
 
+def _print_disagreements(report: CompareReport) -> None:
+    """The largest disagreements (their data as the report holds it: redacted)."""
+    import json
+
+    from rich.table import Table
+
+    if report.disagreements:
+        largest = Table(title="largest disagreements", title_justify="left")
+        for column in ("row", "fields", "input", "A", "B"):
+            largest.add_column(column, overflow="fold")
+        for d in report.disagreements:
+            largest.add_row(
+                str(d.row),
+                escape(", ".join(d.fields)),
+                *(escape(json.dumps(v, sort_keys=True)) for v in (d.input, d.a, d.b)),
+            )
+        out.print(largest)
+    if report.redacted:
+        from nb2svc.compare.redact import redacted_note
+
+        out.print(redacted_note(report.redacted))
+
+
 def print_compare_report(report: CompareReport) -> None:
     """nb2svc compare's result: agreement and shift per field, the largest
     disagreements, a verdict."""
-    import json
 
     from rich.table import Table
 
@@ -271,21 +293,7 @@ def print_compare_report(report: CompareReport) -> None:
             moved = " ".join(f"{escape(k)} {b:.1%}" for k, _, b in s.frequencies)
             shift.add_row(escape(s.field), num(s.psi), "-", "-", shares, moved)
     out.print(shift)
-    if report.disagreements:
-        largest = Table(title="largest disagreements", title_justify="left")
-        for column in ("row", "fields", "input", "A", "B"):
-            largest.add_column(column, overflow="fold")
-        for d in report.disagreements:
-            largest.add_row(
-                str(d.row),
-                escape(", ".join(d.fields)),
-                *(escape(json.dumps(v, sort_keys=True)) for v in (d.input, d.a, d.b)),
-            )
-        out.print(largest)
-    if report.redacted:
-        from nb2svc.compare.redact import redacted_note
-
-        out.print(redacted_note(report.redacted))
+    _print_disagreements(report)
     verdict = "[green]AGREE[/green]" if report.passed else "[red]DISAGREE[/red]"
     out.print(
         f"{verdict}: {report.disagreeing_rows} of {report.rows} rows disagree "
