@@ -135,11 +135,11 @@ def test_a_plain_csv_is_read_by_pyarrow_in_chunks_of_the_rows_asked(
                              "empty": ""}  # fmt: skip
 
 
-def test_from_the_first_block_pyarrow_refuses_the_csv_module_reads_on(
+def test_pyarrow_takes_over_again_past_the_stretch_it_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(formats, "ARROW_BLOCK_BYTES", 64)  # many blocks in a small file
-    body = [[f"id{i:03d}", str(i / 4), "x,y" if i % 5 == 0 else "z"] for i in range(60)]
+    body = [[f"id{i:03d}", str(i / 4), "x,y" if i % 5 == 0 else "z"] for i in range(90)]
     text = csv_text(["id", "amount", "note"], body)
     lines = text.splitlines(keepends=True)
     lines.insert(41, "oops,only two\n")  # row 41 has 2 cells: pyarrow stops there
@@ -149,16 +149,69 @@ def test_from_the_first_block_pyarrow_refuses_the_csv_module_reads_on(
         (chunk.start, chunk.records, chunk.broken, chunk.columns is not None)
         for chunk in formats.read_chunks(path, "csv", 8)
     ]
+    # pyarrow up to the block holding row 41, the csv module over a stretch around
+    # it (a chunk and two blocks past the last row pyarrow gave), pyarrow again after.
     by_arrow = [start for start, _, _, arrow in fast if arrow]
-    assert by_arrow and by_arrow == [1, 9, 17, 25][: len(by_arrow)]
-    assert not fast[-1][3]  # the rest from the csv module
+    by_module = [start for start, _, _, arrow in fast if not arrow]
+    assert by_arrow[:4] == [1, 9, 17, 25] and by_module
+    assert by_module[0] <= 41 < by_module[-1] + 8 <= min(s for s in by_arrow if s > 41)
+    assert by_arrow[-1] > 80  # the end of the file read by pyarrow
     # The same rows, numbered alike, and the short row reported with its number.
     records = [r for _, chunk, _, _ in fast for r in chunk]
     slow = csv_module_chunks(path, 8)
     assert records == [r for _, chunk, _ in slow for r in chunk]
     broken = {start + i: why for start, _, gone, _ in fast for i, why in gone.items()}
     assert broken == {41: "2 cells, the header has 3"}
-    assert [start for start, *_ in fast] == sorted({s for s, *_ in fast})
+    starts = [start for start, *_ in fast]
+    assert starts == [
+        1 + sum(len(c) for _, c, _, _ in fast[:i]) for i in range(len(fast))
+    ]
+
+
+_ANY_LINE = st.lists(
+    st.text(alphabet='ab1 ,"', max_size=8), min_size=1, max_size=4
+).map(",".join)
+_GOOD_LINE = st.tuples(
+    st.text(alphabet="ab1 ", max_size=6), st.text(alphabet="ab1 ", max_size=6)
+).map(",".join)
+#: mostly rows of the header's width (pyarrow's to read), some of anything
+LINE = st.one_of(_GOOD_LINE, _GOOD_LINE, _GOOD_LINE, _ANY_LINE)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lines=st.lists(LINE, max_size=40),
+    ends=st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=1),
+    bom=st.booleans(),
+    block=st.integers(4, 48),
+    rows=st.integers(1, 5),
+)
+@example(lines=["1,2", "x", "3,4", '"5', '6",7'] * 4, ends=["\r\n", "\r"], bom=True,
+         block=5, rows=2)  # fmt: skip
+def test_bad_rows_anywhere_are_read_as_the_csv_module_reads_them(
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list[str],
+    ends: list[str],
+    bom: bool,
+    block: int,
+    rows: int,
+) -> None:
+    """Wrong widths, quotes open over lines, blank lines, every kind of line end and
+    blocks of a few bytes: pyarrow gives up and takes over again many times in one
+    file, and scoring sees every row and every bad row's number as from the csv
+    module alone."""
+    text = "a,b\r\n" + "".join(
+        line + ends[i % len(ends)] for i, line in enumerate(lines)
+    )
+    path = tmp_path_factory.mktemp("csv") / "in.csv"
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(formats, "ARROW_BLOCK_BYTES", block)
+        fast = list(formats.read_chunks(path, "csv", rows))
+    assert flat_rows(fast) == flat_rows(formats._python_csv_chunks(path, rows))
+    assert all(0 < len(chunk) <= rows for chunk in fast)
+    starts = [chunk.start for chunk in fast]
+    assert starts == [1 + sum(len(c) for c in fast[:i]) for i in range(len(fast))]
 
 
 def test_a_chunk_of_blank_lines_does_not_end_the_file(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import csv
 import io
 import itertools
 import json
+import operator
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -72,23 +73,36 @@ def _csv_chunks(path: Path, rows: int) -> Iterator[Chunk]:
     row, not its column), identifiers pass through ("007" stays "007").
 
     pyarrow's CSV reader (the 'files' extra) reads the file into columns where it
-    reads it exactly as Python's csv module does; at the first block it refuses (a row
-    of the wrong width, an unclosed quote, bytes that are not UTF-8) the csv module
-    reads the rest, from the first row not yet scored, and finds each bad row.
+    reads it exactly as Python's csv module does. From the first block it refuses (a
+    row of the wrong width, an unclosed quote, bytes that are not UTF-8) the csv module
+    reads on, from the first row of the block pyarrow refused, and finds each bad row;
+    past that block, pyarrow takes over again from the next row's byte offset. So a
+    bad row costs its block, not the rest of the file.
     """
-    done = 0
     arrow = _arrow_csv(_csv_header(path))
-    if arrow is not None:
-        import pyarrow as pa
+    if arrow is None:
+        yield from _python_csv_chunks(path, rows)
+        return
+    import pyarrow as pa
 
+    start, offset = (
+        1,
+        None,
+    )  # the next row, and where it begins (None: after the header)
+    while True:
+        given = 0
         try:
-            for chunk in _arrow_csv_chunks(path, arrow, rows):
+            for chunk in _arrow_csv_chunks(path, arrow, rows, start, offset):
                 yield chunk
-                done += len(chunk)
+                given += len(chunk)
             return
         except pa.ArrowException:
             pass  # the csv module reads on, and says what is wrong
-    yield from _python_csv_chunks(path, rows, skip=done)
+        stretch = _CsvStretch(path, arrow["header"], offset)
+        yield from stretch.chunks(rows, start + given, skip=given)
+        if stretch.resume is None:
+            return
+        start, offset = stretch.resume
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -119,74 +133,195 @@ def _arrow_csv(header: list[str]) -> dict[str, Any] | None:
 
 
 def _arrow_csv_chunks(
-    path: Path, options: dict[str, Any], rows: int
+    path: Path,
+    options: dict[str, Any],
+    rows: int,
+    start: int = 1,
+    offset: int | None = None,
 ) -> Iterator[Chunk]:
-    """Chunks of ``rows`` rows, each a column of Python strings per file column."""
+    """Chunks of ``rows`` rows, each a column of Python strings per file column, the
+    first numbered ``start``: from the file's first row, or from the row that begins
+    at byte ``offset`` (the header then given, not read)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
     header = options["header"]
-    reader = pa_csv.open_csv(
-        path,
-        read_options=options["read_options"],
-        parse_options=options["parse_options"],
-        convert_options=options["convert_options"],
-    )
-    with reader:
-        if reader.schema.names != header:  # a header the csv module reads otherwise
-            raise pa.ArrowInvalid("header differs from the csv module's")
-        start, pending, buffered = 1, [], 0
+    read_options = options["read_options"]
+    with contextlib.ExitStack() as stack:
+        source: Any = path
+        if offset is not None:
+            source = stack.enter_context(pa.OSFile(str(path)))
+            source.seek(offset)
+            read_options = pa_csv.ReadOptions(
+                block_size=read_options.block_size, column_names=header
+            )
+        reader = stack.enter_context(
+            pa_csv.open_csv(
+                source,
+                read_options=read_options,
+                parse_options=options["parse_options"],
+                convert_options=options["convert_options"],
+            )
+        )
+        yield from _arrow_batches_in_chunks(reader, header, rows, start)
+
+
+def _arrow_batches_in_chunks(
+    reader: Any, header: list[str], rows: int, start: int
+) -> Iterator[Chunk]:
+    """The reader's batches as chunks of ``rows`` rows, the first numbered ``start``."""
+    import pyarrow as pa
+
+    if reader.schema.names != header:  # a header the csv module reads otherwise
+        raise pa.ArrowInvalid("header differs from the csv module's")
+    pending, buffered, refused = [], 0, None
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            batch = None
+        except pa.ArrowException as exc:  # the block's rows go to the csv module,
+            batch, refused = None, exc  # the blocks' before it first
+        if batch is not None:
+            pending.append(batch)
+            buffered += batch.num_rows
+        while buffered >= rows or (batch is None and buffered):
+            table = pa.Table.from_batches(pending, schema=reader.schema)
+            head, rest = table.slice(0, rows), table.slice(rows)
+            columns = {
+                name: head.column(i).to_pylist() for i, name in enumerate(header)
+            }
+            yield Chunk(start, columns=columns, text=True)
+            start += head.num_rows
+            pending, buffered = rest.to_batches(), rest.num_rows
+        if refused is not None:
+            raise refused
+        if batch is None:
+            return
+
+
+#: Rows in a chunk the csv module reads in a stretch pyarrow refused (the stretch ends
+#: at a chunk's end, so a small chunk ends it soon after the refused block).
+STRETCH_ROWS = 1024
+
+
+class _CsvStretch:
+    """The csv module's reading of the stretch of a CSV that pyarrow refused, with the
+    byte offset of every row it ends, so that pyarrow can take over after it.
+
+    Lines are cut as a file opened with ``newline=""`` cuts them (at ``\\n``, ``\\r\\n``
+    and ``\\r``, kept in the line) and decoded one by one (UTF-8 never holds those bytes
+    inside a character), so the csv module reads the same rows as from the file. A
+    ``\\r\\n`` that a block cuts in two is two lines here, which reads alike: the csv
+    module ends a row at either byte, keeps both inside quotes and skips a blank line.
+    """
+
+    def __init__(self, path: Path, header: list[str], offset: int | None) -> None:
+        self.path = path
+        self.header = header
+        self.offset = offset
+        #: (the next row's number, its byte offset) where pyarrow may take over;
+        #: None at the end of the file
+        self.resume: tuple[int, int] | None = None
+        # The block being read: where it begins, its lines, and the iterator over
+        # their numbers that hands them out (what it has left says where it is).
+        self._begins = 0
+        self._lines: list[bytes] = []
+        self._left: Iterator[int] = iter(())
+
+    @property
+    def position(self) -> int:
+        """The byte offset after the last line handed to the csv module."""
+        handed = len(self._lines) - operator.length_hint(self._left)
+        return self._begins + sum(map(len, self._lines[:handed]))
+
+    def _blocks(self, handle: IO[bytes]) -> Iterator[Iterator[str]]:
+        """Each block's lines, decoded; line by line, the work is all in C."""
+        carry = b""
         while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                batch = None
-            if batch is not None:
-                pending.append(batch)
-                buffered += batch.num_rows
-            while buffered >= rows or (batch is None and buffered):
-                table = pa.Table.from_batches(pending, schema=reader.schema)
-                head, rest = table.slice(0, rows), table.slice(rows)
-                columns = {
-                    name: head.column(i).to_pylist() for i, name in enumerate(header)
-                }
-                yield Chunk(start, columns=columns, text=True)
-                start += head.num_rows
-                pending, buffered = rest.to_batches(), rest.num_rows
-            if batch is None:
+            block = handle.read(ARROW_BLOCK_BYTES)
+            data = carry + block
+            if not data:
                 return
+            lines = data.splitlines(keepends=True)
+            carry = b""
+            if block and lines[-1][-1:] not in (b"\n", b"\r"):
+                carry = lines.pop()  # cut short by the block
+            self._begins += sum(map(len, self._lines))
+            self._lines = lines
+            self._left = iter(range(len(lines)))
+            decoded = list(map(bytes.decode, lines))  # UTF-8
+            yield map(decoded.__getitem__, self._left)
+
+    def chunks(self, rows: int, start: int, skip: int) -> Iterator[Chunk]:
+        """Chunks from row ``start``, ``skip`` rows after the stretch's first (those
+        pyarrow gave: every row of the blocks before the one it refused), until a
+        block's bytes past them (the refused block), or the end."""
+        width = len(self.header)
+        with self.path.open("rb") as handle:
+            if self.offset is None:  # the file's start: its BOM and header
+                self._begins = 3 if handle.read(3) == b"\xef\xbb\xbf" else 0
+            else:
+                self._begins = self.offset
+            handle.seek(self._begins)
+            lines = itertools.chain.from_iterable(self._blocks(handle))
+            reader = csv.reader(lines)
+            if self.offset is None:
+                next(reader, None)
+            while skip:
+                cells = next(reader, None)
+                if cells is None:
+                    return
+                skip -= bool(cells)  # a blank line is no row
+            enough = self.position + ARROW_BLOCK_BYTES  # pyarrow takes over past it
+            size = min(rows, STRETCH_ROWS)
+            while True:
+                chunk = _csv_module_chunk(reader, self.header, width, size, start)
+                if chunk is None:
+                    return
+                if chunk.records:
+                    yield chunk
+                    start += len(chunk.records)
+                if self.position >= enough:
+                    self.resume = (start, self.position)
+                    return
 
 
-def _python_csv_chunks(path: Path, rows: int, skip: int = 0) -> Iterator[Chunk]:
-    """The csv module's reading, from the row after the first ``skip`` ones."""
+def _csv_module_chunk(
+    reader: Iterator[list[str]], header: list[str], width: int, rows: int, start: int
+) -> Chunk | None:
+    """The next ``rows`` lines' rows (a blank line is no row, a row of the wrong
+    width is broken); None at the end of the file."""
+    records: list[dict[str, Any]] = []
+    broken: dict[int, str] = {}
+    lines = list(itertools.islice(reader, rows))
+    if not lines:
+        return None
+    for cells in lines:
+        if len(cells) != width:
+            if not cells:  # a blank line is no row, as for pandas
+                continue
+            broken[len(records)] = f"{len(cells)} cells, the header has {width}"
+            records.append({})
+        else:
+            records.append(dict(zip(header, cells, strict=True)))
+    return Chunk(start, records, broken, text=True)
+
+
+def _python_csv_chunks(path: Path, rows: int) -> Iterator[Chunk]:
+    """The csv module's reading of the whole file (without pyarrow, and the
+    reference pyarrow's reading is tested against)."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
-        width = len(header)
         start = 1
-        while start <= skip:
-            cells = next(reader, None)
-            if cells is None:
-                return
-            start += bool(cells)  # a blank line is no row
         while True:
-            records: list[dict[str, Any]] = []
-            broken: dict[int, str] = {}
-            lines = list(itertools.islice(reader, rows))
-            for cells in lines:
-                if len(cells) != width:
-                    if not cells:  # a blank line is no row, as for pandas
-                        continue
-                    broken[len(records)] = f"{len(cells)} cells, the header has {width}"
-                    records.append({})
-                else:
-                    records.append(dict(zip(header, cells, strict=True)))
-            if not lines:
+            chunk = _csv_module_chunk(reader, header, len(header), rows, start)
+            if chunk is None:
                 return
-            if not records:  # only blank lines: read on
-                continue
-            yield Chunk(start, records, broken, text=True)
-            start += len(records)
+            if chunk.records:  # only blank lines: read on
+                yield chunk
+                start += len(chunk.records)
 
 
 def _parquet_chunks(path: Path, rows: int) -> Iterator[Chunk]:
