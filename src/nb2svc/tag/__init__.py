@@ -107,11 +107,6 @@ _REFERENCE_PROBLEMS = tuple(
     f"the tagged notebook still breaks the contract ({code})"
     for code in ("NB315", "NB316", "NB337")
 )
-#: The check's message when build cannot profile the reference (NB602).
-_PROFILE_FAILED = (
-    "the proposal fails when build runs it: profiling the reference data failed: "
-)
-
 #: Seconds a cell of the traced run may take (as `build --timeout`).
 DEFAULT_TIMEOUT = 600
 
@@ -194,18 +189,16 @@ def _tag(
     result = _result(path, nb, proposal, edited, checks, service, trace)
     if static or checks:
         return result
-    checked = _check_by_running(path, result, proposal, timeout, progress)
-    failed = [d for d in checked.diagnostics if d.message.startswith(_PROFILE_FAILED)]
-    if not reference or not failed:
+    checked, failed = _check_by_running(path, result, proposal, timeout, progress)
+    if not reference or failed is None:
         return checked
-    # build could not profile the proposed reference: propose the rest without it
-    why = "build cannot profile it: " + failed[0].message.removeprefix(_PROFILE_FAILED)
-    proposal = _without_reference(nb, choice, wanted, trace, train, why)
+    # the run fails at the proposed reference cell: propose the rest without it
+    proposal = _without_reference(nb, choice, wanted, trace, train, failed)
     edited, checks = _edited(path, proposal, service)
     result = _result(path, nb, proposal, edited, checks, service, trace)
     if checks:
         return result
-    return _check_by_running(path, result, proposal, timeout, progress)
+    return _check_by_running(path, result, proposal, timeout, progress)[0]
 
 
 def _without_reference(
@@ -323,8 +316,9 @@ def _check_by_running(
     proposal: Proposal,
     timeout: int,
     progress: Progress | None,
-) -> TagResult:
-    """The proposal as build runs it; rejected (shown, never written) if it fails."""
+) -> tuple[TagResult, str | None]:
+    """The proposal as build runs it; rejected (shown, never written) if it fails.
+    With it, why the run failed at the reference cell (None: it did not)."""
     from nb2svc.tag.check import check_by_running
 
     assert result.content is not None
@@ -337,30 +331,40 @@ def _check_by_running(
     ]
     shipped: list[Diagnostic] = []
     profile_notes: tuple[str, ...] = ()
+    at_reference = None
     if not rejected:
         checked = check_by_running(path, result.content, timeout, progress)
         rejected, shipped = checked.rejected, checked.shipped
         profile_notes = checked.profile_notes
+        at_reference = checked.reference_failure
     if rejected:
-        return replace(
-            result,
-            diagnostics=(
-                *(d for d in proposal.diagnostics if d.code != "NB1207"),
-                *rejected,
+        return (
+            replace(
+                result,
+                diagnostics=(
+                    *(d for d in proposal.diagnostics if d.code != "NB1207"),
+                    *rejected,
+                ),
+                content=None,
+                exit_code=ExitCode.USER_ERROR,
             ),
-            content=None,
-            exit_code=ExitCode.USER_ERROR,
+            at_reference,
         )
-    return replace(
-        result,
-        notes=(
-            *result.notes,
-            *(f"reference profile: {note}" for note in profile_notes),
-            "checked: the tagged notebook runs as build runs it, and its examples "
-            "go through preprocess and predict"
-            + ("; build profiles its reference" if _has_reference(proposal) else ""),
+    return (
+        replace(
+            result,
+            notes=(
+                *result.notes,
+                *(f"reference profile: {note}" for note in profile_notes),
+                "checked: the tagged notebook runs as build runs it, and its "
+                "examples go through preprocess and predict"
+                + (
+                    "; build profiles its reference" if _has_reference(proposal) else ""
+                ),
+            ),
+            diagnostics=(*result.diagnostics, *shipped),
         ),
-        diagnostics=(*result.diagnostics, *shipped),
+        None,
     )
 
 

@@ -86,6 +86,8 @@ class Checked:
     shipped: list[Diagnostic] = field(default_factory=list)
     #: what the reference profile leaves out (build's NB603 warnings)
     profile_notes: tuple[str, ...] = ()
+    #: why the run failed at the reference cell, or could not profile its rows
+    reference_failure: str | None = None
 
 
 def check_by_running(
@@ -130,7 +132,19 @@ def check_by_running(
     try:
         captured = run_capture(nb, folder, plan, timeout, progress=progress)
     except NotebookExecutionError as exc:
-        return Checked([_rejected(d, "when build runs it") for d in exc.diagnostics])
+        at = reference.marked.cell.index if reference else None
+        failure = next(
+            (
+                d.message
+                for d in exc.diagnostics
+                if at is not None and d.location.cell == at
+            ),
+            None,
+        )
+        return Checked(
+            [_rejected(d, "when build runs it") for d in exc.diagnostics],
+            reference_failure=failure,
+        )
     examples_at = analysis.example_cell.marked.cell.location(path.name)
     profile_at = reference.marked.cell.location(path.name) if reference else None
     return Checked(

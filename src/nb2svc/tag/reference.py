@@ -46,7 +46,7 @@ _BY_HAND = (
 
 
 def none_note(why: str) -> str:
-    return NONE + why + _BY_HAND
+    return NONE + " ".join(why.split()) + _BY_HAND
 
 
 def propose_reference(
