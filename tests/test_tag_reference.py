@@ -153,16 +153,18 @@ def test_the_built_service_measures_drift_against_the_reference(
     profile = _profile(built[stem])
     example = golden_examples(out)[0]["input"]
     settings = {"drift_window": 10, "drift_min_rows": 5, "drift_interval": 0}
-    with serving(out, tmp_path / "service.log", "--workers", "1", **settings) as svc:
-        with httpx.Client(base_url=svc.url, timeout=30, trust_env=False) as client:
-            assert client.get("/monitoring/drift").json()["status"] == "collecting"
-            rows = 0
-            while rows < 10:
-                answer = client.post("/predict", json=example)
-                assert answer.status_code == 200, answer.text
-                rows += len(example) if isinstance(example, list) else 1
-            report = client.get("/monitoring/drift").json()
+    log = tmp_path / "service.log"
+    with (
+        serving(out, log, "--workers", "1", **settings) as svc,
+        httpx.Client(base_url=svc.url, timeout=30, trust_env=False) as client,
+    ):
+        assert client.get("/monitoring/drift").json()["status"] == "collecting"
+        for _ in range(10):
+            answer = client.post("/predict", json=example)
+            assert answer.status_code == 200, answer.text
+        report = client.get("/monitoring/drift").json()
     assert report["status"] in {"ok", "drift"}, report
+    assert report["window"]["rows"] >= 10
     assert set(report["features"]) == set(profile["features"])
 
 
@@ -314,3 +316,30 @@ def test_the_raw_frame_without_a_split_is_the_reference(tmp_path: Path) -> None:
         notes(result)
     )
     assert "build profiles its reference" in notes(result)
+
+
+@pytest.mark.slow
+def test_a_reference_cell_that_fails_in_builds_run_is_dropped_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """The notebook frees its training rows at the end: the proposed reference cell
+    fails in the check's run, so tag proposes the rest without it, and says why."""
+    path = make_notebook(
+        tmp_path,
+        [
+            IMPORTS,
+            FRAME,
+            SPLIT,
+            ("code", "clf = LogisticRegression().fit(X_train, y_train)"),
+            ("code", "clf.predict(X_valid)"),
+            ("code", "del X_train  # free the memory"),
+        ],
+    )
+    result = tag_notebook(path)
+    assert result.exit_code == ExitCode.OK, [str(d) for d in result.diagnostics]
+    assert reference_code(result.content, tmp_path) is None
+    assert (
+        NONE + "the proposed one fails: executing the notebook failed: raised "
+        "NameError: name 'X_train' is not defined" in notes(result)
+    )
+    assert any(n.startswith("checked: ") for n in result.notes)
