@@ -343,3 +343,28 @@ def test_a_reference_cell_that_fails_in_builds_run_is_dropped_with_the_reason(
         "NameError: name 'X_train' is not defined" in notes(result)
     )
     assert any(n.startswith("checked: ") for n in result.notes)
+
+
+def test_rows_the_notebook_changes_later_are_taken_where_they_are_made(
+    tmp_path: Path,
+) -> None:
+    """The notebook adds its predictions to X_train after fitting: the reference is
+    taken right after the split, as the rows the model was trained on."""
+    path = make_notebook(
+        tmp_path,
+        [
+            IMPORTS,
+            FRAME,
+            SPLIT,
+            ("code", "clf = LogisticRegression().fit(X_train, y_train)"),
+            ("code", "clf.predict(X_valid)"),
+            ("code", 'X_train["predicted"] = clf.predict(X_train)'),
+        ],
+    )
+    result = tag_notebook(path, static=True)
+    assert result.content is not None
+    assert reference_code(result.content, tmp_path) == "reference = X_train.copy()"
+    cells = ["".join(c["source"]) for c in json.loads(result.content)["cells"]]
+    split = next(i for i, s in enumerate(cells) if "train_test_split(df" in s)
+    assert cells[split + 1].endswith("reference = X_train.copy()")
+    assert "taken right after cell 3, before the notebook changes them" in notes(result)
