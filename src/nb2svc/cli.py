@@ -753,8 +753,9 @@ def tag(
     the one it uses last to predict on held-out data; otherwise tag lists the
     candidates and --model picks one. Then: the imports; the steps from raw data to
     the model's input (preprocess); the model call (predict); held-out rows as the
-    example; a save/load pair for a model that lives only in memory. Training cells
-    stay unmarked. The tagged notebook keeps the service's name in its metadata, so
+    example; the raw training rows as the reference for drift monitoring (or a note
+    saying why none); a save/load pair for a model that lives only in memory.
+    Training cells stay unmarked. The tagged notebook keeps the service's name in its metadata, so
     a copy builds the same service. Nothing is written without --write or --output.
     Exit codes: 0 proposed (or nothing to do), 1 no model to serve, 3 not a
     notebook, 4 the notebook failed to run, 5 cannot write.

@@ -25,8 +25,10 @@ from nb2svc.errors import (
     Severity,
 )
 from nb2svc.model import Progress, RawNotebook
+from nb2svc.tag.choose import Choice
 from nb2svc.tag.edit import Edited, apply_proposal, write_tagged
 from nb2svc.tag.plan import Proposal, TagError, plan_tags
+from nb2svc.tag.reference import none_note
 from nb2svc.tag.trace import Trace
 
 __all__ = ["TagResult", "tag_notebook", "write_tagged"]
@@ -99,6 +101,12 @@ _TRAIN_PROBLEMS = tuple(
     f"the tagged notebook still breaks the contract (NB33{n})" for n in range(7)
 )
 
+#: The self-check's messages about the reference cell (NB315, NB316, NB337): tag
+#: then proposes the service without it.
+_REFERENCE_PROBLEMS = tuple(
+    f"the tagged notebook still breaks the contract ({code})"
+    for code in ("NB315", "NB316", "NB337")
+)
 #: Seconds a cell of the traced run may take (as `build --timeout`).
 DEFAULT_TIMEOUT = 600
 
@@ -153,21 +161,69 @@ def _tag(
             return traced
         trace = traced
         choice = choose_model(trace, model)
+    wanted = model if static else None
     try:
-        proposal = plan_tags(nb, choice, model if static else None, trace)
+        proposal = plan_tags(nb, choice, wanted, trace)
     except TagError as exc:
         return TagResult(
             nb.name, "", (), (exc.diagnostic,), None, ExitCode.USER_ERROR, trace
         )
     service = package_name(nb.service_name or path.stem)
     edited, checks = _edited(path, proposal, service)
+    train, reference = True, True
     untrainable = [d for d in checks if d.message.startswith(_TRAIN_PROBLEMS)]
     if untrainable:  # the train cells break the contract: propose the service alone
-        proposal = plan_tags(nb, choice, model if static else None, trace, train=False)
+        train = False
+        proposal = plan_tags(nb, choice, wanted, trace, train=False)
         proposal.notes.append(
             "train: not proposed: " + untrainable[0].message.split(": ", 1)[1]
         )
         edited, checks = _edited(path, proposal, service)
+    unprofiled = [d for d in checks if d.message.startswith(_REFERENCE_PROBLEMS)]
+    if unprofiled:  # the reference cell breaks the contract: propose none
+        reference = False
+        proposal = _without_reference(
+            nb, choice, wanted, trace, train, unprofiled[0].message.split(": ", 1)[1]
+        )
+        edited, checks = _edited(path, proposal, service)
+    result = _result(path, nb, proposal, edited, checks, service, trace)
+    if static or checks:
+        return result
+    checked, failed = _check_by_running(path, result, proposal, timeout, progress)
+    if not reference or failed is None:
+        return checked
+    # the run fails at the proposed reference cell: propose the rest without it
+    proposal = _without_reference(nb, choice, wanted, trace, train, failed)
+    edited, checks = _edited(path, proposal, service)
+    result = _result(path, nb, proposal, edited, checks, service, trace)
+    if checks:
+        return result
+    return _check_by_running(path, result, proposal, timeout, progress)[0]
+
+
+def _without_reference(
+    nb: RawNotebook,
+    choice: Choice | None,
+    wanted: str | None,
+    trace: Trace | None,
+    train: bool,
+    why: str,
+) -> Proposal:
+    """The proposal without its reference cell, saying why."""
+    proposal = plan_tags(nb, choice, wanted, trace, train=train, reference=False)
+    proposal.notes.append(none_note(f"the proposed one fails: {why}"))
+    return proposal
+
+
+def _result(
+    path: Path,
+    nb: RawNotebook,
+    proposal: Proposal,
+    edited: Edited,
+    checks: list[Diagnostic],
+    service: str,
+    trace: Trace | None,
+) -> TagResult:
     notes = list(proposal.notes)
     if edited.upgraded:
         notes.append("format: the notebook is nbformat v3; the tagged copy is v4")
@@ -177,7 +233,7 @@ def _tag(
             "so that a tagged copy builds the same service; 'nb2svc build --name' "
             "overrides it"
         )
-    result = TagResult(
+    return TagResult(
         nb.name,
         edited.diff,
         tuple(notes),
@@ -185,9 +241,6 @@ def _tag(
         edited.content,
         trace=trace,
     )
-    if static or checks:
-        return result
-    return _check_by_running(path, result, proposal, timeout, progress)
 
 
 def _edited(
@@ -263,8 +316,9 @@ def _check_by_running(
     proposal: Proposal,
     timeout: int,
     progress: Progress | None,
-) -> TagResult:
-    """The proposal as build runs it; rejected (shown, never written) if it fails."""
+) -> tuple[TagResult, str | None]:
+    """The proposal as build runs it; rejected (shown, never written) if it fails.
+    With it, why the run failed at the reference cell (None: it did not)."""
     from nb2svc.tag.check import check_by_running
 
     assert result.content is not None
@@ -276,27 +330,48 @@ def _check_by_running(
         if d.code == "NB1207"
     ]
     shipped: list[Diagnostic] = []
+    profile_notes: tuple[str, ...] = ()
+    at_reference = None
     if not rejected:
-        rejected, shipped = check_by_running(path, result.content, timeout, progress)
+        checked = check_by_running(path, result.content, timeout, progress)
+        rejected, shipped = checked.rejected, checked.shipped
+        profile_notes = checked.profile_notes
+        at_reference = checked.reference_failure
     if rejected:
-        return replace(
-            result,
-            diagnostics=(
-                *(d for d in proposal.diagnostics if d.code != "NB1207"),
-                *rejected,
+        return (
+            replace(
+                result,
+                diagnostics=(
+                    *(d for d in proposal.diagnostics if d.code != "NB1207"),
+                    *rejected,
+                ),
+                content=None,
+                exit_code=ExitCode.USER_ERROR,
             ),
-            content=None,
-            exit_code=ExitCode.USER_ERROR,
+            at_reference,
         )
-    return replace(
-        result,
-        notes=(
-            *result.notes,
-            "checked: the tagged notebook runs as build runs it, and its examples "
-            "go through preprocess and predict",
+    return (
+        replace(
+            result,
+            notes=(
+                *result.notes,
+                *(f"reference profile: {note}" for note in profile_notes),
+                "checked: the tagged notebook runs as build runs it, and its "
+                "examples go through preprocess and predict"
+                + (
+                    "; build profiles its reference" if _has_reference(proposal) else ""
+                ),
+            ),
+            diagnostics=(*result.diagnostics, *shipped),
         ),
-        diagnostics=(*result.diagnostics, *shipped),
+        None,
     )
+
+
+def _has_reference(proposal: Proposal) -> bool:
+    from nb2svc.model import Role
+
+    return any(cell.role is Role.REFERENCE for cell in proposal.inserts)
 
 
 def _failed(

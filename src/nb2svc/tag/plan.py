@@ -40,6 +40,7 @@ from nb2svc.tag.forecast import (
 )
 from nb2svc.tag.kinds import kind_of
 from nb2svc.tag.proposal import EXAMPLE_ROWS, ORDER, NewCell, Proposal, quote
+from nb2svc.tag.reference import propose_reference
 from nb2svc.tag.scan import (
     PREDICT_METHODS,
     Binding,
@@ -59,6 +60,11 @@ class _Planner(TracedPlanner):
 
     #: Propose `train` for the cells that fit the served model (tag/train.py).
     train = True
+    #: Propose the `reference` cell: the raw training rows (tag/reference.py).
+    reference = True
+    #: The served model's own fit and its input's chain, before tag follows where
+    #: the notebook scores new data (None: fitted where tag cannot follow it).
+    trained: tuple[Fit, Chain] | None = None
 
     def run(self) -> Proposal:
         fit = self._pick()
@@ -98,7 +104,16 @@ class _Planner(TracedPlanner):
         )
         self.p.inserts.extend(service_cells)
         self.p.inserts.append(example or self._example(fit, chain))
+        if self.reference:
+            self._reference(fit)
         return self.p
+
+    def _reference(self, fit: Fit) -> None:
+        trained = self.trained
+        target = self._target_column(*trained) if trained is not None else None
+        cell = propose_reference(self, fit, trained, target)
+        if cell is not None:  # runs in the kernel only, as the example cell
+            self.p.inserts.append(cell)
 
     def _model_input(self, fit: Fit) -> tuple[Fit, Chain]:
         """The model's input followed back to raw data: from its fit, or from where
@@ -119,6 +134,8 @@ class _Planner(TracedPlanner):
         chain = resolve_chain(self.scan, fit.x, fit.pos)
         if fit.site == "use":
             chain = with_cleaning(self.scan, chain)
+        else:
+            self.trained = (fit, chain)
         return self._follow_use(fit, chain)
 
     def _forecast(self, found: ForecastCall) -> list[NewCell]:
@@ -705,6 +722,7 @@ def plan_tags(
     wanted: str | None = None,
     trace: Trace | None = None,
     train: bool = True,
+    reference: bool = True,
 ) -> Proposal:
     """The proposal for an unmarked notebook; TagError when there is nothing to serve.
 
@@ -714,6 +732,7 @@ def plan_tags(
     """
     planner = _Planner(scan_notebook(nb), choice, wanted, trace)
     planner.train = train
+    planner.reference = reference
     return planner.run()
 
 

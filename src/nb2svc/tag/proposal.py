@@ -30,6 +30,7 @@ ORDER = {
     Role.PREDICT: 6,
     Role.POSTPROCESS: 7,
     Role.EXAMPLE: 8,
+    Role.REFERENCE: 9,
     Role.TRAIN: 3,
 }
 SCALARS = (int, float, str, bool, type(None))
