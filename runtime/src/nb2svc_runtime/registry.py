@@ -48,6 +48,7 @@ __all__ = [
     "RegisteredVersion",
     "RegistryError",
     "fetch_registered",
+    "fetch_version",
     "fingerprint",
     "parse_model_uri",
     "resolve_version",
@@ -108,10 +109,10 @@ def _client(tracking_uri: str | None) -> Any:
 
 def resolve_version(uri: str, tracking_uri: str | None = None) -> RegisteredVersion:
     """The registered version ``uri`` names now, with the hashes recorded for it."""
+    name, alias, version = parse_model_uri(uri)
+    client = _client(tracking_uri)  # first: a missing extra is a RegistryError
     from mlflow.exceptions import MlflowException
 
-    name, alias, version = parse_model_uri(uri)
-    client = _client(tracking_uri)
     try:
         if alias is not None:
             found = client.get_model_version_by_alias(name, alias)
@@ -248,6 +249,16 @@ def fetch_registered(
     must have exactly these names. On success it is updated in place with the
     registered hashes, so ``/metadata`` and the metrics describe the model served.
     """
+    return fetch_version(uri, expected, tracking_uri)[1]
+
+
+def fetch_version(
+    uri: str,
+    expected: MutableMapping[str, str],
+    tracking_uri: str | None = None,
+) -> tuple[RegisteredVersion, Path]:
+    """:func:`fetch_registered`, with the version the alias was resolved to (pinned
+    in ``NB2SVC_MODEL_PINNED`` for the processes this one starts)."""
     pinned: dict[str, str] = json.loads(os.environ.get(PINNED_ENV) or "{}")
     found = resolve_version(pinned.get(uri, uri), tracking_uri)
     os.environ[PINNED_ENV] = json.dumps({**pinned, uri: found.uri})
@@ -259,4 +270,4 @@ def fetch_registered(
         raise
     expected.clear()
     expected.update(sorted(found.sha256.items()))
-    return folder
+    return found, folder
