@@ -37,6 +37,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .artifacts import sha256_of
 
@@ -66,6 +67,10 @@ ARTIFACTS_FOLDER = "artifacts"
 CACHE_ENV = "NB2SVC_MODEL_CACHE"
 PINNED_ENV = "NB2SVC_MODEL_PINNED"
 
+#: MLflow's error codes for a registered model, version or alias that is not there.
+_NOT_FOUND = frozenset(
+    {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
+)
 _URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))")
 
 
@@ -119,10 +124,14 @@ def resolve_version(uri: str, tracking_uri: str | None = None) -> RegisteredVers
         else:
             found = client.get_model_version(name, version)
     except MlflowException as exc:
+        why = f"({exc.error_code}: {exc.message.splitlines()[0]})"
+        if exc.error_code not in _NOT_FOUND:  # unreachable, refused, failing
+            raise RegistryError(
+                f"{uri}: asking the registry at {_shown(client)} failed {why}"
+            ) from None
         what = f"alias {alias!r}" if alias is not None else f"version {version}"
         raise RegistryError(
-            f"{uri}: the registry has no {what} of model {name!r} "
-            f"({exc.error_code}: {exc.message.splitlines()[0]})"
+            f"{uri}: the registry has no {what} of model {name!r} {why}"
         ) from None
     recorded = (found.tags or {}).get(ARTIFACTS_TAG)
     if recorded is None:
@@ -141,6 +150,17 @@ def resolve_version(uri: str, tracking_uri: str | None = None) -> RegisteredVers
             f"models:/{name}/{found.version}: its {ARTIFACTS_TAG} tag is not valid ({exc})"
         ) from None
     return RegisteredVersion(name, str(found.version), str(found.source), sha256)
+
+
+def _shown(client: Any) -> str:
+    """The client's registry URI as a message may show it: without credentials."""
+    uri = str(getattr(client, "tracking_uri", None) or "the default registry")
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port is not None else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def fingerprint(artifacts: Mapping[str, str], cells_sha256: str) -> str:
