@@ -12,6 +12,7 @@ unreachable registry stop the run with exit 3 and no output.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,6 +26,7 @@ import pytest
 
 from tests.registry_support import Registered, registered, registry
 from tests.service_support import free_port, package_of, service_env, serving
+from tests.test_score_cluster import dask_cluster
 
 __all__ = ["registered", "registry"]  # the session fixtures
 
@@ -170,6 +172,36 @@ def test_every_engine_scores_the_aliased_registered_version(
     scored = answers(target)
     assert scored == challenger_answers
     assert scored != packaged_answers
+
+
+def test_dask_workers_whose_environment_names_another_version_score_the_clients(
+    registered: Registered,
+    rows: tuple[Path, pd.DataFrame],
+    challenger_answers: list[dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Worker processes started on their own, each with its installation of the
+    version-1 service and an environment naming the champion alias (version 1): the
+    client resolved the challenger, and they score version 2."""
+    path, _ = rows
+    monkeypatch.setenv(VARIABLE, "models:/fraud@champion")  # the workers' environment
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registered.registry.url)
+    monkeypatch.setenv("NB2SVC_MODEL_CACHE", str(tmp_path / "worker-cache"))
+    copies = []
+    for index in range(2):
+        copy = tmp_path / f"env-{index}"
+        shutil.copytree(registered.champion / "src", copy)
+        copies.append(copy)
+    target = tmp_path / "dask.jsonl"
+    with dask_cluster(tmp_path, copies) as scheduler:
+        result = score(
+            registered, env_for(registered, tmp_path / "cache", CHALLENGER), tmp_path,
+            path, "-o", target, *KEEP, "--chunk-rows", "60", "--engine", "dask",
+            "--scheduler", scheduler,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert answers(target) == challenger_answers
 
 
 def test_the_option_names_a_version_and_overrides_the_environment(
