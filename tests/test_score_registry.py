@@ -306,6 +306,44 @@ def test_an_unreachable_registry_is_refused(
     assert line.startswith(prefix) and "failed with exception" in line
 
 
+def test_without_the_registry_extra_the_version_is_refused(
+    registered: Registered, rows: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """An installation without MLflow (an empty ``mlflow`` first on the path, as
+    Python sees a missing package): the client refuses, it never scores the packaged
+    model instead."""
+    shadow = tmp_path / "no-mlflow" / "mlflow"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('no mlflow here')\n")
+    env = env_for(registered, tmp_path / "cache", CHALLENGER)
+    env["PYTHONPATH"] = f"{shadow.parent}:{env['PYTHONPATH']}"
+    target = tmp_path / "scores.jsonl"
+    line = refused(
+        score(registered, env, tmp_path, rows[0], "-o", target, *KEEP), target
+    )
+    assert line == (
+        "error: MODEL_URI needs the MLflow client: pip install "
+        "'nb2svc-runtime[registry]'"
+    )
+
+
+def test_a_malformed_option_is_a_usage_error(
+    registered: Registered, rows: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    target = tmp_path / "scores.jsonl"
+    env = env_for(registered, tmp_path / "cache")
+    result = score(
+        registered, env, tmp_path, rows[0], "-o", target, *KEEP,
+        "--model-uri", "fraud@challenger",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        "error: --model-uri 'fraud@challenger' is not models:/<name>@<alias>, "
+        "models:/<name>/<version> or packaged\n"
+    )
+    assert not target.exists()
+
+
 WORKER = """
 import json, sys
 from nb2svc_runtime.scoring.core import Chunk, RowScorer, ScoringSpec

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core import ArtifactCheckError, ScoringSpec, own_artifacts_dir
+from .core import ArtifactCheckError, ScoringError, ScoringSpec, own_artifacts_dir
 
 #: ``--model-uri packaged``: the packaged artifacts, whatever MODEL_URI says.
 PACKAGED = "packaged"
@@ -70,9 +70,17 @@ def resolve_model(
         return ResolvedModel(None, packaged_dir, tuple(sorted(packaged.items())))
     from ..registry import RegistryError, fetch_version, parse_model_uri
 
-    tracking_uri = os.environ.get(TRACKING_URI_ENV) or None
     try:
         _, alias, _ = parse_model_uri(uri)
+    except RegistryError as exc:
+        if option is None:  # the service's setting: refused as serve refuses it
+            raise ArtifactCheckError(str(exc)) from None
+        raise ScoringError(
+            f"--model-uri {option!r} is not models:/<name>@<alias>, "
+            f"models:/<name>/<version> or {PACKAGED}"
+        ) from None
+    tracking_uri = os.environ.get(TRACKING_URI_ENV) or None
+    try:
         expected = dict(packaged)
         found, folder = fetch_version(uri, expected, tracking_uri)
     except RegistryError as exc:
