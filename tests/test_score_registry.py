@@ -26,9 +26,9 @@ import pytest
 
 from tests.registry_support import Registered, registered, registry
 from tests.service_support import free_port, package_of, service_env, serving
-from tests.test_score_cluster import dask_cluster
+from tests.test_score_cluster import _spark_home, dask_cluster, spark_master
 
-__all__ = ["registered", "registry"]  # the session fixtures
+__all__ = ["registered", "registry", "spark_master"]  # the fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -202,6 +202,41 @@ def test_dask_workers_whose_environment_names_another_version_score_the_clients(
         )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert answers(target) == challenger_answers
+
+
+def test_spark_submit_ships_the_registered_version_to_the_executors(
+    registered: Registered,
+    rows: tuple[Path, pd.DataFrame],
+    challenger_answers: list[dict[str, Any]],
+    spark_master: str,
+    tmp_path: Path,
+) -> None:
+    """A Spark standalone cluster: the driver resolves the challenger, the executors
+    get its downloaded files (addFile), not the packaged ones, and check them."""
+    path, _ = rows
+    job = tmp_path / "score_job.py"
+    job.write_text(
+        "import sys\n"
+        f"from {package_of(registered.champion)}.__main__ import main\n"
+        'sys.exit(main(["score", *sys.argv[1:]]))\n'
+    )
+    target = tmp_path / "spark.jsonl"
+    env = env_for(
+        registered, tmp_path / "cache", CHALLENGER, SPARK_LOCAL_IP="127.0.0.1",
+        SPARK_HOME=str(_spark_home()), PYSPARK_PYTHON=sys.executable,
+    )  # fmt: skip
+    proc = subprocess.run(
+        [str(_spark_home() / "bin" / "spark-submit"), "--master", spark_master,
+         "--conf", "spark.driver.host=127.0.0.1", "--conf",
+         "spark.executor.memory=512m", str(job), str(path), "-o", str(target),
+         *KEEP, "--chunk-rows", "60", "--engine", "spark"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600,
+        check=False,
+    )  # fmt: skip
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert answers(target) == challenger_answers
+    assert "scoring models:/fraud/2 (alias challenger)" in output
 
 
 def test_the_option_names_a_version_and_overrides_the_environment(
