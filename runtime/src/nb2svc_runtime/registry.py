@@ -37,7 +37,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .artifacts import sha256_of
 
@@ -124,14 +124,17 @@ def resolve_version(uri: str, tracking_uri: str | None = None) -> RegisteredVers
         else:
             found = client.get_model_version(name, version)
     except MlflowException as exc:
+        where = str(client.tracking_uri)
         why = f"({exc.error_code}: {exc.message.splitlines()[0]})"
         if exc.error_code not in _NOT_FOUND:  # unreachable, refused, failing
             raise RegistryError(
-                f"{uri}: asking the registry at {_shown(client)} failed {why}"
+                _redacted(f"{uri}: asking the registry at {where} failed {why}", where)
             ) from None
         what = f"alias {alias!r}" if alias is not None else f"version {version}"
         raise RegistryError(
-            f"{uri}: the registry has no {what} of model {name!r} {why}"
+            _redacted(
+                f"{uri}: the registry has no {what} of model {name!r} {why}", where
+            )
         ) from None
     recorded = (found.tags or {}).get(ARTIFACTS_TAG)
     if recorded is None:
@@ -152,15 +155,13 @@ def resolve_version(uri: str, tracking_uri: str | None = None) -> RegisteredVers
     return RegisteredVersion(name, str(found.version), str(found.source), sha256)
 
 
-def _shown(client: Any) -> str:
-    """The client's registry URI as a message may show it: without credentials."""
-    uri = str(getattr(client, "tracking_uri", None) or "the default registry")
-    parts = urlsplit(uri)
-    if parts.username is None and parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port is not None else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+def _redacted(text: str, uri: str | None) -> str:
+    """``text`` without the credentials of registry ``uri`` (``user:password@``),
+    which MLflow's own messages repeat."""
+    netloc = urlsplit(uri or "").netloc
+    if "@" not in netloc:
+        return text
+    return text.replace(netloc.rsplit("@", 1)[0] + "@", "")
 
 
 def fingerprint(artifacts: Mapping[str, str], cells_sha256: str) -> str:
@@ -250,7 +251,11 @@ def _download(found: RegisteredVersion, tracking_uri: str | None) -> Path:
                 raise
     except MlflowException as exc:
         raise RegistryError(
-            f"{found.uri}: downloading its artifacts failed: {exc.message.splitlines()[0]}"
+            _redacted(
+                f"{found.uri}: downloading its artifacts failed: "
+                f"{exc.message.splitlines()[0]}",
+                tracking_uri,
+            )
         ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
