@@ -99,17 +99,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         default=DEFAULT_CHUNK_ROWS,
         help=f"rows per pipeline call (and per partition) [default: {DEFAULT_CHUNK_ROWS}]",
     )
-    parser.add_argument(
-        "--model-uri",
-        metavar="URI",
-        help=(
-            "the registered model version to score with, models:/NAME@ALIAS or "
-            "models:/NAME/VERSION (MLFLOW_TRACKING_URI's registry), or 'packaged' "
-            "for the packaged artifacts [default: the service's MODEL_URI setting, "
-            "else packaged]"
-        ),
-    )
-    _add_engine_options(parser)
+    _add_model_and_engine_options(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--stats",
@@ -123,7 +113,17 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_and_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model-uri",
+        metavar="URI",
+        help=(
+            "the registered model version to score with, models:/NAME@ALIAS or "
+            "models:/NAME/VERSION (MLFLOW_TRACKING_URI's registry), or 'packaged' "
+            "for the packaged artifacts [default: the service's MODEL_URI setting, "
+            "else packaged]"
+        ),
+    )
     parser.add_argument(
         "--engine",
         choices=("local", "dask", "spark"),
@@ -186,20 +186,7 @@ def score_file(
             f"{args.output}: the output must be a new file, not the input"
         )
     check_columns(spec, schemas, read_columns(args.input, fmt))
-    # The model, resolved once here as serve resolves it: every worker scores with it.
-    model = resolve_model(
-        args.model_uri, model_uri_variable, spec.artifacts_dir, dict(spec.artifacts)
-    )
-    spec = dataclasses.replace(
-        spec,
-        artifacts_dir=model.folder,
-        artifacts=model.sha256,
-        model_uri=model.uri,
-        tracking_uri=model.tracking_uri,
-    )
-    print(f"scoring {model.description}", file=stderr)
-    since = "the build" if model.uri is None else f"{model.uri} was registered"
-    verify_artifacts(Path(spec.artifacts_dir), spec.artifacts, since)
+    model, spec = _resolve(args, spec, model_uri_variable, stderr)
     progress = Progress(
         count_rows(args.input, fmt), stream=stderr, enabled=not args.quiet
     )
@@ -236,6 +223,30 @@ def score_file(
         )
         return EXIT_REJECTED
     return EXIT_OK
+
+
+def _resolve(
+    args: argparse.Namespace,
+    spec: ScoringSpec,
+    model_uri_variable: str | None,
+    stderr: TextIO,
+) -> tuple[ResolvedModel, ScoringSpec]:
+    """The model, resolved once here as serve resolves it, its files checked; the
+    spec every worker scores with it."""
+    model = resolve_model(
+        args.model_uri, model_uri_variable, spec.artifacts_dir, dict(spec.artifacts)
+    )
+    spec = dataclasses.replace(
+        spec,
+        artifacts_dir=model.folder,
+        artifacts=model.sha256,
+        model_uri=model.uri,
+        tracking_uri=model.tracking_uri,
+    )
+    print(f"scoring {model.description}", file=stderr)
+    since = "the build" if model.uri is None else f"{model.uri} was registered"
+    verify_artifacts(Path(spec.artifacts_dir), spec.artifacts, since)
+    return model, spec
 
 
 def _stats(
