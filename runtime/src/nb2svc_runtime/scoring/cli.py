@@ -244,8 +244,7 @@ def _resolve(
         tracking_uri=model.tracking_uri,
     )
     print(f"scoring {model.description}", file=stderr)
-    since = "the build" if model.uri is None else f"{model.uri} was registered"
-    verify_artifacts(Path(spec.artifacts_dir), spec.artifacts, since)
+    verify_artifacts(Path(spec.artifacts_dir), spec.artifacts, spec.recorded)
     return model, spec
 
 

@@ -66,6 +66,13 @@ class ScoringSpec:
     model_uri: str | None = None
     tracking_uri: str | None = None
 
+    @property
+    def recorded(self) -> str:
+        """When the artifacts' hashes were recorded, for a refusal's message."""
+        if self.model_uri is None:
+            return "the build"
+        return f"{self.model_uri} was registered"
+
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown input kind {self.kind!r}: one of {KINDS}")
@@ -277,10 +284,7 @@ class RowScorer:
         with _VERIFIED_LOCK:  # once per process and folder: every worker checks
             folder = worker_folder(spec, artifacts_dir)
             if (folder, spec.artifacts) not in _VERIFIED:
-                since = "the build"
-                if spec.model_uri is not None:
-                    since = f"{spec.model_uri} was registered"
-                verify_artifacts(Path(folder), spec.artifacts, since)
+                verify_artifacts(Path(folder), spec.artifacts, spec.recorded)
                 _VERIFIED.add((folder, spec.artifacts))
             # The pipeline loads these files, checked against these hashes, whatever
             # MODEL_URI this process's environment names.
