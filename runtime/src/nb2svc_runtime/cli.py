@@ -401,4 +401,5 @@ def score(
         artifacts_dir=artifacts.folder,
         artifacts=artifacts.sha256,
         prog=info.name,
+        model_uri_variable=artifacts.model_uri_variable,
     )

@@ -37,6 +37,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .artifacts import sha256_of
 
@@ -48,6 +49,7 @@ __all__ = [
     "RegisteredVersion",
     "RegistryError",
     "fetch_registered",
+    "fetch_version",
     "fingerprint",
     "parse_model_uri",
     "resolve_version",
@@ -65,6 +67,10 @@ ARTIFACTS_FOLDER = "artifacts"
 CACHE_ENV = "NB2SVC_MODEL_CACHE"
 PINNED_ENV = "NB2SVC_MODEL_PINNED"
 
+#: MLflow's error codes for a registered model, version or alias that is not there.
+_NOT_FOUND = frozenset(
+    {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
+)
 _URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))")
 
 
@@ -108,20 +114,27 @@ def _client(tracking_uri: str | None) -> Any:
 
 def resolve_version(uri: str, tracking_uri: str | None = None) -> RegisteredVersion:
     """The registered version ``uri`` names now, with the hashes recorded for it."""
+    name, alias, version = parse_model_uri(uri)
+    client = _client(tracking_uri)  # first: a missing extra is a RegistryError
     from mlflow.exceptions import MlflowException
 
-    name, alias, version = parse_model_uri(uri)
-    client = _client(tracking_uri)
     try:
         if alias is not None:
             found = client.get_model_version_by_alias(name, alias)
         else:
             found = client.get_model_version(name, version)
     except MlflowException as exc:
+        where = str(client.tracking_uri)
+        why = f"({exc.error_code}: {exc.message.splitlines()[0]})"
+        if exc.error_code not in _NOT_FOUND:  # unreachable, refused, failing
+            raise RegistryError(
+                _redacted(f"{uri}: asking the registry at {where} failed {why}", where)
+            ) from None
         what = f"alias {alias!r}" if alias is not None else f"version {version}"
         raise RegistryError(
-            f"{uri}: the registry has no {what} of model {name!r} "
-            f"({exc.error_code}: {exc.message.splitlines()[0]})"
+            _redacted(
+                f"{uri}: the registry has no {what} of model {name!r} {why}", where
+            )
         ) from None
     recorded = (found.tags or {}).get(ARTIFACTS_TAG)
     if recorded is None:
@@ -140,6 +153,15 @@ def resolve_version(uri: str, tracking_uri: str | None = None) -> RegisteredVers
             f"models:/{name}/{found.version}: its {ARTIFACTS_TAG} tag is not valid ({exc})"
         ) from None
     return RegisteredVersion(name, str(found.version), str(found.source), sha256)
+
+
+def _redacted(text: str, uri: str | None) -> str:
+    """``text`` without the credentials of registry ``uri`` (``user:password@``),
+    which MLflow's own messages repeat."""
+    netloc = urlsplit(uri or "").netloc
+    if "@" not in netloc:
+        return text
+    return text.replace(netloc.rsplit("@", 1)[0] + "@", "")
 
 
 def fingerprint(artifacts: Mapping[str, str], cells_sha256: str) -> str:
@@ -229,7 +251,11 @@ def _download(found: RegisteredVersion, tracking_uri: str | None) -> Path:
                 raise
     except MlflowException as exc:
         raise RegistryError(
-            f"{found.uri}: downloading its artifacts failed: {exc.message.splitlines()[0]}"
+            _redacted(
+                f"{found.uri}: downloading its artifacts failed: "
+                f"{exc.message.splitlines()[0]}",
+                tracking_uri,
+            )
         ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -248,6 +274,16 @@ def fetch_registered(
     must have exactly these names. On success it is updated in place with the
     registered hashes, so ``/metadata`` and the metrics describe the model served.
     """
+    return fetch_version(uri, expected, tracking_uri)[1]
+
+
+def fetch_version(
+    uri: str,
+    expected: MutableMapping[str, str],
+    tracking_uri: str | None = None,
+) -> tuple[RegisteredVersion, Path]:
+    """:func:`fetch_registered`, with the version the alias was resolved to (pinned
+    in ``NB2SVC_MODEL_PINNED`` for the processes this one starts)."""
     pinned: dict[str, str] = json.loads(os.environ.get(PINNED_ENV) or "{}")
     found = resolve_version(pinned.get(uri, uri), tracking_uri)
     os.environ[PINNED_ENV] = json.dumps({**pinned, uri: found.uri})
@@ -259,4 +295,4 @@ def fetch_registered(
         raise
     expected.clear()
     expected.update(sorted(found.sha256.items()))
-    return folder
+    return found, folder

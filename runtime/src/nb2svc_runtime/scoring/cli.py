@@ -6,7 +6,9 @@ Exit codes (the generated README's "Scoring files" lists them too):
 * 1: some rows rejected (invalid for the schema, or the notebook's code failed on
   them): the others are in OUTPUT, the rejected ones in the rejects file;
 * 2: a bad command line or input file (unreadable, missing or unknown columns);
-* 3: an artifact is missing or changed since the build;
+* 3: an artifact is missing or changed since the build, or the registered model
+  version can't be scored (unknown version or alias, registry unreachable, the
+  ``registry`` extra missing, a file that differs from the registered one);
 * 130: interrupted (Ctrl-C): nothing written.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 import time
@@ -41,6 +44,7 @@ from .formats import (
     detect_format,
     read_columns,
 )
+from .model import ResolvedModel, resolve_model
 from .progress import Progress
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_ARTIFACTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -61,7 +65,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
             "Score every row of a CSV, Parquet or JSON lines file, as the service would "
             "answer it, into OUTPUT (same formats). Rows the schema refuses go to a "
             "rejects file with their row number. Exit codes: 0 all scored, 1 some rows "
-            "rejected, 2 bad command or input, 3 artifacts changed, 130 interrupted."
+            "rejected, 2 bad command or input, 3 artifacts changed or the registered "
+            "model can't be scored, 130 interrupted."
         ),
     )
     parser.add_argument("input", type=Path, help="file to score")
@@ -94,7 +99,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         default=DEFAULT_CHUNK_ROWS,
         help=f"rows per pipeline call (and per partition) [default: {DEFAULT_CHUNK_ROWS}]",
     )
-    _add_engine_options(parser)
+    _add_model_and_engine_options(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--stats",
@@ -108,7 +113,17 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_and_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model-uri",
+        metavar="URI",
+        help=(
+            "the registered model version to score with, models:/NAME@ALIAS or "
+            "models:/NAME/VERSION (MLFLOW_TRACKING_URI's registry), or 'packaged' "
+            "for the packaged artifacts [default: the service's MODEL_URI setting, "
+            "else packaged]"
+        ),
+    )
     parser.add_argument(
         "--engine",
         choices=("local", "dask", "spark"),
@@ -152,7 +167,11 @@ def _engine(
 
 
 def score_file(
-    args: argparse.Namespace, spec: ScoringSpec, schemas: ModuleType, stderr: TextIO
+    args: argparse.Namespace,
+    spec: ScoringSpec,
+    schemas: ModuleType,
+    stderr: TextIO,
+    model_uri_variable: str | None = None,
 ) -> int:
     begun = time.monotonic()
     if not args.input.is_file():
@@ -167,7 +186,7 @@ def score_file(
             f"{args.output}: the output must be a new file, not the input"
         )
     check_columns(spec, schemas, read_columns(args.input, fmt))
-    verify_artifacts(Path(spec.artifacts_dir), spec.artifacts)
+    model, spec = _resolve(args, spec, model_uri_variable, stderr)
     progress = Progress(
         count_rows(args.input, fmt), stream=stderr, enabled=not args.quiet
     )
@@ -194,7 +213,8 @@ def score_file(
     progress.finish()
     if args.stats:
         setup = progress.started - begun
-        print(json.dumps(_stats(args, progress, seconds, setup)), file=stderr)
+        stats = _stats(args, model, progress, seconds, setup)
+        print(json.dumps(stats), file=stderr)
     if rejects.count:
         print(
             f"{rejects.count:,} row{'' if rejects.count == 1 else 's'} rejected: see "
@@ -205,16 +225,45 @@ def score_file(
     return EXIT_OK
 
 
+def _resolve(
+    args: argparse.Namespace,
+    spec: ScoringSpec,
+    model_uri_variable: str | None,
+    stderr: TextIO,
+) -> tuple[ResolvedModel, ScoringSpec]:
+    """The model, resolved once here as serve resolves it, its files checked; the
+    spec every worker scores with it."""
+    model = resolve_model(
+        args.model_uri, model_uri_variable, spec.artifacts_dir, dict(spec.artifacts)
+    )
+    spec = dataclasses.replace(
+        spec,
+        artifacts_dir=model.folder,
+        artifacts=model.sha256,
+        model_uri=model.uri,
+        tracking_uri=model.tracking_uri,
+    )
+    print(f"scoring {model.description}", file=stderr)
+    verify_artifacts(Path(spec.artifacts_dir), spec.artifacts, spec.recorded)
+    return model, spec
+
+
 def _stats(
-    args: argparse.Namespace, progress: Progress, seconds: float, setup: float
+    args: argparse.Namespace,
+    model: ResolvedModel,
+    progress: Progress,
+    seconds: float,
+    setup: float,
 ) -> dict[str, object]:
     """The run's figures, measured here: ``seconds`` from the engine ready (model
     loaded, cluster or session started) to the output closed, so start-up is not in
     ``rows_per_s``; ``setup_seconds`` from the command's start (its arguments parsed)
-    to the engine ready: checking the file and the artifacts, starting the engine."""
+    to the engine ready: checking the file and the artifacts, starting the engine.
+    ``model``: the registered version scored (``models:/NAME/N``), or ``packaged``."""
     return {
         "stats": "score",
         "engine": args.engine,
+        "model": model.label,
         "chunk_rows": args.chunk_rows,
         "rows": progress.rows,
         "rejected": progress.rejected,
@@ -234,12 +283,15 @@ def main(
     artifacts: Mapping[str, str],
     prog: str | None = None,
     stderr: TextIO | None = None,
+    model_uri_variable: str | None = None,
 ) -> int:
     """Run ``score`` for a generated package; returns the exit code.
 
     ``package`` is imported by name wherever rows are scored (its ``pipeline`` and
     ``schemas`` modules); ``kind`` is its input kind (one of ``KINDS``); ``artifacts``
-    maps each artifact in ``artifacts_dir`` to its sha256 at build time.
+    maps each artifact in ``artifacts_dir`` to its sha256 at build time;
+    ``model_uri_variable`` is the environment variable naming a registered model
+    version to score instead (the service's ``<PREFIX>MODEL_URI``).
     """
     err = stderr if stderr is not None else sys.stderr
     if kind not in KINDS:
@@ -253,7 +305,7 @@ def main(
         keep=tuple(dict.fromkeys(args.keep)),
     )
     try:
-        return score_file(args, spec, schemas, err)
+        return score_file(args, spec, schemas, err, model_uri_variable)
     except ScoringError as exc:
         print(f"error: {exc}", file=err)
         return exc.exit_code

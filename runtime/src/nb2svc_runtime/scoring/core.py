@@ -50,9 +50,12 @@ class ArtifactCheckError(ScoringError):
 class ScoringSpec:
     """What a worker needs to score rows: plain data, picklable.
 
-    ``artifacts`` maps each artifact's name to its sha256 (recorded at build time);
-    ``artifacts_dir`` is where they are, unless a worker was told otherwise (Spark's
-    shipped files).
+    ``artifacts`` maps each artifact's name to the sha256 of the model scored: the
+    build's, or the registered version's (``model_uri``, pinned: ``models:/NAME/N``,
+    resolved by the client; None for the packaged artifacts). ``artifacts_dir`` is
+    where the client has them; a worker takes them from its own installation
+    (packaged), Spark's shipped files, or that folder (registered; else the version
+    is downloaded from ``tracking_uri``'s registry): see ``scoring.model``.
     """
 
     package: str
@@ -60,6 +63,15 @@ class ScoringSpec:
     artifacts_dir: str
     artifacts: tuple[tuple[str, str], ...]
     keep: tuple[str, ...] = ()
+    model_uri: str | None = None
+    tracking_uri: str | None = None
+
+    @property
+    def recorded(self) -> str:
+        """When the artifacts' hashes were recorded, for a refusal's message."""
+        if self.model_uri is None:
+            return "the build"
+        return f"{self.model_uri} was registered"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -157,8 +169,11 @@ class Scored:
         return {name: values[index] for name, values in self.keep.items()}
 
 
-def verify_artifacts(folder: Path, expected: Sequence[tuple[str, str]]) -> None:
-    """Check every artifact's sha256 before anything deserialises it."""
+def verify_artifacts(
+    folder: Path, expected: Sequence[tuple[str, str]], since: str = "the build"
+) -> None:
+    """Check every artifact's sha256 before anything deserialises it; ``since``:
+    when the expected hashes were recorded (for the message)."""
     for name, sha256 in expected:
         path = folder / name
         if not path.is_file():
@@ -169,7 +184,7 @@ def verify_artifacts(folder: Path, expected: Sequence[tuple[str, str]]) -> None:
         if actual != sha256:
             raise ArtifactCheckError(
                 f"artifact {name} has sha256 {actual}, expected {sha256}: it changed "
-                "after the build"
+                f"after {since}"
             )
 
 
@@ -263,12 +278,17 @@ class RowScorer:
     """Scores chunks of rows in this process, as the service scores requests."""
 
     def __init__(self, spec: ScoringSpec, *, artifacts_dir: str | None = None) -> None:
+        from .model import bind_artifacts, worker_folder
+
         self.spec = spec
-        folder = artifacts_dir or own_artifacts_dir(spec)
         with _VERIFIED_LOCK:  # once per process and folder: every worker checks
+            folder = worker_folder(spec, artifacts_dir)
             if (folder, spec.artifacts) not in _VERIFIED:
-                verify_artifacts(Path(folder), spec.artifacts)
+                verify_artifacts(Path(folder), spec.artifacts, spec.recorded)
                 _VERIFIED.add((folder, spec.artifacts))
+            # The pipeline loads these files, checked against these hashes, whatever
+            # MODEL_URI this process's environment names.
+            bind_artifacts(spec, folder)
         self.schemas = importlib.import_module(f"{spec.package}.schemas")
         self.pipeline = importlib.import_module(f"{spec.package}.pipeline")
         self.pipeline.load_resources()

@@ -254,7 +254,6 @@ def _spark_partition(spec: ScoringSpec, shipped: bool, fmt: Format) -> Any:
             from pyspark import SparkFiles
 
             artifacts_dir = SparkFiles.getRootDirectory()
-            _redirect_artifacts(spec.package, artifacts_dir)
         length = 0
         for batch in batches:
             if fmt == "jsonl":
@@ -274,17 +273,6 @@ def _spark_partition(spec: ScoringSpec, shipped: bool, fmt: Format) -> Any:
         yield pd.DataFrame({"index": [length], "kind": ["end"], "payload": [""]})
 
     return score
-
-
-def _redirect_artifacts(package: str, folder: str) -> None:
-    import importlib
-
-    module = importlib.import_module(f"{package}._artifacts")
-    artifacts = getattr(module, "ARTIFACTS", None)
-    if artifacts is not None:  # the pipeline loads through ARTIFACTS.path
-        artifacts.folder = Path(folder)
-    elif hasattr(module, "ARTIFACTS_DIR"):
-        setattr(module, "ARTIFACTS_DIR", Path(folder))  # noqa: B010
 
 
 def _package_zip(package: str, into: Path) -> Path:
@@ -368,7 +356,9 @@ def _spark_answers(answers: Any) -> Iterator[Scored]:
 
 
 def _ship(context: Any, spec: ScoringSpec, staging: Path) -> None:
-    """The package and the runtime (a zip), and the artifacts, to every executor.
+    """The package and the runtime (a zip), and the artifacts, to every executor:
+    the files of the model the client resolved (packaged, or the registered
+    version's from the model cache), checked by each executor against its hashes.
 
     An artifact given to spark-submit with ``--files`` (the cluster's copy, on HDFS
     or S3) is the one executors get; they check it like any other.
