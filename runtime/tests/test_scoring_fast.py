@@ -178,6 +178,26 @@ _GOOD_LINE = st.tuples(
 LINE = st.one_of(_GOOD_LINE, _GOOD_LINE, _GOOD_LINE, _ANY_LINE)
 
 
+@pytest.mark.parametrize("block", range(2, 40))
+def test_a_line_end_inside_quotes_is_kept_where_a_block_ends(
+    tmp_path: Path, block: int
+) -> None:
+    """pyarrow (25) drops the "\\n" that starts a block after one ending in "\\r": a
+    value's "\\r\\n" then read as "\\r". No block pyarrow reads ends in "\\r"."""
+    text = 'a,b\r\nx,"q\r\nr"\r\nc,d\r\n"\r\n\n",e\r\nf,"g\r\n'
+    path = tmp_path / "in.csv"
+    path.write_bytes(text.encode())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(formats, "ARROW_BLOCK_BYTES", block)
+        fast = list(formats.read_chunks(path, "csv", 100))
+    assert flat_rows(fast)[0] == [
+        {"a": "x", "b": "q\r\nr"},
+        {"a": "c", "b": "d"},
+        {"a": "\r\n\n", "b": "e"},
+        {"a": "f", "b": "g\r\n"},
+    ]
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     lines=st.lists(LINE, max_size=40),

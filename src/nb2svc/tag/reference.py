@@ -32,6 +32,7 @@ from nb2svc.tag.proposal import ORDER, NewCell
 from nb2svc.tag.scan import Fit
 
 if TYPE_CHECKING:
+    from nb2svc.tag.scan import Binding
     from nb2svc.tag.traced import TracedPlanner
 
 #: Words of a name that holds held-out rows (X_test, valid_df).
@@ -71,58 +72,18 @@ def _reference(
     trained: tuple[Fit, Chain] | None,
     target: str | None,
 ) -> NewCell | str:
-    scan = planner.scan
-    if planner.forecasting:
-        return "a forecasting model takes a horizon, not rows to profile"
-    if trained is None:
-        return (
-            f"'{fit.obj}' is fitted where tag cannot follow its training rows "
-            "(inside a function, or by a formula)"
-        )
+    why = _why_none(planner, fit, trained)
+    if why is not None:
+        return why
+    assert trained is not None  # _why_none says why when it is None
     trained_fit, chain = trained
-    if fit.site == "use" and fit.pos != trained_fit.pos:
-        return (
-            f"the service takes the rows the notebook scores in {cell_no(fit.cell)} "
-            "and cleans them as the notebook does; tag cannot follow the training "
-            "rows back to that shape"
-        )
-    if scan.binding("reference") is not None:
-        return "the notebook already uses the name 'reference'"
+    scan = planner.scan
     base = base_name(chain.raw)
-    if base is None or isinstance(chain.raw, ast.List | ast.Tuple | ast.Dict):
-        return (
-            f"'{fit.obj}' is fitted on {ast.unparse(chain.raw)}, not on rows the "
-            "notebook names"
-        )
-    if _HELD_OUT_WORDS & set(base.id.lower().split("_")):
-        return f"'{fit.obj}' is fitted on {base.id}, which looks like held-out rows"
+    assert base is not None
     test, split = held_out(scan, chain)
-    if planner.trace is None and test is None:
-        return (
-            "with --static tag cannot tell that "
-            f"{ast.unparse(chain.raw)} are the rows the model is trained on (no "
-            "training split in the code)"
-        )
     value = ast.unparse(chain.raw)
     origin = split or scan.binding(base.id, chain.pos)
-    note = (
-        f"reference: {value}, the raw rows '{fit.obj}' is trained on in "
-        f"{cell_no(trained_fit.cell)}"
-    )
-    traced = planner.choice.fit if planner.choice is not None else None
-    if traced is not None and traced.x is not None and traced.x.rows is not None:
-        note += f" ({traced.x.rows} rows)"
-    if split is not None and test is not None:
-        note += (
-            f", the training half of train_test_split in {cell_no(split.cell)} "
-            f"(the example comes from {test})"
-        )
-    if target is not None:
-        note += (
-            f"; its label column {target!r} is not a service input: build leaves it "
-            "out of the profile (NB603)"
-        )
-    note += "; build profiles it for the service's drift monitoring (/monitoring/drift)"
+    note = _note(planner, fit, trained_fit, value, test, split, target)
     since = origin.pos if origin is not None else 0
     if origin is not None and changed_after(scan, base.id, since):
         if not all(
@@ -153,4 +114,75 @@ def _reference(
         Role.REFERENCE,
         key="reference",
         order=ORDER[Role.REFERENCE],
+    )
+
+
+def _why_none(
+    planner: TracedPlanner, fit: Fit, trained: tuple[Fit, Chain] | None
+) -> str | None:
+    """Why no reference is proposed for the served `fit`; None when one is."""
+    scan = planner.scan
+    if planner.forecasting:
+        return "a forecasting model takes a horizon, not rows to profile"
+    if trained is None:
+        return (
+            f"'{fit.obj}' is fitted where tag cannot follow its training rows "
+            "(inside a function, or by a formula)"
+        )
+    trained_fit, chain = trained
+    if fit.site == "use" and fit.pos != trained_fit.pos:
+        return (
+            f"the service takes the rows the notebook scores in {cell_no(fit.cell)} "
+            "and cleans them as the notebook does; tag cannot follow the training "
+            "rows back to that shape"
+        )
+    if scan.binding("reference") is not None:
+        return "the notebook already uses the name 'reference'"
+    base = base_name(chain.raw)
+    if base is None or isinstance(chain.raw, ast.List | ast.Tuple | ast.Dict):
+        return (
+            f"'{fit.obj}' is fitted on {ast.unparse(chain.raw)}, not on rows the "
+            "notebook names"
+        )
+    if _HELD_OUT_WORDS & set(base.id.lower().split("_")):
+        return f"'{fit.obj}' is fitted on {base.id}, which looks like held-out rows"
+    test, _ = held_out(scan, chain)
+    if planner.trace is None and test is None:
+        return (
+            "with --static tag cannot tell that "
+            f"{ast.unparse(chain.raw)} are the rows the model is trained on (no "
+            "training split in the code)"
+        )
+    return None
+
+
+def _note(
+    planner: TracedPlanner,
+    fit: Fit,
+    trained_fit: Fit,
+    value: str,
+    test: str | None,
+    split: Binding | None,
+    target: str | None,
+) -> str:
+    """What the proposal's note says of the reference: whose rows, how many, where."""
+    note = (
+        f"reference: {value}, the raw rows '{fit.obj}' is trained on in "
+        f"{cell_no(trained_fit.cell)}"
+    )
+    traced = planner.choice.fit if planner.choice is not None else None
+    if traced is not None and traced.x is not None and traced.x.rows is not None:
+        note += f" ({traced.x.rows} rows)"
+    if split is not None and test is not None:
+        note += (
+            f", the training half of train_test_split in {cell_no(split.cell)} "
+            f"(the example comes from {test})"
+        )
+    if target is not None:
+        note += (
+            f"; its label column {target!r} is not a service input: build leaves it "
+            "out of the profile (NB603)"
+        )
+    return note + (
+        "; build profiles it for the service's drift monitoring (/monitoring/drift)"
     )

@@ -142,28 +142,52 @@ def _arrow_csv_chunks(
     """Chunks of ``rows`` rows, each a column of Python strings per file column, the
     first numbered ``start``: from the file's first row, or from the row that begins
     at byte ``offset`` (the header then given, not read)."""
-    import pyarrow as pa
     import pyarrow.csv as pa_csv
 
     header = options["header"]
     read_options = options["read_options"]
     with contextlib.ExitStack() as stack:
-        source: Any = path
+        handle = stack.enter_context(path.open("rb"))
         if offset is not None:
-            source = stack.enter_context(pa.OSFile(str(path)))
-            source.seek(offset)
+            handle.seek(offset)
             read_options = pa_csv.ReadOptions(
                 block_size=read_options.block_size, column_names=header
             )
         reader = stack.enter_context(
             pa_csv.open_csv(
-                source,
+                _NoBlockEndsInCR(handle),
                 read_options=read_options,
                 parse_options=options["parse_options"],
                 convert_options=options["convert_options"],
             )
         )
         yield from _arrow_batches_in_chunks(reader, header, rows, start)
+
+
+class _NoBlockEndsInCR(io.RawIOBase):
+    """The file as pyarrow reads it, a block at a time, but no block ends in ``\\r``
+    (it waits for the next): pyarrow (25) drops the ``\\n`` that starts a block after
+    one that ends in ``\\r``, which inside a quoted value changes the value."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self._held = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._held + self._handle.read(size)
+        self._held = b""
+        while data.endswith(b"\r"):
+            more = self._handle.read(max(size, 1))
+            if not more:  # the end of the file
+                return data
+            if len(data) > 1:
+                self._held = data[-1:] + more
+                return data[:-1]
+            data += more
+        return data
 
 
 def _arrow_batches_in_chunks(
@@ -211,9 +235,9 @@ class _CsvStretch:
 
     Lines are cut as a file opened with ``newline=""`` cuts them (at ``\\n``, ``\\r\\n``
     and ``\\r``, kept in the line) and decoded one by one (UTF-8 never holds those bytes
-    inside a character), so the csv module reads the same rows as from the file. A
-    ``\\r\\n`` that a block cuts in two is two lines here, which reads alike: the csv
-    module ends a row at either byte, keeps both inside quotes and skips a blank line.
+    inside a character), so the csv module reads the same rows as from the file (a
+    ``\\r`` at a block's end waits for the next block: ``\\r\\n`` is one line, and
+    inside quotes the csv module reads it otherwise as two).
     """
 
     def __init__(self, path: Path, header: list[str], offset: int | None) -> None:
@@ -245,8 +269,8 @@ class _CsvStretch:
                 return
             lines = data.splitlines(keepends=True)
             carry = b""
-            if block and lines[-1][-1:] not in (b"\n", b"\r"):
-                carry = lines.pop()  # cut short by the block
+            if block and (lines[-1][-1:] != b"\n"):
+                carry = lines.pop()  # cut short, or a "\r" whose "\n" may follow
             self._begins += sum(map(len, self._lines))
             self._lines = lines
             self._left = iter(range(len(lines)))
