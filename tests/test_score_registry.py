@@ -20,19 +20,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 
 from tests.registry_support import Registered, registered, registry
-from tests.service_support import free_port, package_of, service_env, serving
+from tests.service_support import (
+    free_port,
+    package_of,
+    service_env,
+    serving,
+    transactions_frame,
+)
 from tests.test_score_cluster import _spark_home, dask_cluster, spark_master
 
 __all__ = ["registered", "registry", "spark_master"]  # the fixtures
 
 pytestmark = pytest.mark.slow
 
-CATEGORIES = ["grocery", "fuel", "restaurant", "electronics", "travel", "online_gaming"]
 VARIABLE = "FRAUD_SCORING_MODEL_URI"
 CHALLENGER = "models:/fraud@challenger"
 EXIT_ARTIFACTS = 3
@@ -41,19 +45,7 @@ KEEP = ("--keep", "tx_id")
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
-    rng = np.random.default_rng(29)
-    n = 240
-    frame = pd.DataFrame(
-        {
-            "tx_id": [f"tx-{i:04d}" for i in range(n)],
-            "amount": rng.gamma(2.0, 60.0, n).round(2),
-            "merchant_category": rng.choice(CATEGORIES, n),
-            "hour": rng.integers(0, 24, n),
-            "country_mismatch": rng.random(n) < 0.3,
-            "card_age_days": rng.integers(0, 4000, n),
-            "tx_last_24h": rng.integers(0, 12, n),
-        }
-    )
+    frame = transactions_frame(240, seed=29)
     path = tmp_path_factory.mktemp("score-registry") / "transactions.csv"
     frame.to_csv(path, index=False)
     return path, frame

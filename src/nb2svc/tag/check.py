@@ -45,34 +45,37 @@ def shipped_data(
     from nb2svc.shipped import data_diagnostics, scan_examples, scan_profile
 
     examples = data_diagnostics(examples_at, scan_examples(captured.examples), "")
-    found = [
-        replace(
-            d,
-            severity=Severity.WARNING,
-            message="the proposed examples: "
-            + d.message.removesuffix("; nothing was written")
-            + "; 'nb2svc build' refuses to ship it",
-            hint="build with 'nb2svc build --redact-examples' to ship synthetic "
-            "values in its place, or edit the example cell to leave it out",
-        )
-        for d in examples
-    ]
+    found = _as_warnings(
+        examples,
+        "the proposed examples: ",
+        "build with 'nb2svc build --redact-examples' to ship synthetic values in its "
+        "place, or edit the example cell to leave it out",
+    )
     if profile_at is None:
         return found
     profile = data_diagnostics(
         profile_at, scan_profile(captured.profile), "reference profile: "
     )
-    return found + [
+    return found + _as_warnings(
+        profile,
+        "the proposed ",
+        "build with 'nb2svc build --redact-examples' to profile that feature without "
+        "its values, or edit the reference cell to leave it out",
+    )
+
+
+def _as_warnings(errors: list[Diagnostic], before: str, hint: str) -> list[Diagnostic]:
+    """Build's refusals of shipped data as the proposal's warnings."""
+    return [
         replace(
             d,
             severity=Severity.WARNING,
-            message="the proposed "
+            message=before
             + d.message.removesuffix("; nothing was written")
             + "; 'nb2svc build' refuses to ship it",
-            hint="build with 'nb2svc build --redact-examples' to profile that "
-            "feature without its values, or edit the reference cell to leave it out",
+            hint=hint,
         )
-        for d in profile
+        for d in errors
     ]
 
 

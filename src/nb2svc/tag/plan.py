@@ -39,7 +39,13 @@ from nb2svc.tag.forecast import (
     refuse_forecast,
 )
 from nb2svc.tag.kinds import kind_of
-from nb2svc.tag.proposal import EXAMPLE_ROWS, ORDER, NewCell, Proposal, quote
+from nb2svc.tag.proposal import (
+    EXAMPLE_ROWS,
+    NewCell,
+    Proposal,
+    quote,
+    rows_cell,
+)
 from nb2svc.tag.reference import propose_reference
 from nb2svc.tag.scan import (
     PREDICT_METHODS,
@@ -617,18 +623,9 @@ class _Planner(TracedPlanner):
                 f"{note}; taken right after {cell_no(origin.cell)}, before the "
                 "notebook changes them"
             )
-            return NewCell(
-                "after",
-                origin.cell,
-                f"examples = {value}.copy()",
-                Role.EXAMPLE,
-                key="example",
-                order=ORDER[Role.EXAMPLE],
-            )
+            return rows_cell("examples", value, Role.EXAMPLE, "example", origin.cell)
         self.p.notes.append(note)
-        return NewCell(
-            "end", 0, f"examples = {value}", Role.EXAMPLE, key="example", order=8
-        )
+        return rows_cell("examples", value, Role.EXAMPLE, "example")
 
     def _target_column(self, fit: Fit, chain: Chain) -> str | None:
         """The label column, when the model's y is a column of its raw input frame."""

@@ -50,6 +50,19 @@ class NewCell:
     order: int = 3
 
 
+def rows_cell(
+    name: str, value: str, role: Role, key: str, after: int | None = None
+) -> NewCell:
+    """`name = value` (the example's or the reference's rows) in a new cell at the
+    end; or, with `after`, a copy right after that cell, taken before the notebook
+    changes the rows."""
+    if after is None:
+        return NewCell("end", 0, f"{name} = {value}", role, key=key, order=ORDER[role])
+    return NewCell(
+        "after", after, f"{name} = {value}.copy()", role, key=key, order=ORDER[role]
+    )
+
+
 @dataclass
 class Proposal:
     marks: dict[int, Role] = field(default_factory=dict)  # original index -> role

@@ -28,7 +28,7 @@ from nb2svc.tag.flow import (
     free_names,
     held_out,
 )
-from nb2svc.tag.proposal import ORDER, NewCell
+from nb2svc.tag.proposal import NewCell, rows_cell
 from nb2svc.tag.scan import Fit
 
 if TYPE_CHECKING:
@@ -98,23 +98,9 @@ def _reference(
             f"{note}; taken right after {cell_no(origin.cell)}, before the notebook "
             "changes them"
         )
-        return NewCell(
-            "after",
-            origin.cell,
-            f"reference = {value}.copy()",
-            Role.REFERENCE,
-            key="reference",
-            order=ORDER[Role.REFERENCE],
-        )
+        return rows_cell("reference", value, Role.REFERENCE, "reference", origin.cell)
     planner.p.notes.append(note)
-    return NewCell(
-        "end",
-        0,
-        f"reference = {value}",
-        Role.REFERENCE,
-        key="reference",
-        order=ORDER[Role.REFERENCE],
-    )
+    return rows_cell("reference", value, Role.REFERENCE, "reference")
 
 
 def _why_none(
